@@ -1,0 +1,96 @@
+// Command c1m-server is the c1m echo server: the pipe-notified epoll design,
+// able to hold a million connections past a 20,000-fd RLIMIT_NOFILE.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"c1m/core"
+)
+
+func main() {
+	core.RunPreforkChildIfAsked()
+	os.Exit(run())
+}
+
+func run() int {
+	cfg := core.DefaultConfig()
+	fs := flag.NewFlagSet("c1m-server", flag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: c1m-server [flags]\n\nAn echo server: every byte a client sends comes back. Holds long-lived\nconnections in per-CPU epoll workers fed by an acceptor.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "base listen address ip:port")
+	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "listen on this many consecutive ports from -addr's")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker event loops (default: one per CPU); fdtables uses at least one per table")
+	fs.StringVar(&cfg.Balance, "balance", cfg.Balance, "how the acceptor picks a worker: rr (round-robin) or least (fewest connections)")
+	fs.BoolVar(&cfg.Pin, "pin", cfg.Pin, "pin worker i to CPU i % NumCPU (sched_setaffinity)")
+	fs.StringVar(&cfg.Dispatch, "dispatch", cfg.Dispatch, "how accepted fds reach workers: pipe (fd frames on a pipe), chan (Go channel + eventfd), direct (acceptor adds to the worker's epoll), reuseport (each worker accepts on its own SO_REUSEPORT listeners)")
+	fs.StringVar(&cfg.Trigger, "trigger", cfg.Trigger, "epoll mode for connections: et (edge: read to EAGAIN) or lt (level: one read per event)")
+	fs.IntVar(&cfg.RcvBuf, "rcvbuf", cfg.RcvBuf, "SO_RCVBUF in bytes for every connection (0: kernel default, autotuned)")
+	fs.IntVar(&cfg.SndBuf, "sndbuf", cfg.SndBuf, "SO_SNDBUF in bytes for every connection (0: kernel default, autotuned)")
+	fs.IntVar(&cfg.ReadBuf, "readbuf", cfg.ReadBuf, "user-space read buffer in bytes, one per worker (not per connection)")
+	fs.IntVar(&cfg.MaxPending, "max-pending", cfg.MaxPending, "unsent output kept per connection; past it the worker stops reading that connection until it drains")
+	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most connections held at once; more are accepted and closed (0: what one fd table allows)")
+	fs.IntVar(&cfg.Backlog, "backlog", cfg.Backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
+	fs.StringVar(&cfg.Strategy, "strategy", cfg.Strategy, "how to pass RLIMIT_NOFILE: auto, single (one fd table), fdtables (workers with private fd tables fed over SCM_RIGHTS), prefork (processes sharing ports via SO_REUSEPORT)")
+	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "prefork: server processes (0: as many as -max-conns needs)")
+	statsAddr := fs.String("stats-addr", "", "serve JSON stats at http://ADDR/stats and pprof at /debug/pprof/ (e.g. 127.0.0.1:9100)")
+	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print one JSON stats line on stderr this often (0: only at exit)")
+	fs.Parse(os.Args[1:])
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+
+	r, err := core.Launch(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "c1m-server: %v\n", err)
+		return 1
+	}
+	c := r.Config()
+	fmt.Fprintf(os.Stderr, "c1m-server: listening on %s (+%d ports) dispatch=%s trigger=%s %s\n",
+		c.Addr, c.Ports-1, c.Dispatch, c.Trigger, r.Plan())
+	if *statsAddr != "" {
+		ln, err := core.ServeStats(*statsAddr, r.Snapshot)
+		if err != nil {
+			r.Stop()
+			fmt.Fprintf(os.Stderr, "c1m-server: %v\n", err)
+			return 1
+		}
+		defer ln.Close()
+	}
+	var tick <-chan time.Time
+	if *statsEvery > 0 {
+		t := time.NewTicker(*statsEvery)
+		defer t.Stop()
+		tick = t.C
+	}
+	code := 0
+	for done := false; !done; {
+		select {
+		case <-tick:
+			printStats(r.Snapshot())
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "c1m-server: %v: closing every connection\n", s)
+			done = true
+		case <-r.Failed():
+			fmt.Fprintf(os.Stderr, "c1m-server: %v\n", r.Err())
+			code, done = 1, true
+		}
+	}
+	r.Stop()
+	printStats(r.Snapshot())
+	return code
+}
+
+func printStats(s core.Snapshot) {
+	s.DispatchHist, s.Workers = nil, nil
+	b, _ := json.Marshal(&s)
+	fmt.Fprintf(os.Stderr, "%s\n", b)
+}

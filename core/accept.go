@@ -1,0 +1,209 @@
+package core
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// acceptGate accepts from listening sockets on behalf of one loop (the
+// acceptor, or a reuseport worker). It never lets an accept error kill the
+// server or spin the CPU: out of fds it sheds one pending connection with
+// the reserve-fd trick and backs off; a full server sheds at -max-conns.
+type acceptGate struct {
+	stats      *acceptStats
+	open       *atomic.Int64 // connections open in this process
+	maxConns   int64
+	reserve    int // an fd held back to free when the table is full
+	pauseUntil time.Time
+	backoff    time.Duration
+}
+
+const (
+	acceptBatch  = 128 // accepts per readiness event, so one busy port cannot starve the rest
+	backoffFirst = 10 * time.Millisecond
+	backoffMax   = time.Second
+)
+
+func newAcceptGate(stats *acceptStats, open *atomic.Int64, maxConns int) *acceptGate {
+	g := &acceptGate{stats: stats, open: open, maxConns: int64(maxConns), reserve: -1}
+	g.reopenReserve()
+	return g
+}
+
+func (g *acceptGate) reopenReserve() {
+	if g.reserve < 0 {
+		if fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			g.reserve = fd
+		}
+	}
+}
+
+func (g *acceptGate) close() {
+	if g.reserve >= 0 {
+		unix.Close(g.reserve)
+		g.reserve = -1
+	}
+}
+
+// paused reports whether accepting is backing off, and for how long more.
+func (g *acceptGate) paused(now time.Time) (bool, time.Duration) {
+	if g.pauseUntil.IsZero() {
+		return false, 0
+	}
+	if left := g.pauseUntil.Sub(now); left > 0 {
+		return true, left
+	}
+	g.pauseUntil = time.Time{}
+	return false, 0
+}
+
+// drain accepts up to acceptBatch connections from lfd, handing each to
+// take. It returns true when accepting must pause (see paused).
+func (g *acceptGate) drain(lfd int, take func(fd int, acceptedNs int64)) (pause bool) {
+	for i := 0; i < acceptBatch; i++ {
+		g.stats.calls.Add(1)
+		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err == nil {
+			g.backoff = 0
+			if g.maxConns > 0 && g.open.Load() >= g.maxConns {
+				unix.Close(fd)
+				g.stats.shedMaxConns.Add(1)
+				continue
+			}
+			g.open.Add(1)
+			g.stats.accepted.Add(1)
+			take(fd, MonoNs())
+			continue
+		}
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return false
+		case errors.Is(err, unix.EINTR):
+		case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO):
+			g.stats.econnaborted.Add(1)
+		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
+			if errors.Is(err, unix.EMFILE) {
+				g.stats.emfile.Add(1)
+			} else {
+				g.stats.enfile.Add(1)
+			}
+			g.shedOne(lfd)
+			g.startBackoff()
+			return true
+		default: // ENOBUFS, ENOMEM, ...: let the kernel recover
+			g.stats.otherErr.Add(1)
+			g.startBackoff()
+			return true
+		}
+	}
+	return false
+}
+
+// shedOne frees the reserve fd to accept one pending connection and close
+// it at once, so the client hears a clean close instead of waiting.
+func (g *acceptGate) shedOne(lfd int) {
+	if g.reserve < 0 {
+		return
+	}
+	unix.Close(g.reserve)
+	g.reserve = -1
+	if fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC); err == nil {
+		unix.Close(fd)
+		g.stats.shedNoFD.Add(1)
+	}
+	g.reopenReserve()
+}
+
+func (g *acceptGate) startBackoff() {
+	if g.backoff == 0 {
+		g.backoff = backoffFirst
+	} else {
+		g.backoff = min(2*g.backoff, backoffMax)
+	}
+	g.stats.backoffs.Add(1)
+	g.pauseUntil = time.Now().Add(g.backoff)
+}
+
+// listenerSet pauses and resumes a loop's listeners together.
+type listenerSet struct {
+	fds    []int
+	paused bool
+}
+
+func (s *listenerSet) has(fd int) bool {
+	for _, l := range s.fds {
+		if l == fd {
+			return true
+		}
+	}
+	return false
+}
+
+// setPaused stops (events 0) or restarts level-triggered interest in every listener.
+func (s *listenerSet) setPaused(p *Poller, pause bool) {
+	if s.paused == pause {
+		return
+	}
+	s.paused = pause
+	var ev uint32 = unix.EPOLLIN
+	if pause {
+		ev = 0
+	}
+	for _, fd := range s.fds {
+		p.Mod(fd, ev)
+	}
+}
+
+func (s *listenerSet) register(p *Poller) error {
+	for _, fd := range s.fds {
+		if err := p.Add(fd, unix.EPOLLIN); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *listenerSet) close() {
+	for _, fd := range s.fds {
+		unix.Close(fd)
+	}
+	s.fds = nil
+}
+
+// accepting is what a loop that accepts holds: its listeners and its gate.
+type accepting struct {
+	gate *acceptGate
+	ls   listenerSet
+}
+
+// event handles readiness on fd if it is one of the listeners.
+func (a *accepting) event(p *Poller, fd int, take func(fd int, acceptedNs int64)) bool {
+	if !a.ls.has(fd) {
+		return false
+	}
+	if a.gate.drain(fd, take) {
+		a.ls.setPaused(p, true)
+	}
+	return true
+}
+
+// tick resumes the listeners when a back-off has run out; it returns how
+// long the loop may sleep (-1: no limit from accepting).
+func (a *accepting) tick(p *Poller, now time.Time) time.Duration {
+	if !a.ls.paused {
+		return -1
+	}
+	if still, left := a.gate.paused(now); still {
+		return left
+	}
+	a.ls.setPaused(p, false)
+	return -1
+}
+
+func (a *accepting) close() {
+	a.ls.close()
+	a.gate.close()
+}

@@ -1,0 +1,301 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dispatch modes: how an accepted fd reaches its worker.
+const (
+	DispatchPipe      = "pipe"      // fixed-width frames on a pipe the worker watches (the original design)
+	DispatchChan      = "chan"      // a Go channel, plus the worker loop's eventfd to wake it
+	DispatchDirect    = "direct"    // the acceptor adds the fd to the worker's epoll itself
+	DispatchReusePort = "reuseport" // no acceptor: each worker accepts on its own SO_REUSEPORT listeners
+	DispatchSCM       = "scm"       // SCM_RIGHTS over a unix socketpair: workers with private fd tables
+)
+
+// DispatchModes lists the modes a user may choose with -dispatch.
+var DispatchModes = []string{DispatchPipe, DispatchChan, DispatchDirect, DispatchReusePort}
+
+// Inbox carries accepted fds from the acceptor to one worker.
+type Inbox interface {
+	// Deliver takes ownership of h.FD and hands it to the worker; it blocks
+	// while the worker is behind, and gives up once the server stops.
+	Deliver(h Handoff) error
+	// WatchFD is the fd the worker watches for deliveries; -1 when none
+	// (chan wakes the loop's eventfd, direct needs no notification).
+	WatchFD() int
+	// Drain runs on the worker's thread and registers every delivered fd.
+	Drain(register func(Handoff)) error
+	// Close releases the inbox; fds delivered but never drained are closed.
+	Close()
+}
+
+// errStopped is returned by Deliver once the server is stopping.
+var errStopped = errors.New("server stopping")
+
+// newInbox builds the inbox for mode; the worker's loop must already exist
+// for the modes that need it (chan, direct).
+func newInbox(mode string, w *worker, stopping *atomic.Bool) (Inbox, error) {
+	switch mode {
+	case DispatchPipe:
+		return newPipeInbox(stopping)
+	case DispatchChan:
+		return &chanInbox{ch: make(chan Handoff, 1024), w: w, stopping: stopping}, nil
+	case DispatchDirect:
+		return &directInbox{w: w}, nil
+	case DispatchSCM:
+		return newSCMInbox(stopping)
+	}
+	return nil, fmt.Errorf("dispatch %q has no inbox (choose one of %v)", mode, DispatchModes)
+}
+
+// waitWritable blocks until fd can take a write, polling so that a stopping
+// server is noticed within 100 ms.
+func waitWritable(fd int, stopping *atomic.Bool) error {
+	for !stopping.Load() {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if _, err := unix.Poll(pfd, 100); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("poll: %w", err)
+		}
+		if pfd[0].Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) != 0 {
+			return nil
+		}
+	}
+	return errStopped
+}
+
+// pipeInbox is the original design, fixed: binary frames, a non-blocking
+// read end drained to EAGAIN on every wake, level-triggered (no ONESHOT trap).
+type pipeInbox struct {
+	r, w     int
+	dec      FrameDecoder
+	buf      []byte
+	stopping *atomic.Bool
+}
+
+func newPipeInbox(stopping *atomic.Bool) (*pipeInbox, error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("pipe2: %w", err)
+	}
+	return &pipeInbox{r: p[0], w: p[1], buf: make([]byte, 256*FrameSize), stopping: stopping}, nil
+}
+
+func (p *pipeInbox) Deliver(h Handoff) error {
+	var frame [FrameSize]byte
+	PutFrame(frame[:], h)
+	for {
+		n, err := unix.Write(p.w, frame[:])
+		switch {
+		case err == nil && n == FrameSize:
+			return nil
+		case err == nil:
+			return fmt.Errorf("pipe: short write of %d bytes breaks the %d-byte framing", n, FrameSize)
+		case errors.Is(err, unix.EAGAIN):
+			if err := waitWritable(p.w, p.stopping); err != nil {
+				return err
+			}
+		case errors.Is(err, unix.EINTR):
+		default:
+			return fmt.Errorf("pipe write: %w", err)
+		}
+	}
+}
+
+func (p *pipeInbox) WatchFD() int { return p.r }
+
+func (p *pipeInbox) Drain(register func(Handoff)) error {
+	for {
+		n, err := unix.Read(p.r, p.buf)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				return nil
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("pipe read: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := p.dec.Feed(p.buf[:n], register); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *pipeInbox) Close() {
+	p.Drain(func(h Handoff) { unix.Close(int(h.FD)) })
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
+// chanInbox: a buffered Go channel; the loop's eventfd wakes the worker.
+type chanInbox struct {
+	ch       chan Handoff
+	w        *worker // its loop exists by the first delivery
+	stopping *atomic.Bool
+}
+
+func (c *chanInbox) Deliver(h Handoff) error {
+	for {
+		select {
+		case c.ch <- h:
+			c.w.loop.Wake()
+			return nil
+		case <-time.After(100 * time.Millisecond):
+			if c.stopping.Load() {
+				return errStopped
+			}
+		}
+	}
+}
+
+func (c *chanInbox) WatchFD() int { return -1 }
+
+func (c *chanInbox) Drain(register func(Handoff)) error {
+	for {
+		select {
+		case h := <-c.ch:
+			register(h)
+		default:
+			return nil
+		}
+	}
+}
+
+func (c *chanInbox) Close() {
+	c.Drain(func(h Handoff) { unix.Close(int(h.FD)) })
+}
+
+// directInbox: the acceptor registers the fd in the worker's epoll itself
+// and sends no notification. The fd is also noted in a list the worker
+// adopts from at its next wake (or at the fd's first event, which cannot
+// come before the note), so idle connections are still counted and closed.
+type directInbox struct {
+	w       *worker
+	mu      sync.Mutex
+	adopted []Handoff
+}
+
+func (d *directInbox) Deliver(h Handoff) error {
+	// The note and the ADD happen under one lock, so a worker that sees an
+	// event for an fd it does not know finds the note by draining.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := AddTo(d.w.loop.Poller.FD(), int(h.FD), d.w.connEvents); err != nil {
+		return err
+	}
+	d.adopted = append(d.adopted, h)
+	d.w.stats.openConns.Add(1) // counted here: the worker may not wake for a while
+	return nil
+}
+
+func (d *directInbox) WatchFD() int { return -1 }
+
+func (d *directInbox) Drain(register func(Handoff)) error {
+	d.mu.Lock()
+	list := d.adopted
+	d.adopted = nil
+	d.mu.Unlock()
+	for _, h := range list {
+		register(h)
+	}
+	return nil
+}
+
+func (d *directInbox) Close() {
+	d.Drain(func(h Handoff) { unix.Close(int(h.FD)) })
+}
+
+// scmInbox passes fds over a SOCK_SEQPACKET socketpair with SCM_RIGHTS, so
+// a worker with a private fd table receives its own copy; the acceptor
+// closes its copy once sent. Each message is one frame plus one fd.
+type scmInbox struct {
+	tx, rx   int
+	stopping *atomic.Bool
+	oob      []byte
+}
+
+func newSCMInbox(stopping *atomic.Bool) (*scmInbox, error) {
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return &scmInbox{tx: p[0], rx: p[1], stopping: stopping, oob: make([]byte, unix.CmsgSpace(4))}, nil
+}
+
+func (s *scmInbox) Deliver(h Handoff) error {
+	var frame [FrameSize]byte
+	PutFrame(frame[:], h)
+	rights := unix.UnixRights(int(h.FD))
+	for {
+		err := unix.Sendmsg(s.tx, frame[:], rights, nil, unix.MSG_NOSIGNAL)
+		switch {
+		case err == nil:
+			unix.Close(int(h.FD))
+			return nil
+		case errors.Is(err, unix.EAGAIN):
+			if err := waitWritable(s.tx, s.stopping); err != nil {
+				return err
+			}
+		case errors.Is(err, unix.EINTR):
+		default:
+			return fmt.Errorf("sendmsg(SCM_RIGHTS): %w", err)
+		}
+	}
+}
+
+func (s *scmInbox) WatchFD() int { return s.rx }
+
+func (s *scmInbox) Drain(register func(Handoff)) error {
+	var frame [FrameSize]byte
+	for {
+		n, oobn, flags, _, err := unix.Recvmsg(s.rx, frame[:], s.oob, unix.MSG_CMSG_CLOEXEC)
+		if err != nil {
+			if errors.Is(err, unix.EAGAIN) {
+				return nil
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return fmt.Errorf("recvmsg(SCM_RIGHTS): %w (EMFILE here means this fd table is full: lower -max-conns or add tables)", err)
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			return fmt.Errorf("recvmsg: control data truncated, an fd was lost")
+		}
+		var h Handoff
+		var derr error
+		var dec FrameDecoder
+		if err := dec.Feed(frame[:n], func(x Handoff) { h = x }); err != nil || n != FrameSize {
+			derr = fmt.Errorf("scm frame of %d bytes: %v", n, err)
+		}
+		msgs, err := unix.ParseSocketControlMessage(s.oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			return fmt.Errorf("scm: %d control messages: %v", len(msgs), err)
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			return fmt.Errorf("scm: %d rights: %v", len(fds), err)
+		}
+		if derr != nil {
+			unix.Close(fds[0])
+			return derr
+		}
+		h.FD = int32(fds[0])
+		register(h)
+	}
+}
+
+func (s *scmInbox) Close() {
+	s.Drain(func(h Handoff) { unix.Close(int(h.FD)) })
+	unix.Close(s.rx)
+	unix.Close(s.tx)
+}

@@ -1,0 +1,382 @@
+// Package core is the c1m echo server: an acceptor hands each accepted fd
+// to one of W workers, each an epoll loop on its own locked (and by default
+// pinned) thread, which echoes what its connections send.
+package core
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config is everything the server's flags set.
+type Config struct {
+	Addr       string // base listen address ip:port
+	Ports      int    // consecutive ports from Addr's
+	Workers    int    // 0: one per CPU
+	Balance    string // rr | least
+	Pin        bool   // pin worker i to CPU i % NumCPU
+	Dispatch   string // pipe | chan | direct | reuseport (scm is chosen by the fdtables strategy)
+	Trigger    string // et | lt
+	RcvBuf     int    // SO_RCVBUF, 0: kernel default
+	SndBuf     int    // SO_SNDBUF, 0: kernel default
+	ReadBuf    int    // user-space read buffer, one per worker
+	MaxPending int    // unsent output kept per connection before reading pauses
+	MaxConns   int    // 0: what one fd table allows
+	Backlog    int
+	Strategy   string // auto | single | fdtables | prefork
+	Procs      int    // prefork processes, 0: as many as -max-conns needs
+	ReusePort  bool   // listen with SO_REUSEPORT (set for prefork children)
+}
+
+// DefaultConfig returns the defaults the flags start from.
+func DefaultConfig() Config {
+	return Config{
+		Addr: "127.0.0.1:9876", Ports: 1, Workers: runtime.NumCPU(), Balance: "rr", Pin: true,
+		Dispatch: DispatchPipe, Trigger: "et", ReadBuf: 16 << 10, MaxPending: 64 << 10,
+		Backlog: 65535, Strategy: StrategyAuto,
+	}
+}
+
+func (c *Config) validate() error {
+	if c.Workers <= 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.Ports <= 0 {
+		c.Ports = 1
+	}
+	switch c.Trigger {
+	case "et", "lt":
+	default:
+		return fmt.Errorf("-trigger %q: want et or lt", c.Trigger)
+	}
+	switch c.Balance {
+	case "rr", "least":
+	default:
+		return fmt.Errorf("-balance %q: want rr or least", c.Balance)
+	}
+	switch c.Dispatch {
+	case DispatchPipe, DispatchChan, DispatchDirect, DispatchReusePort, DispatchSCM:
+	default:
+		return fmt.Errorf("-dispatch %q: want one of %v", c.Dispatch, DispatchModes)
+	}
+	if c.ReadBuf < 64 {
+		return fmt.Errorf("-readbuf %d: want at least 64 bytes", c.ReadBuf)
+	}
+	if c.MaxPending < 1 {
+		return fmt.Errorf("-max-pending %d: want at least 1 byte", c.MaxPending)
+	}
+	return nil
+}
+
+// Server is one process's core: workers, and an acceptor unless dispatch is reuseport.
+type Server struct {
+	cfg         Config
+	plan        Plan
+	addrs       []netip.AddrPort
+	workers     []*worker
+	acceptor    *Loop
+	acc         *accepting
+	acceptStats []*acceptStats
+	open        atomic.Int64 // connections accepted and not yet closed
+	stopping    atomic.Bool
+	next        int // round-robin cursor (acceptor thread only)
+	listenMu    sync.Mutex
+
+	errOnce sync.Once
+	err     error
+	failed  chan struct{}
+}
+
+// NewServer validates cfg and plans capacity under the current fd limit. It
+// raises the soft RLIMIT_NOFILE to the hard limit first.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	soft, hard, err := RaiseNofile()
+	if err != nil {
+		return nil, err
+	}
+	plan, err := PlanCapacity(cfg, soft)
+	if err != nil {
+		return nil, err
+	}
+	plan.NofileSoft, plan.NofileHard = soft, hard
+	if plan.Strategy == StrategyFDTables {
+		cfg.Dispatch = DispatchSCM // a private table can only receive fds over a unix socket
+		cfg.Workers = plan.Workers
+	}
+	addrs, err := ListenAddrs(cfg.Addr, cfg.Ports)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Ports > 1 && addrs[0].Port() == 0 {
+		return nil, fmt.Errorf("-ports %d needs a fixed base port, not 0", cfg.Ports)
+	}
+	return &Server{cfg: cfg, plan: plan, addrs: addrs, failed: make(chan struct{})}, nil
+}
+
+// Plan is the capacity plan the server runs with.
+func (s *Server) Plan() Plan { return s.plan }
+
+// Config is the validated configuration in force.
+func (s *Server) Config() Config { return s.cfg }
+
+// Addrs are the listening addresses (port 0 resolved once listening).
+func (s *Server) Addrs() []netip.AddrPort {
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	return append([]netip.AddrPort(nil), s.addrs...)
+}
+
+func (s *Server) maxConnsPerProcess() int { return s.plan.MaxConnsPerProc }
+
+// listenAll opens a listener on every address; a base port of 0 is resolved
+// by the first listener and reused after (reuseport workers share it).
+func (s *Server) listenAll(reusePort bool) ([]int, error) {
+	s.listenMu.Lock()
+	defer s.listenMu.Unlock()
+	opts := ListenOptions{Backlog: s.cfg.Backlog, ReusePort: reusePort || s.cfg.ReusePort, RcvBuf: s.cfg.RcvBuf, SndBuf: s.cfg.SndBuf}
+	var fds []int
+	for i, ap := range s.addrs {
+		fd, err := Listen(ap, opts)
+		if err != nil {
+			for _, f := range fds {
+				unix.Close(f)
+			}
+			return nil, err
+		}
+		if ap.Port() == 0 {
+			if sa, err := unix.Getsockname(fd); err == nil {
+				if in4, ok := sa.(*unix.SockaddrInet4); ok {
+					s.addrs[i] = netip.AddrPortFrom(ap.Addr(), uint16(in4.Port))
+				} else if in6, ok := sa.(*unix.SockaddrInet6); ok {
+					s.addrs[i] = netip.AddrPortFrom(ap.Addr(), uint16(in6.Port))
+				}
+			}
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
+// Start opens the workers, then the listeners and the acceptor.
+func (s *Server) Start() error {
+	if err := s.start(); err != nil {
+		s.Stop()
+		return err
+	}
+	return nil
+}
+
+func (s *Server) start() error {
+	cfg := s.cfg
+	reuse := cfg.Dispatch == DispatchReusePort
+	n := cfg.Workers
+	if reuse {
+		s.acceptStats = make([]*acceptStats, n)
+	} else {
+		s.acceptStats = []*acceptStats{{}}
+	}
+	for i := range s.acceptStats {
+		s.acceptStats[i] = &acceptStats{}
+	}
+	// Every inbox first: a private fd table is a copy of the shared one taken
+	// at unshare, and must already hold its inbox's end.
+	for i := 0; i < n; i++ {
+		w := &worker{id: i, srv: s, stats: newWorkerStats(), et: cfg.Trigger == "et", maxPending: cfg.MaxPending}
+		w.connEvents = w.interest(connOpen)
+		if reuse {
+			w.acc = &accepting{}
+		} else {
+			inbox, err := newInbox(cfg.Dispatch, w, &s.stopping)
+			if err != nil {
+				return err
+			}
+			w.inbox = inbox
+		}
+		s.workers = append(s.workers, w)
+	}
+	for i, w := range s.workers {
+		cpu := -1
+		if cfg.Pin {
+			cpu = i % runtime.NumCPU()
+		}
+		opts := LoopOptions{CPU: cpu, PrivateFiles: s.plan.Strategy == StrategyFDTables}
+		if _, err := StartLoop(opts, w.hooks()); err != nil { // Init sets w.loop
+			return fmt.Errorf("worker %d: %w", i, err)
+		}
+	}
+	if reuse {
+		return nil
+	}
+	fds, err := s.listenAll(false)
+	if err != nil {
+		return err
+	}
+	s.acc = &accepting{ls: listenerSet{fds: fds}, gate: newAcceptGate(s.acceptStats[0], &s.open, s.plan.MaxConnsPerProc)}
+	var poller *Poller // set in Init, on the acceptor's thread, before any event
+	l, err := StartLoop(LoopOptions{CPU: -1}, LoopHooks{
+		Init: func(l *Loop) error {
+			poller = l.Poller
+			return s.acc.ls.register(l.Poller)
+		},
+		Event: func(fd int, _ uint32) { s.acc.event(poller, fd, s.handOff) },
+		Tick:  func(now time.Time) time.Duration { return s.acc.tick(poller, now) },
+		Exit:  s.acc.close,
+	})
+	if err != nil {
+		s.acc.close()
+		return fmt.Errorf("acceptor: %w", err)
+	}
+	s.acceptor = l
+	return nil
+}
+
+// handOff gives an accepted fd to a worker (acceptor thread).
+func (s *Server) handOff(fd int, acceptedNs int64) {
+	w := s.pick()
+	if w == nil {
+		unix.Close(fd)
+		s.open.Add(-1)
+		s.acceptStats[0].shedMaxConns.Add(1)
+		return
+	}
+	if err := w.inbox.Deliver(Handoff{FD: int32(fd), AcceptedNs: acceptedNs}); err != nil {
+		unix.Close(fd)
+		s.open.Add(-1)
+		if !errors.Is(err, errStopped) {
+			s.fatal(fmt.Errorf("dispatch to worker %d: %w", w.id, err))
+		}
+	}
+}
+
+// pick chooses a worker with room: round-robin, or the fewest open connections.
+func (s *Server) pick() *worker {
+	n := len(s.workers)
+	limit := int64(s.plan.PerTable)
+	if s.cfg.Balance == "least" {
+		var best *worker
+		for _, w := range s.workers {
+			c := w.stats.openConns.Load()
+			if c < limit && (best == nil || c < best.stats.openConns.Load()) {
+				best = w
+			}
+		}
+		return best
+	}
+	for i := 0; i < n; i++ {
+		w := s.workers[s.next]
+		s.next = (s.next + 1) % n
+		if w.stats.openConns.Load() < limit {
+			return w
+		}
+	}
+	return nil
+}
+
+// fatal records the first internal error and stops the server.
+func (s *Server) fatal(err error) {
+	s.errOnce.Do(func() {
+		s.err = err
+		close(s.failed)
+	})
+}
+
+// Failed is closed when the server hit an internal error; Wait returns it.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
+
+// Stop stops accepting, closes every connection and waits for the loops.
+// It is safe to call more than once.
+func (s *Server) Stop() {
+	if s.stopping.Swap(true) {
+		return
+	}
+	if s.acceptor != nil {
+		s.acceptor.Stop()
+		s.acceptor.Wait()
+	}
+	for _, w := range s.workers {
+		if w.loop != nil {
+			w.loop.Stop()
+		}
+	}
+	for _, w := range s.workers {
+		if w.loop != nil {
+			w.loop.Wait()
+		}
+		if w.inbox != nil {
+			w.inbox.Close()
+		}
+	}
+}
+
+// Err is the internal error that stopped the server, if any.
+func (s *Server) Err() error {
+	select {
+	case <-s.failed:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+var heapMetric = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+
+// Snapshot reads every counter (safe while running).
+func (s *Server) Snapshot() Snapshot {
+	snap := Snapshot{
+		Time: time.Now(), Strategy: s.plan.Strategy, Procs: 1, Tables: s.plan.Tables,
+		Dispatch: s.cfg.Dispatch, Trigger: s.cfg.Trigger,
+		CloseReasons: map[string]uint64{}, AcceptErrors: map[string]uint64{},
+	}
+	hist := NewLatencyHistogram()
+	for _, w := range s.workers {
+		st := w.stats
+		ws := WorkerSnapshot{ID: w.id, Conns: st.openConns.Load(), Registered: st.registered.Load(),
+			Closed: st.closed.Load(), Reads: st.reads.Load(), Writes: st.writes.Load()}
+		if w.loop != nil {
+			ws.EpollWaits = w.loop.Waits.Load()
+		}
+		snap.Workers = append(snap.Workers, ws)
+		snap.Conns += ws.Conns
+		snap.Registered += ws.Registered
+		snap.Closed += ws.Closed
+		snap.Reads += ws.Reads
+		snap.Writes += ws.Writes
+		snap.EpollWaits += ws.EpollWaits
+		snap.BytesIn += st.bytesIn.Load()
+		snap.BytesOut += st.bytesOut.Load()
+		snap.Backpressure += st.backpressure.Load()
+		snap.CloseReasons["eof"] += st.closeEOF.Load()
+		snap.CloseReasons["reset"] += st.closeReset.Load()
+		snap.CloseReasons["epipe"] += st.closePipe.Load()
+		snap.CloseReasons["other"] += st.closeOther.Load()
+		snap.CloseReasons["shutdown"] += st.closeShutdown.Load()
+		st.mu.Lock()
+		hist.Merge(st.dispatch)
+		st.mu.Unlock()
+	}
+	for _, a := range s.acceptStats {
+		snap.Accepted += a.addTo(snap.AcceptErrors)
+		snap.AcceptCalls += a.calls.Load()
+	}
+	if s.acceptor != nil {
+		snap.EpollWaits += s.acceptor.Waits.Load()
+	}
+	snap.DispatchUs = PercentilesOf(hist)
+	snap.DispatchHist = hist.Export()
+	samples := append([]metrics.Sample(nil), heapMetric...)
+	metrics.Read(samples)
+	snap.GoHeapBytes = samples[0].Value.Uint64()
+	snap.GoSysBytes = samples[1].Value.Uint64()
+	return snap
+}

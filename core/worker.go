@@ -1,0 +1,351 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Per-connection state is one byte in a slice indexed by fd: an idle
+// connection costs the application one byte and nothing the GC must scan.
+const (
+	connOpen        uint8 = 1 << iota
+	connOutArmed          // EPOLLOUT requested: output is pending
+	connReadPaused        // reading stopped at -max-pending until output drains
+	connPeerClosed        // EOF seen: close once pending output is flushed
+)
+
+// worker owns a set of connections on one loop: it echoes what they send,
+// bounded by maxPending bytes of unsent output per connection.
+type worker struct {
+	id         int
+	srv        *Server
+	loop       *Loop
+	inbox      Inbox // nil for reuseport
+	acc        *accepting
+	stats      *workerStats
+	connEvents uint32 // events a connection is registered for
+	et         bool
+	maxPending int
+
+	state   []uint8
+	pending map[int32][]byte // unsent output, only for connections that have some
+	spare   [][]byte         // drained pending buffers kept for reuse
+	buf     []byte           // the worker's one read buffer
+}
+
+// interest is the epoll mask a connection in state st needs: no EPOLLIN
+// while reading is paused or the peer has closed (in LT mode it would fire
+// forever), EPOLLOUT only while output is pending.
+func (w *worker) interest(st uint8) uint32 {
+	var ev uint32
+	if st&(connReadPaused|connPeerClosed) == 0 {
+		ev |= EventRead
+	}
+	if st&connOutArmed != 0 {
+		ev |= EventWrite
+	}
+	if w.et {
+		ev |= EventET
+	}
+	return ev
+}
+
+// setState changes a connection's state and its epoll interest with it. It
+// returns false if the connection had to be closed.
+func (w *worker) setState(fd int, st uint8) bool {
+	old := w.state[fd]
+	w.state[fd] = st
+	if w.interest(old) == w.interest(st) {
+		return true
+	}
+	if err := w.loop.Poller.Mod(fd, w.interest(st)); err != nil {
+		w.closeConn(fd, &w.stats.closeOther)
+		return false
+	}
+	return true
+}
+
+func (w *worker) hooks() LoopHooks {
+	return LoopHooks{
+		Init:  w.init,
+		Event: w.event,
+		Wake:  w.drainInbox,
+		Tick:  w.tick,
+		Exit:  w.exit,
+	}
+}
+
+func (w *worker) init(l *Loop) error {
+	w.loop = l
+	w.pending = make(map[int32][]byte)
+	w.buf = make([]byte, w.srv.cfg.ReadBuf)
+	if w.inbox != nil {
+		if fd := w.inbox.WatchFD(); fd >= 0 {
+			if err := l.Poller.Add(fd, unix.EPOLLIN); err != nil {
+				return err
+			}
+		}
+	}
+	if w.acc != nil {
+		// reuseport: this worker's own listeners, opened in its own fd table.
+		fds, err := w.srv.listenAll(true)
+		if err != nil {
+			return err
+		}
+		w.acc.ls.fds = fds
+		w.acc.gate = newAcceptGate(w.srv.acceptStats[w.id], &w.srv.open, w.srv.maxConnsPerProcess())
+		return w.acc.ls.register(l.Poller)
+	}
+	return nil
+}
+
+func (w *worker) tick(now time.Time) time.Duration {
+	if w.acc != nil {
+		return w.acc.tick(w.loop.Poller, now)
+	}
+	return -1
+}
+
+func (w *worker) drainInbox() {
+	if w.inbox == nil {
+		return
+	}
+	if err := w.inbox.Drain(w.register); err != nil {
+		w.srv.fatal(fmt.Errorf("worker %d: %w", w.id, err))
+	}
+}
+
+// register adopts an accepted connection.
+func (w *worker) register(h Handoff) {
+	fd := int(h.FD)
+	if fd >= len(w.state) {
+		grown := make([]uint8, max(fd+1, 2*len(w.state), 1024))
+		copy(grown, w.state)
+		w.state = grown
+	}
+	if w.state[fd]&connOpen != 0 { // direct: already adopted at its first event
+		return
+	}
+	w.state[fd] = connOpen
+	w.stats.registered.Add(1)
+	if w.srv.cfg.Dispatch == DispatchDirect {
+		return // the acceptor added it to epoll and counted it
+	}
+	w.stats.openConns.Add(1)
+	if err := w.loop.Poller.Add(fd, w.connEvents); err != nil {
+		w.closeConn(fd, &w.stats.closeOther)
+		return
+	}
+	w.stats.recordDispatch(h.AcceptedNs)
+	if w.et {
+		// Data may have arrived before the ADD; with ET there would be no
+		// edge for it, so read now.
+		w.readable(fd)
+	}
+}
+
+func (w *worker) event(fd int, ev uint32) {
+	if w.inbox != nil && fd == w.inbox.WatchFD() {
+		w.drainInbox()
+		return
+	}
+	if w.acc != nil && w.acc.event(w.loop.Poller, fd, func(cfd int, ns int64) {
+		w.register(Handoff{FD: int32(cfd), AcceptedNs: ns})
+	}) {
+		return
+	}
+	if fd >= len(w.state) || w.state[fd]&connOpen == 0 {
+		w.drainInbox() // direct: the note for this fd is in the inbox
+		if fd >= len(w.state) || w.state[fd]&connOpen == 0 {
+			return
+		}
+	}
+	// ERR/HUP with output pending: the write in flush meets the error and closes.
+	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && w.state[fd]&connOutArmed != 0 {
+		if !w.flush(fd) {
+			return
+		}
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		w.readable(fd)
+	}
+}
+
+// readable reads and echoes: to EAGAIN in ET mode, once in LT mode.
+func (w *worker) readable(fd int) {
+	for {
+		st := w.state[fd]
+		if st&connOpen == 0 || st&(connReadPaused|connPeerClosed) != 0 {
+			return
+		}
+		room := w.maxPending - len(w.pending[int32(fd)])
+		if room <= 0 {
+			w.stats.backpressure.Add(1)
+			w.setState(fd, st|connReadPaused)
+			return
+		}
+		n, err := unix.Read(fd, w.buf[:min(len(w.buf), room)])
+		switch {
+		case err == nil && n > 0:
+			w.stats.reads.Add(1)
+			w.stats.bytesIn.Add(uint64(n))
+			if !w.send(fd, w.buf[:n]) {
+				return
+			}
+			if !w.et {
+				return
+			}
+		case err == nil: // n == 0: EOF; echo what is pending, then close
+			w.stats.reads.Add(1)
+			if len(w.pending[int32(fd)]) == 0 {
+				w.closeConn(fd, &w.stats.closeEOF)
+			} else {
+				w.setState(fd, st|connPeerClosed)
+			}
+			return
+		case errors.Is(err, unix.EAGAIN):
+			return
+		case errors.Is(err, unix.EINTR):
+		default:
+			w.closeConn(fd, w.reasonOf(err))
+			return
+		}
+	}
+}
+
+// send writes b, keeping what the socket cannot take as pending output. It
+// returns false if the connection was closed.
+func (w *worker) send(fd int, b []byte) bool {
+	key := int32(fd)
+	if p, ok := w.pending[key]; ok {
+		w.pending[key] = append(p, b...) // readable bounded b by the room left
+		return true
+	}
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if errors.Is(err, unix.EAGAIN) {
+				break
+			}
+			w.closeConn(fd, w.reasonOf(err))
+			return false
+		}
+		w.stats.writes.Add(1)
+		w.stats.bytesOut.Add(uint64(n))
+		b = b[n:]
+	}
+	if len(b) > 0 {
+		w.pending[key] = append(w.takeSpare(), b...)
+		return w.setState(fd, w.state[fd]|connOutArmed)
+	}
+	return true
+}
+
+// flush writes pending output on EPOLLOUT; when it drains, reading resumes
+// (or a half-closed connection is closed). Returns false if closed.
+func (w *worker) flush(fd int) bool {
+	key := int32(fd)
+	p := w.pending[key]
+	for len(p) > 0 {
+		n, err := unix.Write(fd, p)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if errors.Is(err, unix.EAGAIN) {
+				break
+			}
+			w.closeConn(fd, w.reasonOf(err))
+			return false
+		}
+		w.stats.writes.Add(1)
+		w.stats.bytesOut.Add(uint64(n))
+		p = p[n:]
+	}
+	if len(p) > 0 {
+		// Keep the unsent tail at the front so the buffer never grows past maxPending.
+		w.pending[key] = append(w.pending[key][:0], p...)
+		return true
+	}
+	w.putSpare(w.pending[key])
+	delete(w.pending, key)
+	if w.state[fd]&connPeerClosed != 0 {
+		w.closeConn(fd, &w.stats.closeEOF)
+		return false
+	}
+	wasPaused := w.state[fd]&connReadPaused != 0
+	if !w.setState(fd, w.state[fd]&^(connOutArmed|connReadPaused)) {
+		return false
+	}
+	if wasPaused && w.et {
+		w.readable(fd) // re-arming ET only reports new data: read what was left
+	}
+	return true
+}
+
+const maxSpare = 64
+
+func (w *worker) takeSpare() []byte {
+	if n := len(w.spare); n > 0 {
+		b := w.spare[n-1]
+		w.spare = w.spare[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, w.maxPending)
+}
+
+func (w *worker) putSpare(b []byte) {
+	if len(w.spare) < maxSpare && cap(b) <= w.maxPending {
+		w.spare = append(w.spare, b)
+	}
+}
+
+func (w *worker) reasonOf(err error) *atomic.Uint64 {
+	switch {
+	case errors.Is(err, unix.ECONNRESET):
+		return &w.stats.closeReset
+	case errors.Is(err, unix.EPIPE):
+		return &w.stats.closePipe
+	}
+	return &w.stats.closeOther
+}
+
+// closeConn removes fd from epoll, frees its state and closes it, once.
+func (w *worker) closeConn(fd int, reason *atomic.Uint64) {
+	if w.state[fd]&connOpen == 0 {
+		return
+	}
+	w.state[fd] = 0
+	if p, ok := w.pending[int32(fd)]; ok {
+		w.putSpare(p)
+		delete(w.pending, int32(fd))
+	}
+	w.loop.Poller.Del(fd)
+	unix.Close(fd)
+	reason.Add(1)
+	w.stats.closed.Add(1)
+	w.stats.openConns.Add(-1)
+	w.srv.open.Add(-1)
+}
+
+// exit closes every connection the worker still holds (shutdown).
+func (w *worker) exit() {
+	if w.acc != nil {
+		w.acc.close()
+	}
+	if w.inbox != nil {
+		w.drainInbox()
+	}
+	for fd, st := range w.state {
+		if st&connOpen != 0 {
+			w.closeConn(fd, &w.stats.closeShutdown)
+		}
+	}
+}
