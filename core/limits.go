@@ -17,11 +17,11 @@ const (
 // Plan is how the server will hold -max-conns under RLIMIT_NOFILE.
 type Plan struct {
 	Strategy        string `json:"strategy"`
-	Procs           int    `json:"procs"`       // server processes
-	Tables          int    `json:"tables"`      // fd tables per process
-	Workers         int    `json:"workers"`     // workers per process
-	PerTable        int    `json:"per_table"`   // connections one fd table may hold
-	MaxConns        int    `json:"max_conns"`   // in all
+	Procs           int    `json:"procs"`     // server processes
+	Tables          int    `json:"tables"`    // fd tables per process
+	Workers         int    `json:"workers"`   // workers per process
+	PerTable        int    `json:"per_table"` // connections one fd table may hold
+	MaxConns        int    `json:"max_conns"` // in all
 	MaxConnsPerProc int    `json:"max_conns_per_proc"`
 	NofileSoft      uint64 `json:"nofile_soft"`
 	NofileHard      uint64 `json:"nofile_hard"`

@@ -1,15 +1,15 @@
 package core
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"sync"
 	"syscall"
 	"time"
+
+	"c1m/procgroup"
 )
 
 // Runner is a running server: one process's core, or a prefork parent.
@@ -60,7 +60,11 @@ func runPreforkChild(raw string) int {
 		fmt.Fprintf(os.Stderr, "prefork child: bad config: %v\n", err)
 		return 2
 	}
-	report := os.NewFile(3, "prefork-stats")
+	report := procgroup.Reporter()
+	if report == nil {
+		fmt.Fprintf(os.Stderr, "prefork child: no report pipe on fd %d (only the prefork parent starts children)\n", procgroup.ReportFD)
+		return 2
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	s, err := NewServer(cfg)
@@ -71,21 +75,20 @@ func runPreforkChild(raw string) int {
 		fmt.Fprintf(os.Stderr, "prefork child: %v\n", err)
 		return 1
 	}
-	enc := json.NewEncoder(report)
 	tick := time.NewTicker(preforkInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
 			snap := s.Snapshot()
-			if enc.Encode(&snap) != nil { // the parent is gone
+			if report.Encode(&snap) != nil { // the parent is gone
 				s.Stop()
 				return 1
 			}
 		case <-sigs:
 			s.Stop()
 			snap := s.Snapshot()
-			enc.Encode(&snap)
+			report.Encode(&snap)
 			return 0
 		case <-s.Failed():
 			s.Stop()
@@ -97,85 +100,56 @@ func runPreforkChild(raw string) int {
 
 // prefork is the parent of P server processes sharing the ports with SO_REUSEPORT.
 type prefork struct {
-	cfg  Config
-	plan Plan
+	cfg   Config
+	plan  Plan
+	group *procgroup.Group
 
-	mu    sync.Mutex
-	last  []Snapshot
-	procs []*exec.Cmd
-	done  []chan struct{}
+	mu   sync.Mutex
+	last []Snapshot
 
-	stopOnce sync.Once
-	errOnce  sync.Once
-	err      error
-	failed   chan struct{}
-	stopping bool
+	errOnce sync.Once
+	err     error
+	failed  chan struct{}
 }
 
 func startPrefork(cfg Config, plan Plan) (*prefork, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("prefork: finding this executable to re-run: %w", err)
-	}
 	child := cfg
 	child.Strategy, child.MaxConns, child.Procs, child.ReusePort = StrategySingle, plan.MaxConnsPerProc, 0, true
 	raw, err := json.Marshal(child)
 	if err != nil {
 		return nil, err
 	}
-	p := &prefork{cfg: cfg, plan: plan, last: make([]Snapshot, plan.Procs), failed: make(chan struct{})}
+	p := &prefork{cfg: cfg, plan: plan, group: procgroup.New(plan.Procs),
+		last: make([]Snapshot, plan.Procs), failed: make(chan struct{})}
 	for i := 0; i < plan.Procs; i++ {
-		if err := p.spawn(i, exe, string(raw)); err != nil {
+		cmd, err := procgroup.Self()
+		if err == nil {
+			cmd.Env = append(os.Environ(), preforkEnv+"="+string(raw))
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			_, err = p.group.Start(cmd, func(line []byte) { p.record(i, line) })
+		}
+		if err != nil {
 			p.Stop()
-			return nil, err
+			return nil, fmt.Errorf("prefork child %d: %w", i, err)
 		}
 	}
+	go func() {
+		for e := range p.group.Exits() {
+			if !e.Expected {
+				p.fail(fmt.Errorf("prefork child %d (pid %d) exited: %v", e.Index, e.Pid, e.Err))
+			}
+		}
+	}()
 	return p, nil
 }
 
-func (p *prefork) spawn(i int, exe, raw string) error {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("prefork: pipe: %w", err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), preforkEnv+"="+raw)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		return fmt.Errorf("prefork: starting child %d: %w", i, err)
-	}
-	w.Close()
-	done := make(chan struct{})
-	p.mu.Lock()
-	p.procs = append(p.procs, cmd)
-	p.done = append(p.done, done)
-	p.mu.Unlock()
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 1<<20), 16<<20)
-		for sc.Scan() {
-			var snap Snapshot
-			if json.Unmarshal(sc.Bytes(), &snap) == nil {
-				p.mu.Lock()
-				p.last[i] = snap
-				p.mu.Unlock()
-			}
-		}
-		r.Close()
-		err := cmd.Wait()
+func (p *prefork) record(i int, line []byte) {
+	var snap Snapshot
+	if json.Unmarshal(line, &snap) == nil {
 		p.mu.Lock()
-		stopping := p.stopping
+		p.last[i] = snap
 		p.mu.Unlock()
-		if !stopping {
-			p.fail(fmt.Errorf("prefork child %d (pid %d) exited: %v", i, cmd.Process.Pid, err))
-		}
-	}()
-	return nil
+	}
 }
 
 func (p *prefork) fail(err error) {
@@ -185,9 +159,9 @@ func (p *prefork) fail(err error) {
 	})
 }
 
-func (p *prefork) Plan() Plan                 { return p.plan }
-func (p *prefork) Config() Config             { return p.cfg }
-func (p *prefork) Failed() <-chan struct{}    { return p.failed }
+func (p *prefork) Plan() Plan              { return p.plan }
+func (p *prefork) Config() Config          { return p.cfg }
+func (p *prefork) Failed() <-chan struct{} { return p.failed }
 func (p *prefork) Err() error {
 	select {
 	case <-p.failed:
@@ -201,7 +175,7 @@ func (p *prefork) Err() error {
 func (p *prefork) Snapshot() Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := Snapshot{Time: time.Now(), Strategy: StrategyPrefork, Procs: len(p.procs),
+	out := Snapshot{Time: time.Now(), Strategy: StrategyPrefork, Procs: len(p.last),
 		Dispatch: p.cfg.Dispatch, Trigger: p.cfg.Trigger}
 	for i := range p.last {
 		out.Merge(&p.last[i])
@@ -210,27 +184,5 @@ func (p *prefork) Snapshot() Snapshot {
 }
 
 // Stop sends SIGTERM to every child (by pid) and waits; SIGKILL after 10 s.
-func (p *prefork) Stop() {
-	p.stopOnce.Do(func() {
-		p.mu.Lock()
-		p.stopping = true
-		procs := append([]*exec.Cmd(nil), p.procs...)
-		done := append([]chan struct{}(nil), p.done...)
-		p.mu.Unlock()
-		for _, c := range procs {
-			c.Process.Signal(syscall.SIGTERM)
-		}
-		deadline := time.NewTimer(10 * time.Second)
-		defer deadline.Stop()
-		for _, d := range done {
-			select {
-			case <-d:
-			case <-deadline.C:
-				for _, c := range procs {
-					c.Process.Kill() // an exited child's pid is not reused before Wait reaps it
-				}
-				<-d
-			}
-		}
-	})
-}
+// Each child's last report, sent as it exits, is in the final Snapshot.
+func (p *prefork) Stop() { p.group.Stop(10 * time.Second) }

@@ -39,18 +39,18 @@ func NewLatencyHistogram() *hdrhistogram.Histogram {
 
 // workerStats are written by one worker and read by the stats reporter.
 type workerStats struct {
-	openConns    atomic.Int64
-	registered   atomic.Uint64
-	closed       atomic.Uint64
-	reads        atomic.Uint64
-	writes       atomic.Uint64
-	bytesIn      atomic.Uint64
-	bytesOut     atomic.Uint64
-	backpressure atomic.Uint64 // times a connection's reading paused at -max-pending
-	closeEOF     atomic.Uint64
-	closeReset   atomic.Uint64
-	closePipe    atomic.Uint64
-	closeOther   atomic.Uint64
+	openConns     atomic.Int64
+	registered    atomic.Uint64
+	closed        atomic.Uint64
+	reads         atomic.Uint64
+	writes        atomic.Uint64
+	bytesIn       atomic.Uint64
+	bytesOut      atomic.Uint64
+	backpressure  atomic.Uint64 // times a connection's reading paused at -max-pending
+	closeEOF      atomic.Uint64
+	closeReset    atomic.Uint64
+	closePipe     atomic.Uint64
+	closeOther    atomic.Uint64
 	closeShutdown atomic.Uint64
 
 	mu       sync.Mutex

@@ -12,10 +12,10 @@ import (
 // Per-connection state is one byte in a slice indexed by fd: an idle
 // connection costs the application one byte and nothing the GC must scan.
 const (
-	connOpen        uint8 = 1 << iota
-	connOutArmed          // EPOLLOUT requested: output is pending
-	connReadPaused        // reading stopped at -max-pending until output drains
-	connPeerClosed        // EOF seen: close once pending output is flushed
+	connOpen       uint8 = 1 << iota
+	connOutArmed         // EPOLLOUT requested: output is pending
+	connReadPaused       // reading stopped at -max-pending until output drains
+	connPeerClosed       // EOF seen: close once pending output is flushed
 )
 
 // worker owns a set of connections on one loop: it echoes what they send,
