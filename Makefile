@@ -10,6 +10,7 @@ all: build
 
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-server ./cmd/c1m-server
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-client ./cmd/c1m-client
 
 vet:
 	$(GO) vet ./...

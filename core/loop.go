@@ -107,9 +107,14 @@ func (l *Loop) prepare(opts LoopOptions, hooks LoopHooks) error {
 }
 
 func (l *Loop) serve(hooks LoopHooks) error {
-	timeout := -1
 	var counter [8]byte
 	for !l.stopping.Load() {
+		timeout := -1
+		if hooks.Tick != nil {
+			if d := hooks.Tick(time.Now()); d >= 0 {
+				timeout = int((d + time.Millisecond - 1) / time.Millisecond)
+			}
+		}
 		events, err := l.Poller.Wait(timeout)
 		l.Waits.Add(1)
 		if err != nil {
@@ -125,12 +130,6 @@ func (l *Loop) serve(hooks LoopHooks) error {
 				continue
 			}
 			hooks.Event(fd, ev.Events)
-		}
-		timeout = -1
-		if hooks.Tick != nil {
-			if d := hooks.Tick(time.Now()); d >= 0 {
-				timeout = int((d + time.Millisecond - 1) / time.Millisecond)
-			}
 		}
 	}
 	return nil

@@ -1,0 +1,357 @@
+// Package client is the c1m keepalive load client: it opens many
+// connections from many source addresses, keeps them alive with verified
+// echoes, and measures connect and round-trip times. Its event loops are
+// core's; past one fd table it splits the work over child processes.
+package client
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"c1m/core"
+)
+
+// Config is everything the client's flags set.
+type Config struct {
+	Server         string        // server ip:port (the first port)
+	Ports          int           // consecutive server ports
+	Src            string        // source addresses: range, CIDR or list
+	Conns          int           // connections to open
+	Rate           float64       // connects per second, 0: as fast as the server accepts
+	InFlight       int           // connects in progress at once, all processes together
+	Msg            string        // keepalive message
+	Size           int           // message size in bytes; overrides Msg with a pattern when > 0
+	Interval       time.Duration // keepalive period per connection; 0: saturating (send on echo)
+	Depth          int           // saturating mode: messages in flight per connection
+	Timeout        time.Duration // an echo later than this counts as a time-out
+	ConnectTimeout time.Duration
+	Hold           time.Duration // how long to hold the connections once the ramp is done
+	Loops          int           // event loops per process, 0: auto
+	Procs          int           // processes, 0: as RLIMIT_NOFILE needs
+	Reconnect      bool          // reconnect dropped or failed connections with back-off and jitter
+	Force          bool          // connect even if the spread plan says it cannot fit
+	Flags          []string      // the command line, recorded in the result
+	PortRange      string        // override of net.ipv4.ip_local_port_range ("" reads /proc)
+	ReservedPorts  string        // override of net.ipv4.ip_local_reserved_ports
+}
+
+// DefaultConfig is the flags' starting point: the original's client.
+func DefaultConfig() Config {
+	return Config{
+		Server: "127.0.0.1:9876", Ports: 1, Src: "127.0.0.2-127.0.0.254", Conns: 1000,
+		InFlight: 4096, Msg: "keepalive!\x00", Interval: 30 * time.Second, Depth: 1,
+		Timeout: 5 * time.Second, ConnectTimeout: 30 * time.Second, Hold: 10 * time.Second,
+	}
+}
+
+// Job is one process's share of a run (sent to child processes as JSON).
+type Job struct {
+	Spread         Spread
+	Msg            []byte
+	Total          int // connections in the whole run (phases spread over all)
+	Offset, Count  int // this process's connections: global indices [Offset, Offset+Count)
+	Rate           float64
+	InFlight       int
+	Interval       time.Duration
+	Depth          int
+	Timeout        time.Duration
+	ConnectTimeout time.Duration
+	Hold           time.Duration
+	Loops          int
+	Reconnect      bool
+
+	pattern []byte // Msg repeated: any chunk at any stream offset is one slice of it
+}
+
+func (j *Job) prepare() {
+	reps := (maxChunk+len(j.Msg)-1)/len(j.Msg) + 1
+	j.pattern = []byte(strings.Repeat(string(j.Msg), reps))
+}
+
+// Plan turns a Config into the spread and the per-process jobs.
+func Plan(cfg Config) ([]Job, Spread, error) {
+	if cfg.Conns < 1 {
+		return nil, Spread{}, fmt.Errorf("-conns %d: want at least 1", cfg.Conns)
+	}
+	srv, err := netip.ParseAddrPort(cfg.Server)
+	if err != nil {
+		return nil, Spread{}, fmt.Errorf("-server %q: %w (want ip:port)", cfg.Server, err)
+	}
+	sources, err := ParseSources(cfg.Src)
+	if err != nil {
+		return nil, Spread{}, err
+	}
+	for _, s := range sources {
+		if s.Is4() != srv.Addr().Is4() {
+			return nil, Spread{}, fmt.Errorf("-src %s and -server %s are of different address families", s, srv.Addr())
+		}
+	}
+	pr, err := portRange(cfg)
+	if err != nil {
+		return nil, Spread{}, err
+	}
+	ports := max(cfg.Ports, 1)
+	if int(srv.Port())+ports-1 > 65535 {
+		return nil, Spread{}, fmt.Errorf("-ports %d from %d run past 65535", ports, srv.Port())
+	}
+	sp := Spread{Sources: sources, Server: srv.Addr(), Range: pr}
+	for i := 0; i < ports; i++ {
+		sp.Ports = append(sp.Ports, srv.Port()+uint16(i))
+	}
+	if err := sp.Check(cfg.Conns); err != nil && !cfg.Force {
+		return nil, sp, fmt.Errorf("%w (or -force to try anyway and see where it fails)", err)
+	}
+	msg := []byte(cfg.Msg)
+	if cfg.Size > 0 {
+		msg = make([]byte, cfg.Size)
+		for i := range msg {
+			msg[i] = byte('a' + i%26)
+		}
+	}
+	if len(msg) == 0 {
+		return nil, sp, fmt.Errorf("-msg is empty and -size is 0: nothing to send")
+	}
+	if cfg.Interval < 0 || (cfg.Interval == 0 && cfg.Depth < 1) {
+		return nil, sp, fmt.Errorf("-interval %v -depth %d: want interval >= 0, and depth >= 1 when saturating", cfg.Interval, cfg.Depth)
+	}
+	depth := 1
+	if cfg.Interval == 0 {
+		depth = cfg.Depth
+	}
+	procs, err := procsFor(cfg)
+	if err != nil {
+		return nil, sp, err
+	}
+	loops := cfg.Loops
+	if loops <= 0 {
+		loops = 1
+		if procs == 1 {
+			loops = runtime.NumCPU()
+		}
+	}
+	jobs := make([]Job, procs)
+	off := 0
+	for p := range jobs {
+		n := cfg.Conns / procs
+		if p < cfg.Conns%procs {
+			n++
+		}
+		jobs[p] = Job{Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
+			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
+			Interval: cfg.Interval, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
+			Hold: cfg.Hold, Loops: min(loops, max(n, 1)), Reconnect: cfg.Reconnect}
+		off += n
+	}
+	return jobs, sp, nil
+}
+
+func portRange(cfg Config) (PortRange, error) {
+	read := func(name, override string) (string, error) {
+		if override != "" {
+			return override, nil
+		}
+		b, err := os.ReadFile("/proc/sys/net/ipv4/" + name)
+		if err != nil {
+			return "", fmt.Errorf("reading net.ipv4.%s: %w", name, err)
+		}
+		return string(b), nil
+	}
+	s, err := read("ip_local_port_range", cfg.PortRange)
+	if err != nil {
+		return PortRange{}, err
+	}
+	pr, err := ParsePortRange(s)
+	if err != nil {
+		return pr, err
+	}
+	res, err := read("ip_local_reserved_ports", cfg.ReservedPorts)
+	if err != nil {
+		return pr, err
+	}
+	if pr.Reserved, err = pr.CountReserved(res); err != nil {
+		return pr, err
+	}
+	return pr, nil
+}
+
+// fdsPerProcessOverhead is what a client process needs besides its sockets.
+const fdsPerProcessOverhead = 128
+
+func procsFor(cfg Config) (int, error) {
+	soft, _, err := core.RaiseNofile()
+	if err != nil {
+		return 0, err
+	}
+	per := int(soft) - fdsPerProcessOverhead
+	if per < 1 {
+		return 0, fmt.Errorf("RLIMIT_NOFILE %d is too small for a client process: raise it (ulimit -n)", soft)
+	}
+	need := (cfg.Conns + per - 1) / per
+	if cfg.Procs == 0 {
+		return need, nil
+	}
+	if cfg.Procs < need {
+		return 0, fmt.Errorf("-procs %d: %d connections need at least %d processes under RLIMIT_NOFILE %d: raise -procs or leave it 0",
+			cfg.Procs, cfg.Conns, need, soft)
+	}
+	return min(cfg.Procs, cfg.Conns), nil
+}
+
+// Run ends states: why a run finished.
+const (
+	endHold     = "hold done"
+	endSignal   = "interrupted"
+	endNoneOpen = "no connection left open"
+)
+
+// runJob runs one process's share on its event loops. stop ends it early;
+// progress, if not nil, gets a snapshot every interval.
+func runJob(job Job, stop <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
+	job.prepare()
+	start := time.Now()
+	cpu0 := cpuSeconds()
+	var phase atomic.Int32
+	engines := make([]*engine, job.Loops)
+	for i := range engines {
+		engines[i] = newEngine(&job, i, job.Loops, &phase)
+		if _, err := core.StartLoop(core.LoopOptions{CPU: -1, Batch: 512}, engines[i].hooks()); err != nil {
+			phase.Store(phaseClose)
+			stopLoops(engines[:i])
+			return Result{}, fmt.Errorf("client loop %d: %w", i, err)
+		}
+	}
+	snapshot := func() Progress {
+		p := Progress{Failed: map[string]int64{}, RampDone: true}
+		for _, e := range engines {
+			p.Attempted += e.c.attempted.Load()
+			p.Established += e.c.established.Load()
+			p.Open += e.c.open.Load()
+			p.InFlight += e.c.inFlight.Load()
+			p.Sent += e.c.sent.Load()
+			p.Echoed += e.c.echoed.Load()
+			p.Mismatched += e.c.mismatched.Load()
+			p.Timeouts += e.c.timeouts.Load()
+			e.c.failed.addTo(p.Failed)
+			p.RampDone = p.RampDone && e.rampDone.Load()
+		}
+		return p
+	}
+	res := Result{Failed: map[string]int64{}, Dropped: map[string]int64{}, Procs: 1}
+	var rampEnd, holdEnd time.Time
+	tick := time.NewTicker(min(every, 100*time.Millisecond))
+	defer tick.Stop()
+	lastReport := time.Now()
+	wake := func() {
+		for _, e := range engines {
+			e.loop.Wake()
+		}
+	}
+	for res.Ended == "" {
+		select {
+		case <-stop:
+			res.Ended = endSignal
+			continue
+		case <-tick.C:
+		}
+		p := snapshot()
+		if progress != nil && time.Since(lastReport) >= every {
+			lastReport = time.Now()
+			progress(p)
+		}
+		switch {
+		case rampEnd.IsZero() && p.RampDone:
+			rampEnd = time.Now()
+			holdEnd = rampEnd.Add(job.Hold)
+		case !rampEnd.IsZero() && p.Open == 0 && p.InFlight == 0 && !job.Reconnect:
+			res.Ended = endNoneOpen
+		case !rampEnd.IsZero() && time.Now().After(holdEnd):
+			res.Ended = endHold
+		}
+	}
+	if rampEnd.IsZero() {
+		rampEnd = time.Now()
+	}
+	// Drain: no new sends; give outstanding echoes up to -timeout to return.
+	phase.Store(phaseDrain)
+	wake()
+	if res.Ended == endHold {
+		deadline := time.Now().Add(job.Timeout)
+		for time.Now().Before(deadline) && pendingOf(engines) > 0 {
+			select {
+			case <-stop:
+				deadline = time.Now()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	res.InFlightAtClose = pendingOf(engines)
+	res.OpenAtEnd = snapshot().Open
+	phase.Store(phaseClose)
+	stopLoops(engines)
+
+	connH, rttH := core.NewLatencyHistogram(), core.NewLatencyHistogram()
+	for _, e := range engines {
+		res.Attempted += e.c.attempted.Load()
+		res.Established += e.c.established.Load()
+		res.PeakOpen += e.c.peakOpen.Load()
+		res.Sent += e.c.sent.Load()
+		res.Echoed += e.c.echoed.Load()
+		res.Mismatched += e.c.mismatched.Load()
+		res.Timeouts += e.c.timeouts.Load()
+		res.ConnsVerified += e.c.verified.Load()
+		res.BytesSent += e.c.bytesSent.Load()
+		res.BytesReceived += e.c.bytesReceived.Load()
+		res.Reconnects += e.c.reconnects.Load()
+		e.c.failed.addTo(res.Failed)
+		e.c.dropped.addTo(res.Dropped)
+		connH.Merge(e.connH)
+		rttH.Merge(e.rttH)
+		if why := e.rampStop.Load(); why != nil && res.Ended == endHold {
+			res.Ended = "ramp stopped by " + *why + "; then " + endHold
+		}
+	}
+	res.RampSeconds = rampEnd.Sub(start).Seconds()
+	res.ConnectHist, res.RttHist = connH.Export(), rttH.Export()
+	res.CPUSeconds = cpuSeconds() - cpu0
+	res.WallSeconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func pendingOf(engines []*engine) int64 {
+	var n int64
+	for _, e := range engines {
+		n += e.c.pending.Load()
+	}
+	return n
+}
+
+func stopLoops(engines []*engine) {
+	for _, e := range engines {
+		if e.loop != nil {
+			e.loop.Stop()
+		}
+	}
+	for _, e := range engines {
+		if e.loop != nil {
+			e.loop.Wait()
+		}
+	}
+}
+
+// isTerminal reports whether w is a terminal (for the live progress line).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,514 @@
+package client
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sys/unix"
+
+	"c1m/core"
+)
+
+// Connection states.
+const (
+	stIdle       uint8 = iota // not yet attempted
+	stConnecting              // connect in progress
+	stOpen                    // established
+	stWaiting                 // failed or dropped, waiting to reconnect
+	stDone                    // failed or dropped for good
+)
+
+// Connection flags.
+const (
+	flTimedOut uint8 = 1 << iota // the outstanding message was counted as a timeout
+	flVerified                   // at least one echo verified on this connection
+	flBadMsg                     // the message being received has a wrong byte
+)
+
+// conn is one connection's client state: a few dozen bytes, no pointers.
+type conn struct {
+	fd      int32
+	state   uint8
+	flags   uint8
+	tries   uint16 // consecutive failed connects, for the back-off
+	started int64  // connect start, or when to retry (ns, core.MonoNs clock)
+	queued  uint64 // stream bytes queued to send
+	written uint64 // stream bytes written
+	recv    uint64 // stream bytes received and checked
+}
+
+// Run phases, set by the controller and read by the loops.
+const (
+	phaseRamp  int32 = iota // connect and keep alive
+	phaseDrain              // stop sending; wait for outstanding echoes
+	phaseClose              // close everything
+)
+
+const (
+	maxChunk       = 64 << 10 // bytes per read or write call
+	tickBudget     = 4096     // scheduled sends per tick, so events are not starved
+	backoffBase    = 100 * time.Millisecond
+	backoffCeiling = 10 * time.Second
+)
+
+// engine drives one loop's share of the connections.
+type engine struct {
+	id     int
+	job    *Job
+	loop   *core.Loop
+	conns  []conn
+	sent   []int64 // send time of each in-flight message: depth slots per connection
+	byFD   []int32 // fd → index+1 in conns
+	buf    []byte
+	phase  *atomic.Int32
+	c      counters
+	connH  *hdrhistogram.Histogram
+	rttH   *hdrhistogram.Histogram
+	stride int // global index of conns[k] = job.Offset + id + k*stride
+
+	nextNew      int
+	inFlight     int
+	maxInFlight  int
+	tokens       float64
+	rate         float64 // connects per second for this loop, 0: unbounded
+	lastRefill   int64
+	retry        []int32
+	rampStop     atomic.Pointer[string] // why the ramp stopped early
+	rampDone     atomic.Bool
+	rampDoneAt   atomic.Int64
+	cursor       int
+	cycleStart   int64
+	lastTimeScan int64
+}
+
+func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
+	n := (job.Count - id + loops - 1) / loops
+	if n < 0 {
+		n = 0
+	}
+	e := &engine{id: id, job: job, conns: make([]conn, n), sent: make([]int64, n*job.Depth),
+		buf: make([]byte, maxChunk), phase: phase, connH: core.NewLatencyHistogram(),
+		rttH: core.NewLatencyHistogram(), stride: loops}
+	e.maxInFlight = max(job.InFlight/loops, 1)
+	if job.Rate > 0 {
+		e.rate = job.Rate / float64(loops)
+	}
+	for i := range e.conns {
+		e.conns[i].fd = -1
+	}
+	return e
+}
+
+func (e *engine) global(k int) int { return e.job.Offset + e.id + k*e.stride }
+
+func (e *engine) hooks() core.LoopHooks {
+	return core.LoopHooks{
+		Init: func(l *core.Loop) error {
+			e.loop = l
+			e.lastRefill = core.MonoNs()
+			e.cycleStart = e.lastRefill
+			return nil
+		},
+		Event: e.event,
+		Tick:  e.tick,
+		Exit:  e.closeAll,
+	}
+}
+
+func (e *engine) tick(now time.Time) time.Duration {
+	ns := core.MonoNs()
+	wait := time.Duration(-1)
+	earliest := func(d time.Duration) {
+		if d >= 0 && (wait < 0 || d < wait) {
+			wait = d
+		}
+	}
+	switch e.phase.Load() {
+	case phaseRamp:
+		earliest(e.ramp(ns))
+		if e.job.Interval > 0 {
+			earliest(e.keepalive(ns))
+		}
+	case phaseDrain:
+		// Nothing new is sent; a time-out scan below still runs.
+	case phaseClose:
+		e.closeAll()
+		return -1
+	}
+	if e.inFlight > 0 && ns-e.lastTimeScan > int64(time.Second) {
+		e.lastTimeScan = ns
+		e.expireConnects(ns)
+	}
+	if e.inFlight > 0 {
+		earliest(time.Second)
+	}
+	return wait
+}
+
+// ramp starts connects within the rate and in-flight bounds; returns how
+// long until it can start the next one (-1: nothing left to start).
+func (e *engine) ramp(ns int64) time.Duration {
+	if e.rampStop.Load() != nil {
+		e.finishRamp(ns)
+		return -1
+	}
+	if e.rate > 0 {
+		e.tokens = min(e.tokens+float64(ns-e.lastRefill)/1e9*e.rate, max(1, e.rate/20))
+		e.lastRefill = ns
+	}
+	for e.inFlight < e.maxInFlight && e.rampStop.Load() == nil {
+		if e.rate > 0 && e.tokens < 1 {
+			return time.Duration((1 - e.tokens) / e.rate * 1e9)
+		}
+		k := -1
+		if len(e.retry) > 0 && e.conns[e.retry[0]].started <= ns {
+			k = int(e.retry[0])
+			e.retry = e.retry[1:]
+			e.c.reconnects.Add(1)
+		} else if e.nextNew < len(e.conns) {
+			k = e.nextNew
+			e.nextNew++
+		}
+		if k < 0 {
+			break
+		}
+		e.tokens--
+		e.connect(k, ns)
+	}
+	if e.nextNew >= len(e.conns) && e.inFlight == 0 {
+		e.finishRamp(ns)
+	}
+	if len(e.retry) > 0 {
+		return time.Duration(max(e.conns[e.retry[0]].started-ns, 0))
+	}
+	return -1
+}
+
+func (e *engine) finishRamp(ns int64) {
+	if e.inFlight == 0 && !e.rampDone.Load() {
+		e.rampDoneAt.Store(ns)
+		e.rampDone.Store(true)
+	}
+}
+
+// connect starts a non-blocking connect for connection k.
+func (e *engine) connect(k int, ns int64) {
+	c := &e.conns[k]
+	src, port := e.job.Spread.Target(e.global(k))
+	e.c.attempted.Add(1)
+	c.started = ns
+	dst := netip.AddrPortFrom(e.job.Spread.Server, port)
+	sa, family := core.SockaddrOf(dst)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		e.connectFailed(k, err)
+		return
+	}
+	c.fd = int32(fd)
+	// Bind the source address only; the port is chosen at connect, per
+	// 4-tuple, so each (source, server port) pair gets the whole range.
+	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	srcSA, _ := core.SockaddrOf(netip.AddrPortFrom(src, 0))
+	if err := unix.Bind(fd, srcSA); err != nil {
+		e.connectFailed(k, err)
+		return
+	}
+	err = unix.Connect(fd, sa)
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		e.connectFailed(k, err)
+		return
+	}
+	if fd >= len(e.byFD) {
+		grown := make([]int32, max(fd+1, 2*len(e.byFD), 1024))
+		copy(grown, e.byFD)
+		e.byFD = grown
+	}
+	e.byFD[fd] = int32(k + 1)
+	c.state = stConnecting
+	e.inFlight++
+	e.c.inFlight.Add(1)
+	// ET with EPOLLOUT always on: it reports the handshake, and later only
+	// the moments a full send buffer drains, so no epoll_ctl MOD is needed.
+	if err := e.loop.Poller.Add(fd, core.EventRead|core.EventWrite|core.EventET); err != nil {
+		e.connectFailed(k, err)
+	}
+}
+
+func (e *engine) event(fd int, ev uint32) {
+	if fd >= len(e.byFD) || e.byFD[fd] == 0 {
+		return
+	}
+	k := int(e.byFD[fd] - 1)
+	c := &e.conns[k]
+	switch c.state {
+	case stConnecting:
+		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && soErr != 0 {
+			err = unix.Errno(soErr)
+		}
+		if err != nil {
+			e.connectFailed(k, err)
+			return
+		}
+		if ev&(unix.EPOLLOUT|unix.EPOLLIN) == 0 {
+			return
+		}
+		e.established(k)
+	case stOpen:
+		if ev&unix.EPOLLOUT != 0 && c.queued > c.written {
+			if !e.flush(k) {
+				return
+			}
+		}
+		if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			e.readable(k)
+		}
+	}
+}
+
+func (e *engine) established(k int) {
+	c := &e.conns[k]
+	now := core.MonoNs()
+	c.state = stOpen
+	c.tries = 0
+	e.inFlight--
+	e.c.inFlight.Add(-1)
+	e.c.established.Add(1)
+	if open := e.c.open.Add(1); open > e.c.peakOpen.Load() {
+		e.c.peakOpen.Store(open)
+	}
+	e.connH.RecordValue(max((now-c.started)/1000, 1))
+	if e.job.Interval == 0 && e.phase.Load() == phaseRamp {
+		e.queue(k, e.job.Depth, now) // saturating: fill the pipeline
+	}
+}
+
+// queue adds n messages to connection k's output and writes what it can.
+func (e *engine) queue(k, n int, now int64) bool {
+	c := &e.conns[k]
+	L := uint64(len(e.job.Msg))
+	d := uint64(e.job.Depth)
+	for i := 0; i < n; i++ {
+		m := c.queued / L
+		e.sent[uint64(k)*d+m%d] = now
+		c.queued += L
+		e.c.sent.Add(1)
+		e.c.pending.Add(1)
+	}
+	return e.flush(k)
+}
+
+// flush writes queued bytes until done or the socket is full.
+func (e *engine) flush(k int) bool {
+	c := &e.conns[k]
+	L := uint64(len(e.job.Msg))
+	for c.written < c.queued {
+		off := c.written % L
+		n := min(c.queued-c.written, maxChunk)
+		w, err := unix.Write(int(c.fd), e.job.pattern[off:off+n])
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if errors.Is(err, unix.EAGAIN) {
+				return true // EPOLLOUT (ET) will say when to go on
+			}
+			e.drop(k, Classify(err).Name)
+			return false
+		}
+		c.written += uint64(w)
+		e.c.bytesSent.Add(int64(w))
+	}
+	return true
+}
+
+// readable reads to EAGAIN, checking every byte against what was sent.
+func (e *engine) readable(k int) {
+	c := &e.conns[k]
+	L := uint64(len(e.job.Msg))
+	for {
+		n, err := unix.Read(int(c.fd), e.buf)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if !errors.Is(err, unix.EAGAIN) {
+				e.drop(k, Classify(err).Name)
+			}
+			return
+		}
+		if n == 0 {
+			e.drop(k, causeEOF.Name)
+			return
+		}
+		e.c.bytesReceived.Add(int64(n))
+		got := e.buf[:n]
+		if c.recv+uint64(n) > c.written {
+			// More came back than was sent: the echo is corrupt.
+			e.c.mismatched.Add(1)
+			e.drop(k, "extra-bytes")
+			return
+		}
+		now := core.MonoNs()
+		for len(got) > 0 {
+			off := c.recv % L
+			take := min(uint64(len(got)), L-off) // up to the end of this message
+			want := e.job.pattern[off : off+take]
+			if string(got[:take]) != string(want) {
+				c.flags |= flBadMsg
+			}
+			c.recv += take
+			got = got[take:]
+			if c.recv%L == 0 {
+				e.messageDone(k, c.recv/L-1, now)
+			}
+		}
+	}
+}
+
+// messageDone accounts message m of connection k, fully received.
+func (e *engine) messageDone(k int, m uint64, now int64) {
+	c := &e.conns[k]
+	e.c.pending.Add(-1)
+	if c.flags&flBadMsg != 0 {
+		c.flags &^= flBadMsg
+		e.c.mismatched.Add(1)
+	} else {
+		e.c.echoed.Add(1)
+		if c.flags&flVerified == 0 {
+			c.flags |= flVerified
+			e.c.verified.Add(1)
+		}
+		d := uint64(e.job.Depth)
+		e.rttH.RecordValue(max((now-e.sent[uint64(k)*d+m%d])/1000, 1))
+	}
+	c.flags &^= flTimedOut
+	if e.job.Interval == 0 && e.phase.Load() == phaseRamp {
+		e.queue(k, 1, now)
+	}
+}
+
+// keepalive sends on every connection whose phase has come round, in
+// order: connection g's phase is g×interval/total, so sends are spread
+// evenly over the interval. Returns how long until the next is due.
+func (e *engine) keepalive(ns int64) time.Duration {
+	if len(e.conns) == 0 {
+		return -1
+	}
+	interval := int64(e.job.Interval)
+	timeout := int64(e.job.Timeout)
+	for budget := tickBudget; budget > 0; budget-- {
+		due := e.cycleStart + int64(e.global(e.cursor))*interval/int64(e.job.Total)
+		if due > ns {
+			return time.Duration(due - ns)
+		}
+		k := e.cursor
+		c := &e.conns[k]
+		if c.state == stOpen {
+			if c.queued > c.recv { // the last keepalive is not echoed yet
+				d := uint64(e.job.Depth)
+				m := (c.queued - 1) / uint64(len(e.job.Msg))
+				if c.flags&flTimedOut == 0 && ns-e.sent[uint64(k)*d+m%d] > timeout {
+					c.flags |= flTimedOut
+					e.c.timeouts.Add(1)
+				}
+			} else {
+				e.queue(k, 1, ns)
+			}
+		}
+		e.cursor++
+		if e.cursor == len(e.conns) {
+			e.cursor = 0
+			e.cycleStart += interval
+		}
+	}
+	return 0
+}
+
+// expireConnects fails connects older than the connect time-out.
+func (e *engine) expireConnects(ns int64) {
+	limit := int64(e.job.ConnectTimeout)
+	for k := range e.conns {
+		if e.conns[k].state == stConnecting && ns-e.conns[k].started > limit {
+			e.connectFailed(k, unix.ETIMEDOUT)
+		}
+	}
+}
+
+func (e *engine) connectFailed(k int, err error) {
+	c := &e.conns[k]
+	cause := Classify(err)
+	if c.state == stConnecting {
+		e.inFlight--
+		e.c.inFlight.Add(-1)
+	}
+	e.release(k)
+	e.c.failed.add(cause.Name)
+	if cause.StopsRamp && !e.job.Reconnect {
+		name := cause.Name
+		e.rampStop.CompareAndSwap(nil, &name)
+		c.state = stDone
+		return
+	}
+	e.retryLater(k)
+}
+
+// drop ends an established connection the server or the network closed.
+func (e *engine) drop(k int, cause string) {
+	e.c.dropped.add(cause)
+	e.c.open.Add(-1)
+	e.release(k)
+	e.retryLater(k)
+}
+
+func (e *engine) retryLater(k int) {
+	c := &e.conns[k]
+	if !e.job.Reconnect || e.phase.Load() != phaseRamp {
+		c.state = stDone
+		return
+	}
+	// Exponential back-off with full jitter, so a restarted server is not
+	// met by every client at the same instant.
+	c.tries++
+	ceiling := min(backoffBase<<min(c.tries, 16), backoffCeiling)
+	c.started = core.MonoNs() + rand.Int64N(int64(ceiling))
+	c.state = stWaiting
+	e.retry = append(e.retry, int32(k))
+	e.rampDone.Store(false)
+}
+
+// release closes connection k's socket and clears its stream.
+func (e *engine) release(k int) {
+	c := &e.conns[k]
+	L := uint64(len(e.job.Msg))
+	e.c.pending.Add(-int64((c.queued - c.recv + L - 1) / L)) // a partly echoed message counts as unanswered
+	if c.fd >= 0 {
+		if int(c.fd) < len(e.byFD) {
+			e.byFD[c.fd] = 0
+		}
+		unix.Close(int(c.fd)) // closing removes it from epoll
+		c.fd = -1
+	}
+	c.queued, c.written, c.recv = 0, 0, 0
+	c.flags &^= flTimedOut | flBadMsg
+}
+
+// closeAll closes every socket (end of run, on the loop's thread).
+func (e *engine) closeAll() {
+	for k := range e.conns {
+		if e.conns[k].state == stOpen {
+			e.c.open.Add(-1)
+		}
+		if e.conns[k].state == stConnecting {
+			e.inFlight--
+			e.c.inFlight.Add(-1)
+		}
+		e.release(k)
+		e.conns[k].state = stDone
+	}
+	e.retry = nil
+}

@@ -1,0 +1,220 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"c1m/core"
+	"c1m/procgroup"
+)
+
+// jobEnv carries a child process's Job (JSON).
+const jobEnv = "C1M_CLIENT_JOB"
+
+// reportEvery is how often children report progress to the parent.
+const reportEvery = 500 * time.Millisecond
+
+// childLine is one line a child writes to its parent.
+type childLine struct {
+	Progress *Progress `json:"progress,omitempty"`
+	Result   *Result   `json:"result,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// RunChildIfAsked runs this process as a client child when a parent asked
+// for one, and exits; otherwise it returns at once. Call it first in main.
+func RunChildIfAsked() {
+	raw := os.Getenv(jobEnv)
+	if raw == "" {
+		return
+	}
+	os.Exit(runChild(raw))
+}
+
+func runChild(raw string) int {
+	report := procgroup.Reporter()
+	if report == nil {
+		fmt.Fprintf(os.Stderr, "c1m-client child: no report pipe on fd %d\n", procgroup.ReportFD)
+		return 2
+	}
+	var job Job
+	if err := json.Unmarshal([]byte(raw), &job); err != nil {
+		report.Encode(childLine{Error: fmt.Sprintf("bad job: %v", err)})
+		return 2
+	}
+	if _, _, err := core.RaiseNofile(); err != nil {
+		report.Encode(childLine{Error: err.Error()})
+		return 1
+	}
+	stop := make(chan struct{})
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sigs; close(stop) }()
+	var mu sync.Mutex // the encoder is shared by the progress callback and the end
+	res, err := runJob(job, stop, reportEvery, func(p Progress) {
+		mu.Lock()
+		report.Encode(childLine{Progress: &p})
+		mu.Unlock()
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		report.Encode(childLine{Error: err.Error()})
+		return 1
+	}
+	report.Encode(childLine{Result: &res})
+	return 0
+}
+
+// Run plans cfg, runs it (in this process or in children) until the hold
+// ends or stop is closed, and returns the merged result. Progress goes to log.
+func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
+	jobs, sp, err := Plan(cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	fmt.Fprintf(log, "c1m-client: plan: %d connections over %d source(s) × %d server port(s); ephemeral ports %d-%d (%d usable) → capacity %d; %d process(es) × %d loop(s)\n",
+		cfg.Conns, len(sp.Sources), len(sp.Ports), sp.Range.Lo, sp.Range.Hi, sp.Range.Size(), sp.Capacity(), len(jobs), jobs[0].Loops)
+	if cfg.Conns > sp.Capacity() {
+		fmt.Fprintf(log, "c1m-client: -force: expect EADDRNOTAVAIL after %d connections (%d per source → server port pair)\n", sp.Capacity(), sp.Range.Size())
+	}
+	pr := newProgressPrinter(log, cfg.Conns)
+	var res Result
+	if len(jobs) == 1 {
+		res, err = runJob(jobs[0], stop, time.Second, pr.print)
+	} else {
+		res, err = runChildren(jobs, stop, pr)
+	}
+	pr.finish()
+	if err != nil {
+		return res, err
+	}
+	res.Predicted = sp.Capacity()
+	res.Procs = len(jobs)
+	res.summarise()
+	res.Env = currentEnv(cfg.Flags)
+	res.Env.Start, res.Env.End = start.UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
+	res.WallSeconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// runChildren runs one child process per job and merges their results.
+func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result, error) {
+	group := procgroup.New(len(jobs))
+	var mu sync.Mutex
+	latest := make([]Progress, len(jobs))
+	results := make([]*Result, len(jobs))
+	errs := make([]string, len(jobs))
+	for i := range jobs {
+		raw, err := json.Marshal(jobs[i])
+		if err != nil {
+			return Result{}, err
+		}
+		cmd, err := procgroup.Self()
+		if err == nil {
+			cmd.Env = append(os.Environ(), jobEnv+"="+string(raw))
+			cmd.Stderr = os.Stderr
+			_, err = group.Start(cmd, func(b []byte) {
+				var l childLine
+				if json.Unmarshal(b, &l) != nil {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case l.Progress != nil:
+					latest[i] = *l.Progress
+				case l.Result != nil:
+					results[i] = l.Result
+				case l.Error != "":
+					errs[i] = l.Error
+				}
+			})
+		}
+		if err != nil {
+			group.Stop(10 * time.Second)
+			return Result{}, fmt.Errorf("client process %d: %w", i, err)
+		}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	exits := 0
+	for exits < len(jobs) {
+		select {
+		case <-stop:
+			group.Signal(syscall.SIGTERM) // children close, then report their results
+			stop = nil
+		case <-group.Exits():
+			exits++
+		case <-tick.C:
+			mu.Lock()
+			var p Progress
+			for i := range latest {
+				p.add(&latest[i])
+			}
+			mu.Unlock()
+			pr.print(p)
+		}
+	}
+	group.Stop(time.Second) // all have exited; this only marks the group done
+	res := Result{Failed: map[string]int64{}, Dropped: map[string]int64{}}
+	var missing []string
+	for i, r := range results {
+		if r == nil {
+			why := errs[i]
+			if why == "" {
+				why = "exited without a result"
+			}
+			missing = append(missing, fmt.Sprintf("process %d: %s", i, why))
+			continue
+		}
+		res.merge(r)
+	}
+	if len(missing) > 0 {
+		return res, fmt.Errorf("%d of %d client processes failed: %v", len(missing), len(jobs), missing)
+	}
+	return res, nil
+}
+
+// progressPrinter shows a live line on a terminal, a line every 5 s otherwise.
+type progressPrinter struct {
+	w        io.Writer
+	tty      bool
+	target   int
+	last     time.Time
+	lastEst  int64
+	lastLine time.Time
+	printed  bool
+}
+
+func newProgressPrinter(w io.Writer, target int) *progressPrinter {
+	return &progressPrinter{w: w, tty: isTerminal(w), target: target, last: time.Now()}
+}
+
+func (p *progressPrinter) print(pg Progress) {
+	now := time.Now()
+	rate := float64(pg.Established-p.lastEst) / now.Sub(p.last).Seconds()
+	p.last, p.lastEst = now, pg.Established
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", pg.Line(p.target, rate))
+		p.printed = true
+		return
+	}
+	if now.Sub(p.lastLine) >= 5*time.Second {
+		p.lastLine = now
+		fmt.Fprintf(p.w, "c1m-client: %s\n", pg.Line(p.target, rate))
+	}
+}
+
+func (p *progressPrinter) finish() {
+	if p.tty && p.printed {
+		fmt.Fprintln(p.w)
+	}
+}

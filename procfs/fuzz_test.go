@@ -1,0 +1,56 @@
+package procfs
+
+import (
+	"testing"
+)
+
+// The fuzz targets check that the text parsers never panic on any input and
+// that what they accept is consistent. Seeds live in testdata/fuzz/.
+
+func FuzzMeminfo(f *testing.F) {
+	f.Fuzz(func(t *testing.T, text string) {
+		m, err := parseMeminfo(text)
+		if err == nil && len(m) == 0 {
+			t.Fatal("no error but no values")
+		}
+	})
+}
+
+func FuzzSlabinfo(f *testing.F) {
+	f.Fuzz(func(t *testing.T, text string) {
+		slabs, err := parseSlabinfo(text)
+		if err != nil {
+			return
+		}
+		for _, s := range slabs {
+			if s.Name == "" {
+				t.Fatal("cache without a name")
+			}
+			_ = s.Bytes()
+		}
+		_ = SlabBytes(slabs, SocketCaches)
+	})
+}
+
+func FuzzStat(f *testing.F) {
+	f.Fuzz(func(t *testing.T, text string) {
+		user, system, err := parseStatCPU(text)
+		if err == nil && (user < 0 || system < 0) {
+			t.Fatalf("negative CPU time %v %v", user, system)
+		}
+	})
+}
+
+func FuzzPortList(f *testing.F) {
+	f.Fuzz(func(t *testing.T, text string) {
+		spans, err := parsePortList(text)
+		if err != nil {
+			return
+		}
+		for _, s := range spans {
+			if s.Lo < 0 || s.Lo > s.Hi || s.Hi > 65535 {
+				t.Fatalf("invalid span %+v from %q", s, text)
+			}
+		}
+	})
+}
