@@ -30,11 +30,13 @@ type Config struct {
 	Msg            string        // keepalive message
 	Size           int           // message size in bytes; overrides Msg with a pattern when > 0
 	Interval       time.Duration // keepalive period per connection; 0: saturating (send on echo)
+	Tick           time.Duration // keepalive sends are grouped into ticks this long, aligned across processes
 	Depth          int           // saturating mode: messages in flight per connection
 	Timeout        time.Duration // an echo later than this counts as a time-out
 	ConnectTimeout time.Duration
 	Hold           time.Duration // how long to hold the connections once the ramp is done
 	Loops          int           // event loops per process, 0: auto
+	RawWaitMs      int           // ms a loop may wait in epoll without the Go scheduler knowing
 	Procs          int           // processes, 0: as RLIMIT_NOFILE needs
 	Reconnect      bool          // reconnect dropped or failed connections with back-off and jitter
 	Force          bool          // connect even if the spread plan says it cannot fit
@@ -47,7 +49,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Server: "127.0.0.1:9876", Ports: 1, Src: "127.0.0.2-127.0.0.254", Conns: 1000,
-		InFlight: 4096, Msg: "keepalive!\x00", Interval: 30 * time.Second, Depth: 1,
+		InFlight: 4096, Msg: "keepalive!\x00", Interval: 30 * time.Second, Tick: 10 * time.Millisecond, Depth: 1, RawWaitMs: 10,
 		Timeout: 5 * time.Second, ConnectTimeout: 30 * time.Second, Hold: 10 * time.Second,
 	}
 }
@@ -61,12 +63,14 @@ type Job struct {
 	Rate           float64
 	InFlight       int
 	Interval       time.Duration
+	Tick           time.Duration
 	Depth          int
 	Timeout        time.Duration
 	ConnectTimeout time.Duration
 	Hold           time.Duration
 	Loops          int
 	Reconnect      bool
+	RawWaitMs      int
 
 	pattern []byte // Msg repeated: any chunk at any stream offset is one slice of it
 }
@@ -146,8 +150,8 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 		}
 		jobs[p] = Job{Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
 			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
-			Interval: cfg.Interval, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
-			Hold: cfg.Hold, Loops: min(loops, max(n, 1)), Reconnect: cfg.Reconnect}
+			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
+			Hold: cfg.Hold, Loops: min(loops, max(n, 1)), Reconnect: cfg.Reconnect, RawWaitMs: cfg.RawWaitMs}
 		off += n
 	}
 	return jobs, sp, nil
@@ -219,10 +223,11 @@ func runJob(job Job, stop <-chan struct{}, every time.Duration, progress func(Pr
 	start := time.Now()
 	cpu0 := cpuSeconds()
 	var phase atomic.Int32
+	core.EnsureProcs(job.Loops)
 	engines := make([]*engine, job.Loops)
 	for i := range engines {
 		engines[i] = newEngine(&job, i, job.Loops, &phase)
-		if _, err := core.StartLoop(core.LoopOptions{CPU: -1, Batch: 512}, engines[i].hooks()); err != nil {
+		if _, err := core.StartLoop(core.LoopOptions{CPU: -1, Batch: 512, RawWaitMs: job.RawWaitMs}, engines[i].hooks()); err != nil {
 			phase.Store(phaseClose)
 			stopLoops(engines[:i])
 			return Result{}, fmt.Errorf("client loop %d: %w", i, err)

@@ -194,7 +194,6 @@ func (d *directInbox) Deliver(h Handoff) error {
 		return err
 	}
 	d.adopted = append(d.adopted, h)
-	d.w.stats.openConns.Add(1) // counted here: the worker may not wake for a while
 	return nil
 }
 

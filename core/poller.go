@@ -12,6 +12,9 @@ import (
 type Poller struct {
 	fd     int
 	events []unix.EpollEvent
+	// RawWaitMs is how long Wait may block without the Go scheduler's
+	// knowledge (see Wait); 0 makes every blocking wait a scheduler one.
+	RawWaitMs int
 }
 
 // Event masks used by the loops; ET is added by the caller when wanted.
@@ -66,9 +69,26 @@ func epollCtl(epfd, op, fd int, events uint32) error {
 }
 
 // Wait blocks up to timeoutMs (-1: forever) and returns the ready events.
-// EINTR is not an error: it returns no events.
+// It first asks without blocking, then waits up to RawWaitMs without telling
+// the Go scheduler (under load events come within that, and the thread
+// keeps its P instead of handing it off and queueing for it again), and
+// only then makes a wait the scheduler knows of, so an idle loop costs
+// nothing. EINTR is not an error: it returns no events.
 func (p *Poller) Wait(timeoutMs int) ([]unix.EpollEvent, error) {
-	n, err := unix.EpollWait(p.fd, p.events, timeoutMs)
+	n, err := p.rawWait(0)
+	if err == nil && n == 0 && timeoutMs != 0 && p.RawWaitMs > 0 {
+		raw := p.RawWaitMs
+		if timeoutMs > 0 {
+			raw = min(raw, timeoutMs)
+		}
+		n, err = p.rawWait(raw)
+		if timeoutMs > 0 {
+			timeoutMs = max(timeoutMs-raw, 0)
+		}
+	}
+	if err == nil && n == 0 && timeoutMs != 0 {
+		n, err = unix.EpollWait(p.fd, p.events, timeoutMs)
+	}
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {
 			return nil, nil

@@ -75,6 +75,11 @@ func runPreforkChild(raw string) int {
 		fmt.Fprintf(os.Stderr, "prefork child: %v\n", err)
 		return 1
 	}
+	// The first report says this child is listening: Launch waits for it.
+	if snap := s.Snapshot(); report.Encode(&snap) != nil {
+		s.Stop()
+		return 1
+	}
 	tick := time.NewTicker(preforkInterval)
 	defer tick.Stop()
 	for {
@@ -104,8 +109,9 @@ type prefork struct {
 	plan  Plan
 	group *procgroup.Group
 
-	mu   sync.Mutex
-	last []Snapshot
+	mu    sync.Mutex
+	last  []Snapshot
+	ready []chan struct{} // closed at a child's first report
 
 	errOnce sync.Once
 	err     error
@@ -120,7 +126,10 @@ func startPrefork(cfg Config, plan Plan) (*prefork, error) {
 		return nil, err
 	}
 	p := &prefork{cfg: cfg, plan: plan, group: procgroup.New(plan.Procs),
-		last: make([]Snapshot, plan.Procs), failed: make(chan struct{})}
+		last: make([]Snapshot, plan.Procs), ready: make([]chan struct{}, plan.Procs), failed: make(chan struct{})}
+	for i := range p.ready {
+		p.ready[i] = make(chan struct{})
+	}
 	for i := 0; i < plan.Procs; i++ {
 		cmd, err := procgroup.Self()
 		if err == nil {
@@ -131,6 +140,15 @@ func startPrefork(cfg Config, plan Plan) (*prefork, error) {
 		if err != nil {
 			p.Stop()
 			return nil, fmt.Errorf("prefork child %d: %w", i, err)
+		}
+	}
+	// Return once every child listens, as a single-process Launch does.
+	for i := range p.ready {
+		select {
+		case <-p.ready[i]:
+		case e := <-p.group.Exits():
+			p.Stop()
+			return nil, fmt.Errorf("prefork child %d (pid %d) exited while starting: %v", e.Index, e.Pid, e.Err)
 		}
 	}
 	go func() {
@@ -147,8 +165,12 @@ func (p *prefork) record(i int, line []byte) {
 	var snap Snapshot
 	if json.Unmarshal(line, &snap) == nil {
 		p.mu.Lock()
+		first := p.last[i].Time.IsZero()
 		p.last[i] = snap
 		p.mu.Unlock()
+		if first {
+			close(p.ready[i])
+		}
 	}
 }
 

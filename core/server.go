@@ -33,6 +33,7 @@ type Config struct {
 	Backlog    int
 	Strategy   string // auto | single | fdtables | prefork
 	Procs      int    // prefork processes, 0: as many as -max-conns needs
+	RawWaitMs  int    // ms a loop may wait in epoll without the Go scheduler knowing (0: never)
 	ReusePort  bool   // listen with SO_REUSEPORT (set for prefork children)
 }
 
@@ -41,7 +42,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:9876", Ports: 1, Workers: runtime.NumCPU(), Balance: "rr", Pin: true,
 		Dispatch: DispatchPipe, Trigger: "et", ReadBuf: 16 << 10, MaxPending: 64 << 10,
-		Backlog: 65535, Strategy: StrategyAuto,
+		Backlog: 65535, Strategy: StrategyAuto, RawWaitMs: 10,
 	}
 }
 
@@ -114,6 +115,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Dispatch = DispatchSCM // a private table can only receive fds over a unix socket
 		cfg.Workers = plan.Workers
 	}
+	EnsureProcs(cfg.Workers + 1) // the workers and the acceptor
 	addrs, err := ListenAddrs(cfg.Addr, cfg.Ports)
 	if err != nil {
 		return nil, err
@@ -210,7 +212,7 @@ func (s *Server) start() error {
 		if cfg.Pin {
 			cpu = i % runtime.NumCPU()
 		}
-		opts := LoopOptions{CPU: cpu, PrivateFiles: s.plan.Strategy == StrategyFDTables}
+		opts := LoopOptions{CPU: cpu, PrivateFiles: s.plan.Strategy == StrategyFDTables, RawWaitMs: cfg.RawWaitMs}
 		if _, err := StartLoop(opts, w.hooks()); err != nil { // Init sets w.loop
 			return fmt.Errorf("worker %d: %w", i, err)
 		}
@@ -224,7 +226,7 @@ func (s *Server) start() error {
 	}
 	s.acc = &accepting{ls: listenerSet{fds: fds}, gate: newAcceptGate(s.acceptStats[0], &s.open, s.plan.MaxConnsPerProc)}
 	var poller *Poller // set in Init, on the acceptor's thread, before any event
-	l, err := StartLoop(LoopOptions{CPU: -1}, LoopHooks{
+	l, err := StartLoop(LoopOptions{CPU: -1, RawWaitMs: cfg.RawWaitMs}, LoopHooks{
 		Init: func(l *Loop) error {
 			poller = l.Poller
 			return s.acc.ls.register(l.Poller)
@@ -250,7 +252,12 @@ func (s *Server) handOff(fd int, acceptedNs int64) {
 		s.acceptStats[0].shedMaxConns.Add(1)
 		return
 	}
+	// Counted at hand-off, not when the worker registers it, so that pick
+	// sees connections still in flight (a burst would otherwise all go to
+	// one worker under -balance least, or overfill a private fd table).
+	w.stats.openConns.Add(1)
 	if err := w.inbox.Deliver(Handoff{FD: int32(fd), AcceptedNs: acceptedNs}); err != nil {
+		w.stats.openConns.Add(-1)
 		unix.Close(fd)
 		s.open.Add(-1)
 		if !errors.Is(err, errStopped) {

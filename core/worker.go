@@ -135,7 +135,9 @@ func (w *worker) register(h Handoff) {
 	if w.srv.cfg.Dispatch == DispatchDirect {
 		return // the acceptor added it to epoll and counted it
 	}
-	w.stats.openConns.Add(1)
+	if w.acc != nil {
+		w.stats.openConns.Add(1) // reuseport: accepted here; handOff counts the others
+	}
 	if err := w.loop.Poller.Add(fd, w.connEvents); err != nil {
 		w.closeConn(fd, &w.stats.closeOther)
 		return
@@ -144,7 +146,7 @@ func (w *worker) register(h Handoff) {
 	if w.et {
 		// Data may have arrived before the ADD; with ET there would be no
 		// edge for it, so read now.
-		w.readable(fd)
+		w.readable(fd, false)
 	}
 }
 
@@ -171,12 +173,15 @@ func (w *worker) event(fd int, ev uint32) {
 		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		w.readable(fd)
+		w.readable(fd, ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0)
 	}
 }
 
-// readable reads and echoes: to EAGAIN in ET mode, once in LT mode.
-func (w *worker) readable(fd int) {
+// readable reads and echoes: to EAGAIN in ET mode, once in LT mode. With
+// mayStopShort (an event without RDHUP/HUP/ERR), ET may stop at a short
+// read: the socket held no more, and later data or a FIN raises a new edge.
+// A FIN that came before the event is in its mask, so then it reads on.
+func (w *worker) readable(fd int, mayStopShort bool) {
 	for {
 		st := w.state[fd]
 		if st&connOpen == 0 || st&(connReadPaused|connPeerClosed) != 0 {
@@ -188,7 +193,8 @@ func (w *worker) readable(fd int) {
 			w.setState(fd, st|connReadPaused)
 			return
 		}
-		n, err := unix.Read(fd, w.buf[:min(len(w.buf), room)])
+		want := min(len(w.buf), room)
+		n, err := Read(fd, w.buf[:want])
 		switch {
 		case err == nil && n > 0:
 			w.stats.reads.Add(1)
@@ -196,7 +202,8 @@ func (w *worker) readable(fd int) {
 			if !w.send(fd, w.buf[:n]) {
 				return
 			}
-			if !w.et {
+			// LT reads once per event; ET saves the read that would only say EAGAIN.
+			if !w.et || (mayStopShort && n < want) {
 				return
 			}
 		case err == nil: // n == 0: EOF; echo what is pending, then close
@@ -226,7 +233,7 @@ func (w *worker) send(fd int, b []byte) bool {
 		return true
 	}
 	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
+		n, err := Write(fd, b)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -254,7 +261,7 @@ func (w *worker) flush(fd int) bool {
 	key := int32(fd)
 	p := w.pending[key]
 	for len(p) > 0 {
-		n, err := unix.Write(fd, p)
+		n, err := Write(fd, p)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -285,7 +292,7 @@ func (w *worker) flush(fd int) bool {
 		return false
 	}
 	if wasPaused && w.et {
-		w.readable(fd) // re-arming ET only reports new data: read what was left
+		w.readable(fd, false) // re-arming ET only reports new data: read what was left
 	}
 	return true
 }

@@ -35,6 +35,7 @@ func run() int {
 	fs.StringVar(&cfg.Msg, "msg", cfg.Msg, "keepalive message (default: the original's 11 bytes \"keepalive!\\0\")")
 	fs.IntVar(&cfg.Size, "size", cfg.Size, "message size in bytes (a pattern; overrides -msg when > 0)")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "keepalive period per connection, phases spread evenly; 0: saturating (send again as soon as the echo returns)")
+	fs.DurationVar(&cfg.Tick, "tick", cfg.Tick, "group keepalive sends into ticks this long, aligned across processes, so the server sees batches (0: each at its exact phase)")
 	fs.IntVar(&cfg.Depth, "depth", cfg.Depth, "saturating mode: messages in flight per connection")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "an echo later than this counts as a time-out")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "a connect taking longer fails with ETIMEDOUT")
@@ -43,6 +44,7 @@ func run() int {
 	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "processes to split the connections over (0: as RLIMIT_NOFILE requires)")
 	fs.BoolVar(&cfg.Reconnect, "reconnect", cfg.Reconnect, "reconnect dropped or failed connections, with exponential back-off and jitter")
 	fs.BoolVar(&cfg.Force, "force", cfg.Force, "connect even when the spread plan says the connections cannot fit (to see where it fails)")
+	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
 	jsonPath := fs.String("json", "", "write the result as one JSON object to this file")
 	fs.Parse(os.Args[1:])
 	cfg.Flags = os.Args[1:]

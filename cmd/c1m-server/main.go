@@ -43,6 +43,7 @@ func run() int {
 	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "prefork: server processes (0: as many as -max-conns needs)")
 	statsAddr := fs.String("stats-addr", "", "serve JSON stats at http://ADDR/stats and pprof at /debug/pprof/ (e.g. 127.0.0.1:9100)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print one JSON stats line on stderr this often (0: only at exit)")
+	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
 	fs.Parse(os.Args[1:])
 
 	sigs := make(chan os.Signal, 1)
