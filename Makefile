@@ -4,13 +4,19 @@ SCALE   ?= full
 BIN     := bin
 GOFLAGS_BUILD := -trimpath
 
-.PHONY: all build test vet fuzz clean
+.PHONY: all build test vet fuzz clean report
+
+# Experiments: make exp-N [SCALE=quick]. Each writes results/exp-N/ and redraws the report.
+exp-%: build
+	$(GO) run ./experiments/exp$* -scale $(SCALE)
+	$(MAKE) --no-print-directory report
 
 all: build
 
 build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-server ./cmd/c1m-server
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-client ./cmd/c1m-client
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-holder ./cmd/c1m-holder
 
 vet:
 	$(GO) vet ./...

@@ -216,9 +216,11 @@ const (
 	endNoneOpen = "no connection left open"
 )
 
-// runJob runs one process's share on its event loops. stop ends it early;
+// runJob runs one process's share on its event loops. stop ends it at once
+// (interrupted); finish ends the hold early and cleanly (a parent process
+// uses it to end every child's hold together; Job.Hold < 0 waits for it);
 // progress, if not nil, gets a snapshot every interval.
-func runJob(job Job, stop <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
+func runJob(job Job, stop, finish <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
 	job.prepare()
 	start := time.Now()
 	cpu0 := cpuSeconds()
@@ -264,6 +266,9 @@ func runJob(job Job, stop <-chan struct{}, every time.Duration, progress func(Pr
 		case <-stop:
 			res.Ended = endSignal
 			continue
+		case <-finish:
+			res.Ended = endHold
+			continue
 		case <-tick.C:
 		}
 		p := snapshot()
@@ -277,7 +282,7 @@ func runJob(job Job, stop <-chan struct{}, every time.Duration, progress func(Pr
 			holdEnd = rampEnd.Add(job.Hold)
 		case !rampEnd.IsZero() && p.Open == 0 && p.InFlight == 0 && !job.Reconnect:
 			res.Ended = endNoneOpen
-		case !rampEnd.IsZero() && time.Now().After(holdEnd):
+		case !rampEnd.IsZero() && job.Hold >= 0 && time.Now().After(holdEnd):
 			res.Ended = endHold
 		}
 	}

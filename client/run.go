@@ -52,12 +52,23 @@ func runChild(raw string) int {
 		report.Encode(childLine{Error: err.Error()})
 		return 1
 	}
-	stop := make(chan struct{})
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	go func() { <-sigs; close(stop) }()
+	// SIGUSR1 from the parent: every process has ramped and the hold is
+	// over, close cleanly. SIGTERM/SIGINT: interrupted.
+	stop, finish := make(chan struct{}), make(chan struct{})
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	go func() {
+		for s := range sigs {
+			if s == syscall.SIGUSR1 {
+				close(finish)
+			} else {
+				close(stop)
+			}
+			return
+		}
+	}()
 	var mu sync.Mutex // the encoder is shared by the progress callback and the end
-	res, err := runJob(job, stop, reportEvery, func(p Progress) {
+	res, err := runJob(job, stop, finish, reportEvery, func(p Progress) {
 		mu.Lock()
 		report.Encode(childLine{Progress: &p})
 		mu.Unlock()
@@ -88,7 +99,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	pr := newProgressPrinter(log, cfg.Conns)
 	var res Result
 	if len(jobs) == 1 {
-		res, err = runJob(jobs[0], stop, time.Second, pr.print)
+		res, err = runJob(jobs[0], stop, nil, time.Second, pr.print)
 	} else {
 		res, err = runChildren(jobs, stop, pr)
 	}
@@ -108,12 +119,15 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 // runChildren runs one child process per job and merges their results.
 func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result, error) {
 	group := procgroup.New(len(jobs))
+	hold := jobs[0].Hold // the parent times the hold, from when every child has ramped
 	var mu sync.Mutex
 	latest := make([]Progress, len(jobs))
 	results := make([]*Result, len(jobs))
 	errs := make([]string, len(jobs))
 	for i := range jobs {
-		raw, err := json.Marshal(jobs[i])
+		job := jobs[i]
+		job.Hold = -1
+		raw, err := json.Marshal(job)
 		if err != nil {
 			return Result{}, err
 		}
@@ -143,9 +157,11 @@ func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result,
 			return Result{}, fmt.Errorf("client process %d: %w", i, err)
 		}
 	}
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	exits := 0
+	var holdEnd time.Time
+	lastPrint := time.Now()
 	for exits < len(jobs) {
 		select {
 		case <-stop:
@@ -155,12 +171,23 @@ func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result,
 			exits++
 		case <-tick.C:
 			mu.Lock()
-			var p Progress
+			p := Progress{RampDone: true}
 			for i := range latest {
 				p.add(&latest[i])
+				p.RampDone = p.RampDone && latest[i].RampDone
 			}
 			mu.Unlock()
-			pr.print(p)
+			if time.Since(lastPrint) >= time.Second {
+				lastPrint = time.Now()
+				pr.print(p)
+			}
+			if holdEnd.IsZero() && p.RampDone {
+				holdEnd = time.Now().Add(hold)
+			}
+			if !holdEnd.IsZero() && time.Now().After(holdEnd) {
+				group.Signal(syscall.SIGUSR1) // every child drains and closes together
+				holdEnd = time.Now().Add(time.Hour)
+			}
 		}
 	}
 	group.Stop(time.Second) // all have exited; this only marks the group done

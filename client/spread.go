@@ -109,9 +109,10 @@ func ParsePortRange(s string) (PortRange, error) {
 }
 
 // CountReserved counts the ports of a reserved list ("8080,9000-9010")
-// that fall inside r.
+// that fall inside r, each once even if entries overlap.
 func (r PortRange) CountReserved(list string) (int, error) {
 	n := 0
+	seen := make([]bool, max(r.Hi-r.Lo+1, 0))
 	for _, part := range strings.Split(strings.TrimSpace(list), ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -126,9 +127,11 @@ func (r PortRange) CountReserved(list string) (int, error) {
 		if err1 != nil || err2 != nil || hi < lo {
 			return 0, fmt.Errorf("ip_local_reserved_ports entry %q: want N or N-M", part)
 		}
-		lo, hi = max(lo, r.Lo), min(hi, r.Hi)
-		if hi >= lo {
-			n += hi - lo + 1
+		for p := max(lo, r.Lo); p <= min(hi, r.Hi); p++ {
+			if !seen[p-r.Lo] {
+				seen[p-r.Lo] = true
+				n++
+			}
 		}
 	}
 	return n, nil

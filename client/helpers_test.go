@@ -1,0 +1,303 @@
+package client
+
+// Shared test helpers: in-process core servers, a corrupting echo server,
+// running the client in-process with a bound on every wait, the built
+// c1m-client binary, and the accounting invariants every result must keep.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"c1m/core"
+)
+
+const (
+	runTimeout  = 40 * time.Second // a client run longer than this has hung
+	waitTimeout = 30 * time.Second // how long a polled condition may take
+	testSources = "127.0.0.2-127.0.0.20"
+)
+
+func TestMain(m *testing.M) {
+	// Multi-process runs re-execute os.Executable(), which is this test binary.
+	RunChildIfAsked()
+	code := m.Run()
+	if clientBin.dir != "" {
+		os.RemoveAll(clientBin.dir)
+	}
+	os.Exit(code)
+}
+
+// ---- servers ----
+
+// startServer starts a real core server on addr ("127.0.0.1:0" for any
+// port) and stops it when the test ends. Stop is safe to call earlier.
+func startServer(t testing.TB, addr string) (*core.Server, string) {
+	t.Helper()
+	cfg := core.DefaultConfig()
+	cfg.Addr, cfg.Ports, cfg.Workers, cfg.Pin = addr, 1, 2, false
+	s, err := core.NewServer(cfg)
+	require.NoError(t, err)
+	require.NoError(t, s.Start())
+	t.Cleanup(func() {
+		s.Stop()
+		require.NoError(t, s.Err(), "server hit an internal error")
+	})
+	addrs := s.Addrs()
+	require.Len(t, addrs, 1)
+	require.NotZero(t, addrs[0].Port())
+	return s, addrs[0].String()
+}
+
+// startCorruptEcho starts a Go echo server that sends back corrupt(data)
+// for every read; it and its connections close when the test ends.
+func startCorruptEcho(t testing.TB, corrupt func([]byte) []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(corrupt(buf[:n])); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// waitFor polls cond until it holds, failing the test after waitTimeout.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			require.FailNow(t, "timed out waiting for "+what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitServerConns waits until the server holds exactly n connections.
+func waitServerConns(t testing.TB, s *core.Server, n int64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("server conns == %d", n), func() bool { return s.Snapshot().Conns == n })
+}
+
+// ---- the client in-process ----
+
+// testConfig is a small, quick run against server: 100 connections from a
+// few loopback sources, a keepalive every 100 ms, held for a second.
+func testConfig(server string) Config {
+	cfg := DefaultConfig()
+	cfg.Server = server
+	cfg.Src = testSources
+	cfg.Conns = 100
+	cfg.Interval = 100 * time.Millisecond
+	cfg.Hold = time.Second
+	// Generous: these bound hangs, they are not measurements.
+	cfg.Timeout = 20 * time.Second
+	cfg.ConnectTimeout = 20 * time.Second
+	return cfg
+}
+
+// lockedBuffer is a log writer safe for the client's progress goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// clientRun is client.Run going on in the background.
+type clientRun struct {
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	res      Result
+	err      error
+	log      lockedBuffer
+}
+
+// startClient runs cfg in the background; the test's end stops it and waits.
+func startClient(t testing.TB, cfg Config) *clientRun {
+	t.Helper()
+	r := &clientRun{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.res, r.err = Run(cfg, r.stop, &r.log)
+	}()
+	t.Cleanup(func() {
+		r.Stop()
+		select {
+		case <-r.done:
+		case <-time.After(runTimeout):
+			t.Errorf("client run did not end after stop")
+		}
+	})
+	return r
+}
+
+// Stop asks the run to end early (as SIGINT/SIGTERM would).
+func (r *clientRun) Stop() { r.stopOnce.Do(func() { close(r.stop) }) }
+
+// Wait returns the run's result; a run still going after runTimeout is
+// stopped and the test fails.
+func (r *clientRun) Wait(t testing.TB) (Result, error) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(runTimeout):
+		r.Stop()
+		select {
+		case <-r.done:
+		case <-time.After(runTimeout):
+		}
+		require.FailNow(t, "client run hung", "log:\n%s", r.log.String())
+	}
+	t.Logf("client log:\n%s", r.log.String())
+	return r.res, r.err
+}
+
+// runClient runs cfg to its end and returns its result, checked for consistency.
+func runClient(t testing.TB, cfg Config) Result {
+	t.Helper()
+	res, err := startClient(t, cfg).Wait(t)
+	require.NoError(t, err)
+	checkAccounting(t, cfg, res)
+	return res
+}
+
+// checkAccounting asserts what every result of cfg must satisfy, whatever happened.
+func checkAccounting(t testing.TB, cfg Config, r Result) {
+	t.Helper()
+	require.NotNil(t, r.Failed)
+	require.NotNil(t, r.Dropped)
+	assert.LessOrEqual(t, r.Established, r.Attempted, "established ≤ attempted")
+	assert.LessOrEqual(t, r.ConnsVerified, r.Established, "verified connections ≤ established")
+	assert.LessOrEqual(t, r.PeakOpen, r.Established, "peak open ≤ established")
+	assert.Equal(t, r.Established, r.ConnectUs.N, "one connect time per established connection")
+	assert.Equal(t, r.Echoed, r.RttUs.N, "one round-trip time per verified echo")
+	assert.LessOrEqual(t, r.Echoed+r.Mismatched+r.InFlightAtClose, r.Sent, "nothing answered that was not sent")
+	L := int64(len(cfg.Msg))
+	if cfg.Size > 0 {
+		L = int64(cfg.Size)
+	}
+	assert.LessOrEqual(t, r.BytesSent, r.Sent*L, "bytes sent ≤ messages × size")
+	if sum(r.Dropped) == 0 {
+		// Without drops no message is lost: each is echoed, mismatched or still out at close.
+		assert.Equal(t, r.Sent, r.Echoed+r.Mismatched+r.InFlightAtClose,
+			"sent == echoed + mismatched + in flight at close")
+		assert.LessOrEqual(t, r.BytesReceived, r.BytesSent, "no byte came back that was not sent")
+		if r.InFlightAtClose == 0 {
+			assert.Equal(t, r.Sent*L, r.BytesSent, "every message written whole")
+			assert.Equal(t, r.BytesSent, r.BytesReceived, "every byte came back")
+		}
+	}
+	for name, p := range map[string]core.Percentiles{"connect": r.ConnectUs, "rtt": r.RttUs} {
+		if p.N == 0 {
+			continue
+		}
+		assert.Positive(t, p.P50, name)
+		assert.True(t, p.P50 <= p.P90 && p.P90 <= p.P99 && p.P99 <= p.P999 && p.P999 <= p.Max,
+			"%s percentiles out of order: %+v", name, p)
+	}
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// ---- the built binary ----
+
+var clientBin struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// buildClient builds ./cmd/c1m-client once per test binary run.
+func buildClient(t testing.TB) string {
+	t.Helper()
+	clientBin.once.Do(func() {
+		clientBin.dir, clientBin.err = os.MkdirTemp("", "c1m-client-test-")
+		if clientBin.err != nil {
+			return
+		}
+		clientBin.path = filepath.Join(clientBin.dir, "c1m-client")
+		out, err := exec.Command("go", "build", "-o", clientBin.path, "c1m/cmd/c1m-client").CombinedOutput()
+		if err != nil {
+			clientBin.err = errors.Join(err, errors.New(string(out)))
+		}
+	})
+	require.NoError(t, clientBin.err, "building c1m-client")
+	return clientBin.path
+}

@@ -1,0 +1,124 @@
+package harness
+
+// The harness derives the same metrics for every run; an experiment names
+// the ones it reports in its Metrics. Row 0 is the machine before the
+// server starts, row 1 the idle server, the last row after the client ended.
+
+// StandardMetrics describes every metric deriveMetrics can yield.
+var StandardMetrics = map[string]Metric{
+	"conns":                      {"conns", "", "higher", "peak connections the server held"},
+	"established":                {"established", "", "higher", "connections the client established"},
+	"connect_rate":               {"connect_rate", "conn/s", "higher", "established ÷ ramp time"},
+	"kernel_bytes_per_conn":      {"kernel_bytes_per_conn", "B", "lower", "slab growth ÷ connections at the peak (both ends: client and server socket on this machine)"},
+	"server_user_bytes_per_conn": {"server_user_bytes_per_conn", "B", "lower", "server PSS growth from idle ÷ connections at the peak"},
+	"client_bytes_per_conn":      {"client_bytes_per_conn", "B", "lower", "client PSS ÷ connections at the peak (runtime included)"},
+	"rtt_p50_us":                 {"rtt_p50_us", "µs", "lower", "echo round trip, median"},
+	"rtt_p99_us":                 {"rtt_p99_us", "µs", "lower", "echo round trip, 99th percentile"},
+	"rtt_p999_us":                {"rtt_p999_us", "µs", "lower", "echo round trip, 99.9th percentile"},
+	"connect_p50_us":             {"connect_p50_us", "µs", "lower", "connect time, median"},
+	"connect_p99_us":             {"connect_p99_us", "µs", "lower", "connect time, 99th percentile"},
+	"echo_per_sec":               {"echo_per_sec", "msg/s", "higher", "verified echoes per second after the ramp"},
+	"mismatched":                 {"mismatched", "", "lower", "echoes with a wrong byte"},
+	"timeouts":                   {"timeouts", "", "lower", "echoes later than the client's -timeout"},
+	"server_cpu_us_per_conn":     {"server_cpu_us_per_conn", "µs", "lower", "server CPU during the ramp ÷ connections"},
+	"server_cpu_us_per_msg":      {"server_cpu_us_per_msg", "µs", "lower", "server CPU after the ramp ÷ messages it echoed"},
+	"syscalls_per_msg":           {"syscalls_per_msg", "", "lower", "server reads + writes + epoll_waits after the ramp ÷ messages"},
+	"client_cpu_s":               {"client_cpu_s", "s", "lower", "client CPU time, whole run"},
+	"dispatch_p50_us":            {"dispatch_p50_us", "µs", "lower", "accept → registered in a worker, median (server's own histogram)"},
+	"dispatch_p99_us":            {"dispatch_p99_us", "µs", "lower", "accept → registered in a worker, 99th percentile"},
+}
+
+// Metrics returns the standard metrics of the given names, in order.
+func Metrics(names ...string) []Metric {
+	out := make([]Metric, 0, len(names))
+	for _, n := range names {
+		m, ok := StandardMetrics[n]
+		if !ok {
+			panic("harness: no standard metric " + n)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// annotate adds per-sample bytes per connection (for memory-vs-N curves).
+func annotate(rows []Sample) {
+	if len(rows) < 2 {
+		return
+	}
+	base, idle := rows[0], rows[1]
+	for _, r := range rows[1:] {
+		n := r["conns_server"]
+		if n < 100 { // too few to divide by: noise
+			continue
+		}
+		if _, ok := r["slab_bytes"]; ok {
+			r["kernel_bytes_per_conn"] = (r["slab_bytes"] - base["slab_bytes"]) / n
+		}
+		if _, ok := r["server_pss"]; ok {
+			r["server_user_bytes_per_conn"] = (r["server_pss"] - idle["server_pss"]) / n
+		}
+	}
+}
+
+func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
+	m := map[string]float64{
+		"established": res.Established, "mismatched": res.Mismatched, "timeouts": res.Timeouts,
+		"rtt_p50_us": res.RttUs.P50, "rtt_p99_us": res.RttUs.P99, "rtt_p999_us": res.RttUs.P999,
+		"connect_p50_us": res.ConnectUs.P50, "connect_p99_us": res.ConnectUs.P99, "client_cpu_s": res.CPUSeconds,
+	}
+	if res.RampSeconds > 0 {
+		m["connect_rate"] = res.Established / res.RampSeconds
+	}
+	if hold := res.WallSeconds - res.RampSeconds; hold > 0 {
+		m["echo_per_sec"] = res.Echoed / hold
+	}
+	if len(rows) < 3 {
+		return m
+	}
+	annotate(rows)
+	peak, rampEnd := 1, -1
+	for i, r := range rows {
+		if r["conns_server"] > rows[peak]["conns_server"] {
+			peak = i
+		}
+	}
+	conns := rows[peak]["conns_server"]
+	m["conns"] = conns
+	if conns <= 0 {
+		return m
+	}
+	for i := 1; i < len(rows); i++ {
+		if rows[i]["conns_server"] >= 0.99*conns {
+			rampEnd = i
+			break
+		}
+	}
+	if v, ok := rows[peak]["kernel_bytes_per_conn"]; ok {
+		m["kernel_bytes_per_conn"] = v
+	}
+	if v, ok := rows[peak]["server_user_bytes_per_conn"]; ok {
+		m["server_user_bytes_per_conn"] = v
+	}
+	if pss := rows[peak]["client_pss"]; pss > 0 {
+		m["client_bytes_per_conn"] = pss / conns
+	}
+	if v, ok := rows[len(rows)-2]["srv_dispatch_p50_us"]; ok { // the last sample with the client running
+		m["dispatch_p50_us"] = v
+		m["dispatch_p99_us"] = rows[len(rows)-2]["srv_dispatch_p99_us"]
+	}
+	m["server_cpu_us_per_conn"] = (rows[rampEnd]["server_cpu_s"] - rows[1]["server_cpu_s"]) / conns * 1e6
+	// After the ramp: from the ramp's end to the last sample with the client alive.
+	last := len(rows) - 2
+	if res.Echoed > 0 && last > rampEnd {
+		msgSize := res.BytesReceived / res.Echoed
+		a, b := rows[rampEnd], rows[last]
+		msgs := (b["srv_bytes_out"] - a["srv_bytes_out"]) / msgSize
+		if msgs > 0 {
+			m["server_cpu_us_per_msg"] = (b["server_cpu_s"] - a["server_cpu_s"]) / msgs * 1e6
+			calls := (b["srv_reads"] + b["srv_writes"] + b["srv_epoll_waits"]) - (a["srv_reads"] + a["srv_writes"] + a["srv_epoll_waits"])
+			m["syscalls_per_msg"] = calls / msgs
+		}
+	}
+	return m
+}

@@ -1,0 +1,185 @@
+package harness
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"c1m/procfs"
+)
+
+// meta is results/exp-N/meta.json.
+type meta struct {
+	ID         string    `json:"id"`
+	Number     int       `json:"number"`
+	Title      string    `json:"title"`
+	Question   string    `json:"question"`
+	Hypothesis string    `json:"hypothesis"`
+	Factor     string    `json:"factor"`
+	Metrics    []Metric  `json:"metrics"`
+	Arms       []armMeta `json:"arms"`
+	Repeats    int       `json:"repeats"`
+	Scale      string    `json:"scale"`
+	Checks     []Check   `json:"checks"`
+	Figures    []Figure  `json:"figures"`
+	Env        env       `json:"env"`
+	Start      string    `json:"start"`
+	End        string    `json:"end"`
+	Notes      []string  `json:"notes"`
+}
+
+type armMeta struct {
+	Name        string   `json:"name"`
+	ServerBin   string   `json:"server_bin,omitempty"`
+	ServerFlags []string `json:"server_flags"`
+	ClientFlags []string `json:"client_flags"`
+	Note        string   `json:"note,omitempty"`
+}
+
+type env struct {
+	Kernel    string            `json:"kernel"`
+	CPUModel  string            `json:"cpu_model"`
+	CPUs      int               `json:"cpus"`
+	MemBytes  uint64            `json:"mem_bytes"`
+	GoVersion string            `json:"go_version"`
+	GitCommit string            `json:"git_commit"`
+	Sysctls   map[string]string `json:"sysctls"`
+	Rlimits   map[string]uint64 `json:"rlimits"`
+	Root      bool              `json:"root"`
+}
+
+// RecordedSysctls are the settings that bear on connection counts, saved in every meta.json.
+var RecordedSysctls = []string{
+	"fs.file-max", "fs.nr_open", "kernel.pid_max", "kernel.threads-max",
+	"net.core.somaxconn", "net.core.rmem_default", "net.core.wmem_default",
+	"net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports",
+	"net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_mem", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+	"net.ipv4.tcp_max_orphans", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_reuse",
+	"net.netfilter.nf_conntrack_max",
+}
+
+func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *meta {
+	m := &meta{ID: fmt.Sprintf("exp-%d", e.Number), Number: e.Number, Title: e.Title, Question: e.Question,
+		Hypothesis: e.Hypothesis, Factor: e.Factor, Metrics: e.Metrics, Repeats: repeats, Scale: o.Scale.Name,
+		Checks: e.Checks, Figures: e.Figures, Start: time.Now().UTC().Format(time.RFC3339), Notes: []string{}}
+	for _, a := range arms {
+		m.Arms = append(m.Arms, armMeta{Name: a.Name, ServerBin: a.ServerBin, ServerFlags: a.Server, ClientFlags: a.Client, Note: a.Note})
+	}
+	m.Env = environment(fs)
+	return m
+}
+
+func (m *meta) note(format string, a ...any) { m.Notes = append(m.Notes, fmt.Sprintf(format, a...)) }
+
+func environment(fs procfs.FS) env {
+	e := env{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Sysctls: map[string]string{},
+		Rlimits: map[string]uint64{}, Root: os.Geteuid() == 0}
+	if b, err := os.ReadFile(filepath.Join(fs.Root, "proc/sys/kernel/osrelease")); err == nil {
+		e.Kernel = strings.TrimSpace(string(b))
+	}
+	if f, err := os.Open(filepath.Join(fs.Root, "proc/cpuinfo")); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				e.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	if mi, err := fs.Meminfo(); err == nil {
+		e.MemBytes = mi["MemTotal"]
+	}
+	for _, name := range RecordedSysctls {
+		if v, err := fs.Sysctl(name); err == nil {
+			e.Sysctls[name] = v
+		}
+	}
+	if lim, err := fs.Limits(os.Getpid()); err == nil {
+		if l, ok := lim["Max open files"]; ok {
+			e.Rlimits["nofile_soft"], e.Rlimits["nofile_hard"] = l.Soft, l.Hard
+		}
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		e.GitCommit = strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+			e.GitCommit += "-dirty"
+		}
+	}
+	return e
+}
+
+type summaryRow struct {
+	Arm     string
+	Rep     int
+	Metrics map[string]float64
+}
+
+// writeResults writes meta.json and summary.csv (a row per arm and repeat).
+func writeResults(dir string, m *meta, metrics []Metric, rows []summaryRow) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "meta.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing meta.json: %w", err)
+	}
+	header := []string{"arm", "rep"}
+	for _, mt := range metrics {
+		header = append(header, mt.Name)
+	}
+	records := [][]string{header}
+	for _, r := range rows {
+		rec := []string{r.Arm, strconv.Itoa(r.Rep)}
+		for _, mt := range metrics {
+			rec = append(rec, formatValue(r.Metrics, mt.Name))
+		}
+		records = append(records, rec)
+	}
+	return writeCSV(filepath.Join(dir, "summary.csv"), records)
+}
+
+// writeSamples writes one run's time series.
+func writeSamples(path string, rows []Sample) error {
+	annotate(rows)
+	cols := columns(rows)
+	records := [][]string{cols}
+	for _, r := range rows {
+		rec := make([]string, len(cols))
+		for i, c := range cols {
+			rec[i] = formatValue(r, c)
+		}
+		records = append(records, rec)
+	}
+	return writeCSV(path, records)
+}
+
+func formatValue(m map[string]float64, key string) string {
+	v, ok := m[key]
+	if !ok {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'g', 10, 64)
+}
+
+func writeCSV(path string, records [][]string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	w := csv.NewWriter(f)
+	w.WriteAll(records)
+	if err := w.Error(); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
+}
