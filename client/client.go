@@ -220,7 +220,10 @@ const (
 // (interrupted); finish ends the hold early and cleanly (a parent process
 // uses it to end every child's hold together; Job.Hold < 0 waits for it);
 // progress, if not nil, gets a snapshot every interval.
-func runJob(job Job, stop, finish <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
+//
+// hold tells that every process has ramped (a parent's signal; nil: this
+// process decides alone): round trips from then on also go to rtt_hold_us.
+func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
 	job.prepare()
 	start := time.Now()
 	cpu0 := cpuSeconds()
@@ -261,8 +264,18 @@ func runJob(job Job, stop, finish <-chan struct{}, every time.Duration, progress
 			e.loop.Wake()
 		}
 	}
+	markHold := func() {
+		ns := core.MonoNs()
+		for _, e := range engines {
+			e.holdStart.Store(ns)
+		}
+	}
 	for res.Ended == "" {
 		select {
+		case <-hold:
+			markHold()
+			hold = nil
+			continue
 		case <-stop:
 			res.Ended = endSignal
 			continue
@@ -280,6 +293,9 @@ func runJob(job Job, stop, finish <-chan struct{}, every time.Duration, progress
 		case rampEnd.IsZero() && p.RampDone:
 			rampEnd = time.Now()
 			holdEnd = rampEnd.Add(job.Hold)
+			if job.Hold >= 0 { // alone: this process's ramp is the run's
+				markHold()
+			}
 		case !rampEnd.IsZero() && p.Open == 0 && p.InFlight == 0 && !job.Reconnect:
 			res.Ended = endNoneOpen
 		case !rampEnd.IsZero() && job.Hold >= 0 && time.Now().After(holdEnd):
@@ -307,7 +323,7 @@ func runJob(job Job, stop, finish <-chan struct{}, every time.Duration, progress
 	phase.Store(phaseClose)
 	stopLoops(engines)
 
-	connH, rttH := core.NewLatencyHistogram(), core.NewLatencyHistogram()
+	connH, rttH, holdH := core.NewLatencyHistogram(), core.NewLatencyHistogram(), core.NewLatencyHistogram()
 	for _, e := range engines {
 		res.Attempted += e.c.attempted.Load()
 		res.Established += e.c.established.Load()
@@ -324,12 +340,13 @@ func runJob(job Job, stop, finish <-chan struct{}, every time.Duration, progress
 		e.c.dropped.addTo(res.Dropped)
 		connH.Merge(e.connH)
 		rttH.Merge(e.rttH)
+		holdH.Merge(e.holdH)
 		if why := e.rampStop.Load(); why != nil && res.Ended == endHold {
 			res.Ended = "ramp stopped by " + *why + "; then " + endHold
 		}
 	}
 	res.RampSeconds = rampEnd.Sub(start).Seconds()
-	res.ConnectHist, res.RttHist = connH.Export(), rttH.Export()
+	res.ConnectHist, res.RttHist, res.RttHoldHist = connH.Export(), rttH.Export(), holdH.Export()
 	res.CPUSeconds = cpuSeconds() - cpu0
 	res.WallSeconds = time.Since(start).Seconds()
 	return res, nil

@@ -57,18 +57,21 @@ const (
 
 // engine drives one loop's share of the connections.
 type engine struct {
-	id     int
-	job    *Job
-	loop   *core.Loop
-	conns  []conn
-	sent   []int64 // send time of each in-flight message: depth slots per connection
-	byFD   []int32 // fd → index+1 in conns
-	buf    []byte
-	phase  *atomic.Int32
-	c      counters
-	connH  *hdrhistogram.Histogram
-	rttH   *hdrhistogram.Histogram
-	stride int // global index of conns[k] = job.Offset + id + k*stride
+	id    int
+	job   *Job
+	loop  *core.Loop
+	conns []conn
+	sent  []int64 // send time of each in-flight message: depth slots per connection
+	byFD  []int32 // fd → index+1 in conns
+	buf   []byte
+	phase *atomic.Int32
+	c     counters
+	connH *hdrhistogram.Histogram
+	rttH  *hdrhistogram.Histogram
+	holdH *hdrhistogram.Histogram // round trips of messages sent after the whole ramp
+	// holdStart is when every connection of the run was open (ns, 0: not yet).
+	holdStart atomic.Int64
+	stride    int // global index of conns[k] = job.Offset + id + k*stride
 
 	nextNew      int
 	inFlight     int
@@ -93,7 +96,7 @@ func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
 	}
 	e := &engine{id: id, job: job, conns: make([]conn, n), sent: make([]int64, n*job.Depth),
 		buf: make([]byte, maxChunk), phase: phase, connH: core.NewLatencyHistogram(),
-		rttH: core.NewLatencyHistogram(), stride: loops}
+		rttH: core.NewLatencyHistogram(), holdH: core.NewLatencyHistogram(), stride: loops}
 	e.maxInFlight = max(job.InFlight/loops, 1)
 	if job.Rate > 0 {
 		e.rate = job.Rate / float64(loops)
@@ -390,7 +393,12 @@ func (e *engine) messageDone(k int, m uint64, now int64) {
 			e.c.verified.Add(1)
 		}
 		d := uint64(e.job.Depth)
-		e.rttH.RecordValue(max((now-e.sent[uint64(k)*d+m%d])/1000, 1))
+		sentAt := e.sent[uint64(k)*d+m%d]
+		rtt := max((now-sentAt)/1000, 1)
+		e.rttH.RecordValue(rtt)
+		if hs := e.holdStart.Load(); hs != 0 && sentAt >= hs {
+			e.holdH.RecordValue(rtt)
+		}
 	}
 	c.flags &^= flTimedOut
 	if e.job.Interval == 0 && e.phase.Load() == phaseRamp {

@@ -26,6 +26,7 @@ type Result struct {
 	RampSeconds     float64          `json:"ramp_seconds"`
 	ConnectUs       core.Percentiles `json:"connect_us"`
 	RttUs           core.Percentiles `json:"rtt_us"`
+	RttHoldUs       core.Percentiles `json:"rtt_hold_us"` // messages sent once every connection was open
 	Sent            int64            `json:"sent"`
 	Echoed          int64            `json:"echoed"`
 	Mismatched      int64            `json:"mismatched"`
@@ -43,6 +44,7 @@ type Result struct {
 
 	ConnectHist *hdrhistogram.Snapshot `json:"connect_hist,omitempty"`
 	RttHist     *hdrhistogram.Snapshot `json:"rtt_hist,omitempty"`
+	RttHoldHist *hdrhistogram.Snapshot `json:"rtt_hold_hist,omitempty"`
 }
 
 // Env records where a result was measured.
@@ -182,6 +184,7 @@ func (r *Result) merge(o *Result) {
 	}
 	r.ConnectHist = mergeHist(r.ConnectHist, o.ConnectHist)
 	r.RttHist = mergeHist(r.RttHist, o.RttHist)
+	r.RttHoldHist = mergeHist(r.RttHoldHist, o.RttHoldHist)
 }
 
 func mergeHist(a, b *hdrhistogram.Snapshot) *hdrhistogram.Snapshot {
@@ -203,6 +206,9 @@ func (r *Result) summarise() {
 	}
 	if r.RttHist != nil {
 		r.RttUs = core.PercentilesOf(hdrhistogram.Import(r.RttHist))
+	}
+	if r.RttHoldHist != nil {
+		r.RttHoldUs = core.PercentilesOf(hdrhistogram.Import(r.RttHoldHist))
 	}
 }
 

@@ -54,21 +54,28 @@ func runChild(raw string) int {
 	}
 	// SIGUSR1 from the parent: every process has ramped and the hold is
 	// over, close cleanly. SIGTERM/SIGINT: interrupted.
-	stop, finish := make(chan struct{}), make(chan struct{})
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	// SIGUSR2 from the parent: every process has ramped (the hold starts).
+	stop, finish, hold := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	sigs := make(chan os.Signal, 3)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
 	go func() {
+		holding := false
 		for s := range sigs {
-			if s == syscall.SIGUSR1 {
+			switch {
+			case s == syscall.SIGUSR2 && !holding:
+				holding = true
+				close(hold)
+			case s == syscall.SIGUSR1:
 				close(finish)
-			} else {
+				return
+			case s == syscall.SIGTERM || s == syscall.SIGINT:
 				close(stop)
+				return
 			}
-			return
 		}
 	}()
 	var mu sync.Mutex // the encoder is shared by the progress callback and the end
-	res, err := runJob(job, stop, finish, reportEvery, func(p Progress) {
+	res, err := runJob(job, stop, finish, hold, reportEvery, func(p Progress) {
 		mu.Lock()
 		report.Encode(childLine{Progress: &p})
 		mu.Unlock()
@@ -99,7 +106,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	pr := newProgressPrinter(log, cfg.Conns)
 	var res Result
 	if len(jobs) == 1 {
-		res, err = runJob(jobs[0], stop, nil, time.Second, pr.print)
+		res, err = runJob(jobs[0], stop, nil, nil, time.Second, pr.print)
 	} else {
 		res, err = runChildren(jobs, stop, pr)
 	}
@@ -183,6 +190,7 @@ func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result,
 			}
 			if holdEnd.IsZero() && p.RampDone {
 				holdEnd = time.Now().Add(hold)
+				group.Signal(syscall.SIGUSR2) // the hold starts: RTTs from now are the steady state
 			}
 			if !holdEnd.IsZero() && time.Now().After(holdEnd) {
 				group.Signal(syscall.SIGUSR1) // every child drains and closes together

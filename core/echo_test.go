@@ -43,7 +43,7 @@ func TestEchoDispatchTrigger(t *testing.T) {
 				assert.EqualValues(t, conns*perConn, snap.BytesIn)
 				assert.EqualValues(t, conns*perConn, snap.BytesOut)
 				for _, w := range snap.Workers {
-					assert.Positive(t, w.Registered, "rr gives every worker connections")
+					assert.Positive(t, w.Registered, "worker %d gets connections", w.ID)
 				}
 
 				closeAll(cs)
@@ -82,9 +82,12 @@ func TestHalfClose(t *testing.T) {
 			s, addr := startServer(t, cfg)
 			cs := dialMany(t, addr, conns)
 			require.NoError(t, parallel(conns, conns, func(i int) error {
-				size := 256 << 10
-				if i == 0 {
+				size := 256 << 10 // FIN while output is pending
+				switch {
+				case i == 0:
 					size = 0 // nothing sent: just EOF back
+				case i%2 == 1:
+					size = 11 // data and FIN in one event
 				}
 				return echoStream(cs[i], uint64(i), size, 64<<10, true)
 			}))
@@ -109,9 +112,13 @@ func TestReset(t *testing.T) {
 			cs := dialMany(t, addr, conns)
 			require.NoError(t, echoAll(cs)) // every one registered first
 			junk := pattern(7, 256<<10)
-			for _, c := range cs {
+			for i, c := range cs {
+				size := len(junk) // output in flight both ways
+				if i%2 == 1 {
+					size = 11 // data and RST in one event
+				}
 				require.NoError(t, c.SetDeadline(time.Now().Add(ioTimeout)))
-				_, err := c.Write(junk) // not read back
+				_, err := c.Write(junk[:size]) // not read back
 				require.NoError(t, err)
 				require.NoError(t, c.SetLinger(0))
 				require.NoError(t, c.Close())

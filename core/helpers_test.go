@@ -32,8 +32,8 @@ import (
 
 const (
 	subServerEnv = "C1M_TEST_SERVER" // JSON subSpec: run as a test server subprocess
-	ioTimeout    = 30 * time.Second  // deadline on every client read/write so nothing hangs
-	waitTimeout  = 30 * time.Second  // how long a polled condition may take
+	ioTimeout    = 60 * time.Second  // deadline on every client read/write so nothing hangs
+	waitTimeout  = 60 * time.Second  // how long a polled condition may take (generous: a loaded machine)
 )
 
 func TestMain(m *testing.M) {
@@ -345,7 +345,7 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// procStat reads a process's CPU time (clock ticks, utime+stime) from /proc.
+// procCPUTicks reads a process's CPU time (clock ticks, utime+stime) from /proc.
 func procCPUTicks(t testing.TB, pid int) uint64 {
 	t.Helper()
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -103,8 +103,10 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 	require.NoError(t, hog.SetDeadline(time.Now().Add(2*ioTimeout)))
 	data := pattern(50, total)
 	var written atomic.Int64
+	var finished atomic.Bool
 	werr := make(chan error, 1)
 	go func() {
+		defer finished.Store(true)
 		for off := 0; off < total; off += 64 << 10 {
 			n, err := hog.Write(data[off : off+64<<10])
 			written.Add(int64(n))
@@ -116,21 +118,15 @@ func TestBackpressureBoundsMemory(t *testing.T) {
 		werr <- nil
 	}()
 
-	// Wait for the writer to stall: the server stopped reading and the
-	// kernel buffers between them are full.
-	for last := int64(-1); ; {
-		time.Sleep(200 * time.Millisecond)
-		w := written.Load()
-		if w == last {
-			break
-		}
-		last = w
-		require.Less(t, w, int64(total), "the server took all 50 MB from a client that reads nothing")
-	}
+	// The server pauses reading the hog (or, broken, takes all 50 MB).
+	waitFor(t, "the server to pause reading the non-reading client", func() bool {
+		return srv.Snapshot().Backpressure > base.Backpressure || finished.Load()
+	})
+	require.False(t, finished.Load(), "the server took all 50 MB from a client that reads nothing")
 	stalled := srv.Snapshot()
 	assert.Greater(t, stalled.Backpressure, base.Backpressure, "reading paused at -max-pending")
 	held := int64(stalled.BytesIn) - int64(stalled.BytesOut)
-	t.Logf("stalled after the client wrote %d bytes: server read %d, holds %d unsent, heap %+d B, backpressure %d",
+	t.Logf("paused after the client wrote %d bytes: server read %d, holds %d unsent, heap %+d B, backpressure %d",
 		written.Load(), stalled.BytesIn-base.BytesIn, held, int64(stalled.GoHeapBytes)-int64(base.GoHeapBytes), stalled.Backpressure)
 	assert.LessOrEqual(t, held, int64(maxPending), "bytes read and not yet echoed (pending output)")
 	assert.Less(t, stalled.BytesIn-base.BytesIn, uint64(8<<20), "bytes the server read from the hog")

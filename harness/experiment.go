@@ -51,6 +51,10 @@ type Arm struct {
 	Note   string
 	// ServerBin replaces bin/c1m-server (e.g. the bare holder), relative to the bin dir.
 	ServerBin string
+	// ClientNice runs the client at this nice level. On one machine the load
+	// generator competes with the server under test for the same CPUs;
+	// niced, it stands in for remote machines and leaves the server the CPU.
+	ClientNice int
 }
 
 // Metric names a number each run yields (a summary.csv column).

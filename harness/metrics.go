@@ -12,9 +12,9 @@ var StandardMetrics = map[string]Metric{
 	"kernel_bytes_per_conn":      {"kernel_bytes_per_conn", "B", "lower", "slab growth ÷ connections at the peak (both ends: client and server socket on this machine)"},
 	"server_user_bytes_per_conn": {"server_user_bytes_per_conn", "B", "lower", "server PSS growth from idle ÷ connections at the peak"},
 	"client_bytes_per_conn":      {"client_bytes_per_conn", "B", "lower", "client PSS ÷ connections at the peak (runtime included)"},
-	"rtt_p50_us":                 {"rtt_p50_us", "µs", "lower", "echo round trip, median"},
-	"rtt_p99_us":                 {"rtt_p99_us", "µs", "lower", "echo round trip, 99th percentile"},
-	"rtt_p999_us":                {"rtt_p999_us", "µs", "lower", "echo round trip, 99.9th percentile"},
+	"rtt_p50_us":                 {"rtt_p50_us", "µs", "lower", "echo round trip once every connection was open, median"},
+	"rtt_p99_us":                 {"rtt_p99_us", "µs", "lower", "echo round trip once every connection was open, 99th percentile"},
+	"rtt_p999_us":                {"rtt_p999_us", "µs", "lower", "echo round trip once every connection was open, 99.9th percentile"},
 	"connect_p50_us":             {"connect_p50_us", "µs", "lower", "connect time, median"},
 	"connect_p99_us":             {"connect_p99_us", "µs", "lower", "connect time, 99th percentile"},
 	"echo_per_sec":               {"echo_per_sec", "msg/s", "higher", "verified echoes per second after the ramp"},
@@ -64,7 +64,7 @@ func annotate(rows []Sample) {
 func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 	m := map[string]float64{
 		"established": res.Established, "mismatched": res.Mismatched, "timeouts": res.Timeouts,
-		"rtt_p50_us": res.RttUs.P50, "rtt_p99_us": res.RttUs.P99, "rtt_p999_us": res.RttUs.P999,
+		"rtt_p50_us": res.RttHoldUs.P50, "rtt_p99_us": res.RttHoldUs.P99, "rtt_p999_us": res.RttHoldUs.P999,
 		"connect_p50_us": res.ConnectUs.P50, "connect_p99_us": res.ConnectUs.P99, "client_cpu_s": res.CPUSeconds,
 	}
 	if res.RampSeconds > 0 {

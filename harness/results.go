@@ -42,6 +42,7 @@ type armMeta struct {
 	ServerFlags []string `json:"server_flags"`
 	ClientFlags []string `json:"client_flags"`
 	Note        string   `json:"note,omitempty"`
+	ClientNice  int      `json:"client_nice,omitempty"`
 }
 
 type env struct {
@@ -71,7 +72,7 @@ func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *me
 		Hypothesis: e.Hypothesis, Factor: e.Factor, Metrics: e.Metrics, Repeats: repeats, Scale: o.Scale.Name,
 		Checks: e.Checks, Figures: e.Figures, Start: time.Now().UTC().Format(time.RFC3339), Notes: []string{}}
 	for _, a := range arms {
-		m.Arms = append(m.Arms, armMeta{Name: a.Name, ServerBin: a.ServerBin, ServerFlags: a.Server, ClientFlags: a.Client, Note: a.Note})
+		m.Arms = append(m.Arms, armMeta{Name: a.Name, ServerBin: a.ServerBin, ServerFlags: a.Server, ClientFlags: a.Client, Note: a.Note, ClientNice: a.ClientNice})
 	}
 	m.Env = environment(fs)
 	return m

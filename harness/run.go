@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -165,7 +166,11 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 
 	clientJSON := filepath.Join(dir, fmt.Sprintf("client-%s-r%d.json", arm.Name, rep))
 	os.Remove(clientJSON)
-	cli := exec.Command(filepath.Join(o.Bin, "c1m-client"), append(append([]string{}, arm.Client...), "-json", clientJSON)...)
+	cliArgs := append(append([]string{}, arm.Client...), "-json", clientJSON)
+	cli := exec.Command(filepath.Join(o.Bin, "c1m-client"), cliArgs...)
+	if arm.ClientNice != 0 {
+		cli = exec.Command("nice", append([]string{"-n", strconv.Itoa(arm.ClientNice), filepath.Join(o.Bin, "c1m-client")}, cliArgs...)...)
+	}
 	cliLog, err := os.Create(filepath.Join(dir, fmt.Sprintf("client-%s-r%d.log", arm.Name, rep)))
 	if err != nil {
 		return nil, err
@@ -269,6 +274,7 @@ type clientResult struct {
 	CPUSeconds    float64 `json:"cpu_seconds"`
 	ConnectUs     pcts    `json:"connect_us"`
 	RttUs         pcts    `json:"rtt_us"`
+	RttHoldUs     pcts    `json:"rtt_hold_us"`
 }
 
 type pcts struct {
@@ -283,5 +289,3 @@ func readClientResult(path string) (clientResult, error) {
 	}
 	return r, json.Unmarshal(b, &r)
 }
-
-

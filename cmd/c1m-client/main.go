@@ -67,7 +67,7 @@ func run() int {
 	}
 	summarise(res)
 	if *jsonPath != "" {
-		res.ConnectHist, res.RttHist = nil, nil
+		res.ConnectHist, res.RttHist, res.RttHoldHist = nil, nil, nil
 		b, _ := json.MarshalIndent(&res, "", "  ")
 		if werr := os.WriteFile(*jsonPath, append(b, '\n'), 0o644); werr != nil {
 			fmt.Fprintf(os.Stderr, "c1m-client: writing -json: %v\n", werr)
@@ -86,8 +86,9 @@ func summarise(r client.Result) {
 		r.Ended, r.WallSeconds, r.Attempted, r.Established, r.PeakOpen, r.RampSeconds)
 	fmt.Fprintf(w, "  keepalives: %d sent, %d echoed and verified, %d mismatched, %d timed out, %d unanswered at close; %d connections verified\n",
 		r.Sent, r.Echoed, r.Mismatched, r.Timeouts, r.InFlightAtClose, r.ConnsVerified)
-	fmt.Fprintf(w, "  connect µs p50 %d p99 %d max %d; rtt µs p50 %d p90 %d p99 %d p999 %d max %d; cpu %.1fs\n",
-		r.ConnectUs.P50, r.ConnectUs.P99, r.ConnectUs.Max, r.RttUs.P50, r.RttUs.P90, r.RttUs.P99, r.RttUs.P999, r.RttUs.Max, r.CPUSeconds)
+	fmt.Fprintf(w, "  connect µs p50 %d p99 %d max %d; cpu %.1fs\n", r.ConnectUs.P50, r.ConnectUs.P99, r.ConnectUs.Max, r.CPUSeconds)
+	fmt.Fprintf(w, "  rtt µs, whole run: p50 %d p90 %d p99 %d p999 %d max %d (n %d)\n", r.RttUs.P50, r.RttUs.P90, r.RttUs.P99, r.RttUs.P999, r.RttUs.Max, r.RttUs.N)
+	fmt.Fprintf(w, "  rtt µs, hold only (all connections open): p50 %d p90 %d p99 %d p999 %d max %d (n %d)\n", r.RttHoldUs.P50, r.RttHoldUs.P90, r.RttHoldUs.P99, r.RttHoldUs.P999, r.RttHoldUs.Max, r.RttHoldUs.N)
 	for _, m := range []struct {
 		what string
 		by   map[string]int64

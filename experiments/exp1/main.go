@@ -22,9 +22,9 @@ func main() {
 			hold := (time.Duration(s.Pick(60, 3)) * time.Second).String()
 			client := []string{"-conns", n, "-ports", "20", "-hold", hold, "-reconnect"}
 			return []harness.Arm{
-				{Name: "core", Server: []string{"-max-conns", n, "-ports", "20"},
+				{Name: "core", Server: []string{"-max-conns", n, "-ports", "20"}, ClientNice: 10,
 					Client: append(client, "-interval", "30s"), Note: "keepalives every 30 s, verified"},
-				{Name: "holder", ServerBin: "c1m-holder", Server: []string{"-max-conns", n, "-ports", "20"},
+				{Name: "holder", ServerBin: "c1m-holder", Server: []string{"-max-conns", n, "-ports", "20"}, ClientNice: 10,
 					Client: append(client, "-interval", "24h"), Note: "idle: the holder never reads, so no keepalive is sent"},
 			}
 		},
