@@ -1,15 +1,12 @@
 # c1m: what does it take for one Linux server to hold a million connections?
 GO      ?= go
 SCALE   ?= full
+RESULTS ?= results
+REPORT  ?= REPORT.md
 BIN     := bin
 GOFLAGS_BUILD := -trimpath
 
 .PHONY: all build test vet fuzz clean report
-
-# Experiments: make exp-N [SCALE=quick]. Each writes results/exp-N/ and redraws the report.
-exp-%: build
-	$(GO) run ./experiments/exp$* -scale $(SCALE)
-	$(MAKE) --no-print-directory report
 
 all: build
 
@@ -25,10 +22,22 @@ vet:
 test: vet build
 	$(GO) test -count=1 -timeout 10m ./...
 
-# Short fuzzing of every framing and parser (seeds live in testdata/fuzz).
-FUZZTIME ?= 20s
+# Experiments: make exp-N [SCALE=quick]. Each writes $(RESULTS)/exp-N/ and redraws the report.
+exp-%: build
+	$(GO) run ./experiments/exp$* -scale $(SCALE) -results $(RESULTS)
+	$(MAKE) --no-print-directory report
+
+# Regenerate the figures and REPORT.md from $(RESULTS) (never edit REPORT.md by hand).
+report:
+	$(GO) run ./cmd/c1m-report -results $(RESULTS) -out $(REPORT)
+
+# Short fuzzing of every framing and parser; the seeds live in */testdata/fuzz.
+FUZZTIME ?= 15s
+FUZZ_TARGETS := core:FuzzFrameDecoder procfs:FuzzSlabinfo procfs:FuzzStat procfs:FuzzMeminfo procfs:FuzzPortList \
+	client:FuzzParseSources client:FuzzCountReserved
 fuzz:
-	$(GO) test ./core -run '^$$' -fuzz FuzzFrameDecoder -fuzztime $(FUZZTIME)
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn"; $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); done
 
 clean:
 	rm -rf $(BIN)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"c1m/procfs"
 )
 
 // maxSources bounds a -src expansion (a /8 is 16M addresses; a million
@@ -111,23 +113,16 @@ func ParsePortRange(s string) (PortRange, error) {
 // CountReserved counts the ports of a reserved list ("8080,9000-9010")
 // that fall inside r, each once even if entries overlap.
 func (r PortRange) CountReserved(list string) (int, error) {
+	spans, err := procfs.ParsePortList(list)
+	if err != nil {
+		return 0, fmt.Errorf("ip_local_reserved_ports: %w", err)
+	}
+	// Each port once: the kernel's own list is disjoint, an override
+	// (Config.ReservedPorts) may not be, and Size must not go negative.
 	n := 0
 	seen := make([]bool, max(r.Hi-r.Lo+1, 0))
-	for _, part := range strings.Split(strings.TrimSpace(list), ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		a, b, isRange := strings.Cut(part, "-")
-		if !isRange {
-			b = a
-		}
-		lo, err1 := strconv.Atoi(strings.TrimSpace(a))
-		hi, err2 := strconv.Atoi(strings.TrimSpace(b))
-		if err1 != nil || err2 != nil || hi < lo {
-			return 0, fmt.Errorf("ip_local_reserved_ports entry %q: want N or N-M", part)
-		}
-		for p := max(lo, r.Lo); p <= min(hi, r.Hi); p++ {
+	for _, sp := range spans {
+		for p := max(sp.Lo, r.Lo); p <= min(sp.Hi, r.Hi); p++ {
 			if !seen[p-r.Lo] {
 				seen[p-r.Lo] = true
 				n++

@@ -120,7 +120,11 @@ type prefork struct {
 
 func startPrefork(cfg Config, plan Plan) (*prefork, error) {
 	child := cfg
-	child.Strategy, child.MaxConns, child.Procs, child.ReusePort = StrategySingle, plan.MaxConnsPerProc, 0, true
+	// SO_REUSEPORT spreads connections unevenly, so each child may hold a
+	// tenth more than its even share (within its table); the parent's
+	// total is what -max-conns bounds in the plan.
+	perChild := min(plan.MaxConnsPerProc+plan.MaxConnsPerProc/10+1, plan.PerTable)
+	child.Strategy, child.MaxConns, child.Procs, child.ReusePort = StrategySingle, perChild, 0, true
 	raw, err := json.Marshal(child)
 	if err != nil {
 		return nil, err

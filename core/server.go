@@ -30,6 +30,7 @@ type Config struct {
 	ReadBuf    int    // user-space read buffer, one per worker
 	MaxPending int    // unsent output kept per connection before reading pauses
 	MaxConns   int    // 0: what one fd table allows
+	Batch      int    // rr: consecutive connections given to one worker before moving on
 	Backlog    int
 	Strategy   string // auto | single | fdtables | prefork
 	Procs      int    // prefork processes, 0: as many as -max-conns needs
@@ -41,7 +42,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:9876", Ports: 1, Workers: runtime.NumCPU(), Balance: "rr", Pin: true,
-		Dispatch: DispatchPipe, Trigger: "et", ReadBuf: 16 << 10, MaxPending: 64 << 10,
+		Dispatch: DispatchPipe, Trigger: "et", ReadBuf: 16 << 10, MaxPending: 64 << 10, Batch: 16,
 		Backlog: 65535, Strategy: StrategyAuto, RawWaitMs: 10,
 	}
 }
@@ -89,6 +90,7 @@ type Server struct {
 	open        atomic.Int64 // connections accepted and not yet closed
 	stopping    atomic.Bool
 	next        int // round-robin cursor (acceptor thread only)
+	runLeft     int // connections the current worker still gets before rr moves on
 	listenMu    sync.Mutex
 
 	errOnce sync.Once
@@ -120,8 +122,8 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Ports > 1 && addrs[0].Port() == 0 {
-		return nil, fmt.Errorf("-ports %d needs a fixed base port, not 0", cfg.Ports)
+	if addrs[0].Port() == 0 && (cfg.Ports > 1 || plan.Strategy == StrategyPrefork) {
+		return nil, fmt.Errorf("-ports %d with -strategy %s needs a fixed base port, not 0 (each listener would get its own)", cfg.Ports, plan.Strategy)
 	}
 	return &Server{cfg: cfg, plan: plan, addrs: addrs, failed: make(chan struct{})}, nil
 }
@@ -280,10 +282,19 @@ func (s *Server) pick() *worker {
 		}
 		return best
 	}
+	// Round-robin in runs of Batch: a burst of accepts wakes each worker
+	// once for many connections instead of once per connection (a wake-up
+	// is a context switch, the dearest thing here; see the README).
+	if s.runLeft > 0 {
+		if w := s.workers[s.next]; w.stats.openConns.Load() < limit {
+			s.runLeft--
+			return w
+		}
+	}
 	for i := 0; i < n; i++ {
-		w := s.workers[s.next]
 		s.next = (s.next + 1) % n
-		if w.stats.openConns.Load() < limit {
+		if w := s.workers[s.next]; w.stats.openConns.Load() < limit {
+			s.runLeft = max(s.cfg.Batch, 1) - 1
 			return w
 		}
 	}

@@ -232,21 +232,9 @@ func (w *worker) send(fd int, b []byte) bool {
 		w.pending[key] = append(p, b...) // readable bounded b by the room left
 		return true
 	}
-	for len(b) > 0 {
-		n, err := Write(fd, b)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if errors.Is(err, unix.EAGAIN) {
-				break
-			}
-			w.closeConn(fd, w.reasonOf(err))
-			return false
-		}
-		w.stats.writes.Add(1)
-		w.stats.bytesOut.Add(uint64(n))
-		b = b[n:]
+	b, ok := w.write(fd, b)
+	if !ok {
+		return false
 	}
 	if len(b) > 0 {
 		w.pending[key] = append(w.takeSpare(), b...)
@@ -255,26 +243,35 @@ func (w *worker) send(fd int, b []byte) bool {
 	return true
 }
 
-// flush writes pending output on EPOLLOUT; when it drains, reading resumes
-// (or a half-closed connection is closed). Returns false if closed.
-func (w *worker) flush(fd int) bool {
-	key := int32(fd)
-	p := w.pending[key]
-	for len(p) > 0 {
-		n, err := Write(fd, p)
+// write writes b until done or the socket is full and returns the unsent
+// rest; ok is false if the connection was closed on an error.
+func (w *worker) write(fd int, b []byte) (rest []byte, ok bool) {
+	for len(b) > 0 {
+		n, err := Write(fd, b)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
 			if errors.Is(err, unix.EAGAIN) {
-				break
+				return b, true
 			}
 			w.closeConn(fd, w.reasonOf(err))
-			return false
+			return nil, false
 		}
 		w.stats.writes.Add(1)
 		w.stats.bytesOut.Add(uint64(n))
-		p = p[n:]
+		b = b[n:]
+	}
+	return nil, true
+}
+
+// flush writes pending output on EPOLLOUT; when it drains, reading resumes
+// (or a half-closed connection is closed). Returns false if closed.
+func (w *worker) flush(fd int) bool {
+	key := int32(fd)
+	p, ok := w.write(fd, w.pending[key])
+	if !ok {
+		return false
 	}
 	if len(p) > 0 {
 		// Keep the unsent tail at the front so the buffer never grows past maxPending.

@@ -61,6 +61,10 @@ func Main(e Experiment) {
 func Run(ctx context.Context, e Experiment, o Options) (err error) {
 	fs := procfs.New(o.Root)
 	dir := filepath.Join(o.Results, fmt.Sprintf("exp-%d", e.Number))
+	// A run replaces the experiment's results whole: no file of an older run may mix in.
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("clearing %s: %w", dir, err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("results directory: %w", err)
 	}
@@ -142,7 +146,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	rows := []Sample{s.take(t0)} // the machine before the server starts
 
 	group := procgroup.New(2)
-	defer group.Stop(60 * time.Second) // every path: SIGTERM, then SIGKILL, by pid
+	defer group.Stop(stopGrace) // every path: SIGTERM, then SIGKILL, by pid
 
 	serverBin := "c1m-server"
 	if arm.ServerBin != "" {
@@ -193,13 +197,11 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 			}
 			clientErr, done = ex.Err, true
 		case <-ctx.Done():
-			// Time is up or we were interrupted: the client still writes its result.
+			// Time is up or we were interrupted: the client still writes its
+			// result, which takes a while with a million sockets to close.
 			logf("arm %s: %v: stopping the client", arm.Name, context.Cause(ctx))
 			cli.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-group.Exits():
-			case <-time.After(60 * time.Second):
-			}
+			waitExit(group, s.clientPid, stopGrace)
 			done = true
 		case <-tick.C:
 			row := s.take(t0)
@@ -209,7 +211,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	}
 	s.clientPid = 0
 	rows = append(rows, s.take(t0))
-	group.Stop(60 * time.Second)
+	group.Stop(stopGrace)
 	if err := writeSamples(filepath.Join(dir, fmt.Sprintf("samples-%s-r%d.csv", arm.Name, rep)), rows); err != nil {
 		return nil, err
 	}
@@ -218,6 +220,26 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 		return nil, fmt.Errorf("client result: %w (client exit: %v; see %s)", err, clientErr, cliLog.Name())
 	}
 	return deriveMetrics(rows, res), nil
+}
+
+// stopGrace is how long a process may take to close its connections and
+// write its results after SIGTERM before it is killed (closing a million
+// sockets takes the kernel tens of seconds here).
+const stopGrace = 3 * time.Minute
+
+// waitExit waits up to limit for the process pid of group to end.
+func waitExit(group *procgroup.Group, pid int, limit time.Duration) {
+	deadline := time.After(limit)
+	for {
+		select {
+		case ex := <-group.Exits():
+			if ex.Pid == pid {
+				return
+			}
+		case <-deadline:
+			return
+		}
+	}
 }
 
 // waitReady polls the server's /stats until it answers.

@@ -43,7 +43,7 @@ func FuzzStat(f *testing.F) {
 
 func FuzzPortList(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
-		spans, err := parsePortList(text)
+		spans, err := ParsePortList(text)
 		if err != nil {
 			return
 		}

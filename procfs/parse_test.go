@@ -157,17 +157,17 @@ func TestParseLimits(t *testing.T) {
 
 func TestParsePortList(t *testing.T) {
 	t.Parallel()
-	spans, err := parsePortList("8080,9000-9010\n")
+	spans, err := ParsePortList("8080,9000-9010\n")
 	require.NoError(t, err)
 	assert.Equal(t, []PortSpan{{8080, 8080}, {9000, 9010}}, spans)
 	assert.Equal(t, 11, spans[1].Len())
 
-	spans, err = parsePortList("\n")
+	spans, err = ParsePortList("\n")
 	require.NoError(t, err)
 	assert.Empty(t, spans)
 
 	for _, bad := range []string{"9010-9000", "x", "1-", "70000", "-1", "1-2-3"} {
-		_, err := parsePortList(bad)
+		_, err := ParsePortList(bad)
 		assert.Error(t, err, bad)
 	}
 }

@@ -40,7 +40,7 @@ func (fs FS) ReservedPorts() ([]PortSpan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parsePortList(value)
+	return ParsePortList(value)
 }
 
 // EphemeralPortCount is the number of ports in PortRange that are not
@@ -64,9 +64,9 @@ func (fs FS) EphemeralPortCount() (int, error) {
 	return count, nil
 }
 
-// parsePortList parses the kernel's port list format: "8080,9000-9010",
+// ParsePortList parses the kernel's port list format: "8080,9000-9010",
 // possibly empty.
-func parsePortList(s string) ([]PortSpan, error) {
+func ParsePortList(s string) ([]PortSpan, error) {
 	var spans []PortSpan
 	for item := range strings.SplitSeq(strings.TrimSpace(s), ",") {
 		item = strings.TrimSpace(item)

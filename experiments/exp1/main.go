@@ -29,8 +29,11 @@ func main() {
 			}
 		},
 		Repeats: func(harness.Scale) int { return 1 },
-		// A deep accept queue so a fast ramp is queued, not dropped.
-		Sysctls:    map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535"},
+		// A deep accept queue so a fast ramp is queued, not dropped; and TCP
+		// memory (pages) past the default limit, which 1M keepalive
+		// connections exceed here (tcp_mem max 575,796 pages: drops, then timeouts).
+		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
+			"net.ipv4.tcp_mem": "1500000 2000000 3000000"},
 		ArmTimeout: 15 * time.Minute,
 		Checks: []harness.Check{
 			{Metric: "kernel_bytes_per_conn", A: "core", B: "holder", Expect: "a~b", Tolerance: 0.15,
