@@ -30,6 +30,7 @@ func run() int {
 	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "listen on this many consecutive ports from -addr's")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker event loops (default: one per CPU); fdtables uses at least one per table")
 	fs.StringVar(&cfg.Balance, "balance", cfg.Balance, "how the acceptor picks a worker: rr (round-robin) or least (fewest connections)")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "rr: consecutive connections handed to one worker before moving to the next (fewer wake-ups in bursts)")
 	fs.BoolVar(&cfg.Pin, "pin", cfg.Pin, "pin worker i to CPU i % NumCPU (sched_setaffinity)")
 	fs.StringVar(&cfg.Dispatch, "dispatch", cfg.Dispatch, "how accepted fds reach workers: pipe (fd frames on a pipe), chan (Go channel + eventfd), direct (acceptor adds to the worker's epoll), reuseport (each worker accepts on its own SO_REUSEPORT listeners)")
 	fs.StringVar(&cfg.Trigger, "trigger", cfg.Trigger, "epoll mode for connections: et (edge: read to EAGAIN) or lt (level: one read per event)")
