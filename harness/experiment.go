@@ -6,7 +6,11 @@
 // Experiment and calls Main.
 package harness
 
-import "time"
+import (
+	"time"
+
+	"c1m/schema"
+)
 
 // Experiment is one lab-notebook page: what is asked, the one factor that
 // varies, the arms, and what is measured.
@@ -57,32 +61,11 @@ type Arm struct {
 	ClientNice int
 }
 
-// Metric names a number each run yields (a summary.csv column).
-type Metric struct {
-	Name   string `json:"name"`
-	Unit   string `json:"unit"`
-	Better string `json:"better"` // "lower" or "higher"
-	Help   string `json:"help"`
-}
-
-// Check is a hypothesis the analysis evaluates on the medians: metric of
-// arm A against arm B, expecting "a>=b", "a<=b" or "a~b" within Tolerance.
-type Check struct {
-	Metric    string  `json:"metric"`
-	A         string  `json:"a"`
-	B         string  `json:"b"`
-	Expect    string  `json:"expect"`
-	Tolerance float64 `json:"tolerance"`
-	Claim     string  `json:"claim"`
-}
-
-// Figure asks the analysis for one plot (see the analysis package).
-type Figure struct {
-	Kind  string   `json:"kind"` // series, bars, timeline
-	X     string   `json:"x,omitempty"`
-	Y     []string `json:"y,omitempty"`
-	Stack []string `json:"stack,omitempty"`
-	// Metric is the summary metric of a "bars" figure.
-	Metric string `json:"metric,omitempty"`
-	Title  string `json:"title,omitempty"`
-}
+// Metric, Check and Figure are meta.json's own types (see package schema):
+// a metric names a summary.csv column; a check is a claim the analysis
+// evaluates on two arms' medians; a figure is a plot the analysis draws.
+type (
+	Metric = schema.Metric
+	Check  = schema.Check
+	Figure = schema.Figure
+)

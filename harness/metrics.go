@@ -6,26 +6,30 @@ package harness
 
 // StandardMetrics describes every metric deriveMetrics can yield.
 var StandardMetrics = map[string]Metric{
-	"conns":                      {"conns", "", "higher", "peak connections the server held"},
-	"established":                {"established", "", "higher", "connections the client established"},
-	"connect_rate":               {"connect_rate", "conn/s", "higher", "established ÷ ramp time"},
-	"kernel_bytes_per_conn":      {"kernel_bytes_per_conn", "B", "lower", "slab growth ÷ connections at the peak (both ends: client and server socket on this machine)"},
-	"server_user_bytes_per_conn": {"server_user_bytes_per_conn", "B", "lower", "server PSS growth from idle ÷ connections at the peak"},
-	"client_bytes_per_conn":      {"client_bytes_per_conn", "B", "lower", "client PSS ÷ connections at the peak (runtime included)"},
-	"rtt_p50_us":                 {"rtt_p50_us", "µs", "lower", "echo round trip once every connection was open, median"},
-	"rtt_p99_us":                 {"rtt_p99_us", "µs", "lower", "echo round trip once every connection was open, 99th percentile"},
-	"rtt_p999_us":                {"rtt_p999_us", "µs", "lower", "echo round trip once every connection was open, 99.9th percentile"},
-	"connect_p50_us":             {"connect_p50_us", "µs", "lower", "connect time, median"},
-	"connect_p99_us":             {"connect_p99_us", "µs", "lower", "connect time, 99th percentile"},
-	"echo_per_sec":               {"echo_per_sec", "msg/s", "higher", "verified echoes per second after the ramp"},
-	"mismatched":                 {"mismatched", "", "lower", "echoes with a wrong byte"},
-	"timeouts":                   {"timeouts", "", "lower", "echoes later than the client's -timeout"},
-	"server_cpu_us_per_conn":     {"server_cpu_us_per_conn", "µs", "lower", "server CPU during the ramp ÷ connections"},
-	"server_cpu_us_per_msg":      {"server_cpu_us_per_msg", "µs", "lower", "server CPU after the ramp ÷ messages it echoed"},
-	"syscalls_per_msg":           {"syscalls_per_msg", "", "lower", "server reads + writes + epoll_waits after the ramp ÷ messages"},
-	"client_cpu_s":               {"client_cpu_s", "s", "lower", "client CPU time, whole run"},
-	"dispatch_p50_us":            {"dispatch_p50_us", "µs", "lower", "accept → registered in a worker, median (server's own histogram)"},
-	"dispatch_p99_us":            {"dispatch_p99_us", "µs", "lower", "accept → registered in a worker, 99th percentile"},
+	"conns":                      metric("conns", "", "higher", "peak connections the server held"),
+	"established":                metric("established", "", "higher", "connections the client established"),
+	"connect_rate":               metric("connect_rate", "conn/s", "higher", "established ÷ ramp time"),
+	"kernel_bytes_per_conn":      metric("kernel_bytes_per_conn", "B", "lower", "slab growth ÷ connections at the peak (both ends: client and server socket on this machine)"),
+	"server_user_bytes_per_conn": metric("server_user_bytes_per_conn", "B", "lower", "server PSS growth from idle ÷ connections at the peak"),
+	"client_bytes_per_conn":      metric("client_bytes_per_conn", "B", "lower", "client PSS ÷ connections at the peak (runtime included)"),
+	"rtt_p50_us":                 metric("rtt_p50_us", "µs", "lower", "echo round trip once every connection was open, median"),
+	"rtt_p99_us":                 metric("rtt_p99_us", "µs", "lower", "echo round trip once every connection was open, 99th percentile"),
+	"rtt_p999_us":                metric("rtt_p999_us", "µs", "lower", "echo round trip once every connection was open, 99.9th percentile"),
+	"connect_p50_us":             metric("connect_p50_us", "µs", "lower", "connect time, median"),
+	"connect_p99_us":             metric("connect_p99_us", "µs", "lower", "connect time, 99th percentile"),
+	"echo_per_sec":               metric("echo_per_sec", "msg/s", "higher", "verified echoes per second after the ramp"),
+	"mismatched":                 metric("mismatched", "", "lower", "echoes with a wrong byte"),
+	"timeouts":                   metric("timeouts", "", "lower", "echoes later than the client's -timeout"),
+	"server_cpu_us_per_conn":     metric("server_cpu_us_per_conn", "µs", "lower", "server CPU during the ramp ÷ connections"),
+	"server_cpu_us_per_msg":      metric("server_cpu_us_per_msg", "µs", "lower", "server CPU after the ramp ÷ messages it echoed"),
+	"syscalls_per_msg":           metric("syscalls_per_msg", "", "lower", "server reads + writes + epoll_waits after the ramp ÷ messages"),
+	"client_cpu_s":               metric("client_cpu_s", "s", "lower", "client CPU time, whole run"),
+	"dispatch_p50_us":            metric("dispatch_p50_us", "µs", "lower", "accept → registered in a worker, median (server's own histogram)"),
+	"dispatch_p99_us":            metric("dispatch_p99_us", "µs", "lower", "accept → registered in a worker, 99th percentile"),
+}
+
+func metric(name, unit, better, help string) Metric {
+	return Metric{Name: name, Unit: unit, Better: better, Help: help}
 }
 
 // Metrics returns the standard metrics of the given names, in order.
@@ -64,8 +68,10 @@ func annotate(rows []Sample) {
 func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 	m := map[string]float64{
 		"established": res.Established, "mismatched": res.Mismatched, "timeouts": res.Timeouts,
-		"rtt_p50_us": res.RttHoldUs.P50, "rtt_p99_us": res.RttHoldUs.P99, "rtt_p999_us": res.RttHoldUs.P999,
 		"connect_p50_us": res.ConnectUs.P50, "connect_p99_us": res.ConnectUs.P99, "client_cpu_s": res.CPUSeconds,
+	}
+	if res.RttHoldUs.N > 0 { // no echo, no round trip: left empty, not 0
+		m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"] = res.RttHoldUs.P50, res.RttHoldUs.P99, res.RttHoldUs.P999
 	}
 	if res.RampSeconds > 0 {
 		m["connect_rate"] = res.Established / res.RampSeconds

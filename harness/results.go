@@ -14,48 +14,11 @@ import (
 	"time"
 
 	"c1m/procfs"
+	"c1m/schema"
 )
 
 // meta is results/exp-N/meta.json.
-type meta struct {
-	ID         string    `json:"id"`
-	Number     int       `json:"number"`
-	Title      string    `json:"title"`
-	Question   string    `json:"question"`
-	Hypothesis string    `json:"hypothesis"`
-	Factor     string    `json:"factor"`
-	Metrics    []Metric  `json:"metrics"`
-	Arms       []armMeta `json:"arms"`
-	Repeats    int       `json:"repeats"`
-	Scale      string    `json:"scale"`
-	Checks     []Check   `json:"checks"`
-	Figures    []Figure  `json:"figures"`
-	Env        env       `json:"env"`
-	Start      string    `json:"start"`
-	End        string    `json:"end"`
-	Notes      []string  `json:"notes"`
-}
-
-type armMeta struct {
-	Name        string   `json:"name"`
-	ServerBin   string   `json:"server_bin,omitempty"`
-	ServerFlags []string `json:"server_flags"`
-	ClientFlags []string `json:"client_flags"`
-	Note        string   `json:"note,omitempty"`
-	ClientNice  int      `json:"client_nice,omitempty"`
-}
-
-type env struct {
-	Kernel    string            `json:"kernel"`
-	CPUModel  string            `json:"cpu_model"`
-	CPUs      int               `json:"cpus"`
-	MemBytes  uint64            `json:"mem_bytes"`
-	GoVersion string            `json:"go_version"`
-	GitCommit string            `json:"git_commit"`
-	Sysctls   map[string]string `json:"sysctls"`
-	Rlimits   map[string]uint64 `json:"rlimits"`
-	Root      bool              `json:"root"`
-}
+type meta struct{ schema.Meta }
 
 // RecordedSysctls are the settings that bear on connection counts, saved in every meta.json.
 var RecordedSysctls = []string{
@@ -68,11 +31,11 @@ var RecordedSysctls = []string{
 }
 
 func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *meta {
-	m := &meta{ID: fmt.Sprintf("exp-%d", e.Number), Number: e.Number, Title: e.Title, Question: e.Question,
+	m := &meta{schema.Meta{ID: fmt.Sprintf("exp-%d", e.Number), Number: e.Number, Title: e.Title, Question: e.Question,
 		Hypothesis: e.Hypothesis, Factor: e.Factor, Metrics: e.Metrics, Repeats: repeats, Scale: o.Scale.Name,
-		Checks: e.Checks, Figures: e.Figures, Start: time.Now().UTC().Format(time.RFC3339), Notes: []string{}}
+		Checks: e.Checks, Figures: e.Figures, Start: time.Now().UTC().Format(time.RFC3339), Notes: []string{}}}
 	for _, a := range arms {
-		m.Arms = append(m.Arms, armMeta{Name: a.Name, ServerBin: a.ServerBin, ServerFlags: a.Server, ClientFlags: a.Client, Note: a.Note, ClientNice: a.ClientNice})
+		m.Arms = append(m.Arms, schema.Arm{Name: a.Name, ServerBin: a.ServerBin, ServerFlags: a.Server, ClientFlags: a.Client, Note: a.Note, ClientNice: a.ClientNice})
 	}
 	m.Env = environment(fs)
 	return m
@@ -80,8 +43,8 @@ func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *me
 
 func (m *meta) note(format string, a ...any) { m.Notes = append(m.Notes, fmt.Sprintf(format, a...)) }
 
-func environment(fs procfs.FS) env {
-	e := env{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Sysctls: map[string]string{},
+func environment(fs procfs.FS) schema.Env {
+	e := schema.Env{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Sysctls: map[string]string{},
 		Rlimits: map[string]uint64{}, Root: os.Geteuid() == 0}
 	if b, err := os.ReadFile(filepath.Join(fs.Root, "proc/sys/kernel/osrelease")); err == nil {
 		e.Kernel = strings.TrimSpace(string(b))
@@ -126,7 +89,7 @@ type summaryRow struct {
 
 // writeResults writes meta.json and summary.csv (a row per arm and repeat).
 func writeResults(dir string, m *meta, metrics []Metric, rows []summaryRow) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := json.MarshalIndent(&m.Meta, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,11 @@ func Main(e Experiment) {
 // results. Interrupted (ctx done), it stops the running arm, restores the
 // sysctls and still writes what it has, with a note saying so.
 func Run(ctx context.Context, e Experiment, o Options) (err error) {
+	unlock, err := lockLab()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	fs := procfs.New(o.Root)
 	dir := filepath.Join(o.Results, fmt.Sprintf("exp-%d", e.Number))
 	// A run replaces the experiment's results whole: no file of an older run may mix in.
@@ -222,6 +227,21 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	return deriveMetrics(rows, res), nil
 }
 
+// lockLab makes experiments on one machine run one at a time: two would
+// share the CPUs and the server port and spoil each other's numbers.
+func lockLab() (unlock func(), err error) {
+	path := filepath.Join(os.TempDir(), "c1m-lab.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lab lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another experiment is running on this machine (lock %s held): wait for it to finish", path)
+	}
+	return func() { f.Close() }, nil
+}
+
 // stopGrace is how long a process may take to close its connections and
 // write its results after SIGTERM before it is killed (closing a million
 // sockets takes the kernel tens of seconds here).
@@ -300,7 +320,7 @@ type clientResult struct {
 }
 
 type pcts struct {
-	P50, P90, P99, P999, Max float64
+	P50, P90, P99, P999, Max, N float64
 }
 
 func readClientResult(path string) (clientResult, error) {

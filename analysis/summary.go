@@ -1,0 +1,291 @@
+package analysis
+
+// The report's summary: the original write-up's four questions, answered
+// from experiments 1, 6, 7 and 8 and the wire model, or "not measured yet".
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func findExperiment(exps []Experiment, number int) *Experiment {
+	for i := range exps {
+		if exps[i].Meta.Number == number {
+			return &exps[i]
+		}
+	}
+	return nil
+}
+
+func notMeasured(what string, number int) string {
+	return fmt.Sprintf("%s: not measured yet (run `make exp-%d`).", what, number)
+}
+
+// pointer names an experiment's section and tallies its check verdicts.
+func pointer(exps []Experiment, number int, what string) string {
+	e := findExperiment(exps, number)
+	if e == nil {
+		return notMeasured(what, number)
+	}
+	h := heading(e)
+	s := fmt.Sprintf("%s: see [%s](#%s)", what, h, anchor(h))
+	counts := map[Verdict]int{}
+	for _, r := range e.EvaluateChecks() {
+		counts[r.Verdict]++
+	}
+	var parts []string
+	for _, v := range []Verdict{Supported, NotSupported, Inconclusive, NotMeasured, BadCheck} {
+		if counts[v] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[v], v))
+		}
+	}
+	if len(parts) > 0 {
+		s += "; its checks: " + strings.Join(parts, ", ")
+	}
+	return s + "."
+}
+
+// peakConns is the connections an arm held: the client's established
+// count per repeat, else the peak of conns_server in the samples.
+func peakConns(e *Experiment, arm string) (Spread, bool) {
+	var values []float64
+	for _, c := range clientResults(e, arm) {
+		values = append(values, c.Established)
+	}
+	if len(values) == 0 {
+		for _, rep := range repsOf(e.Samples, arm) {
+			if col := e.Samples[RunID{arm, rep}].Column("conns_server"); col != nil {
+				values = append(values, slices.MaxFunc(col, cmp.Compare[float64])) // NaN orders first
+			}
+		}
+	}
+	return SpreadOf(values)
+}
+
+// envOf is the environment the summary quotes: experiment 1's, else the
+// first experiment's.
+func envOf(exps []Experiment) (Env, string, bool) {
+	if e := findExperiment(exps, 1); e != nil {
+		return e.Meta.Env, e.Meta.ID, true
+	}
+	if len(exps) > 0 {
+		return exps[0].Meta.Env, exps[0].Meta.ID, true
+	}
+	return Env{}, "", false
+}
+
+// answerLimits answers question 1 from the recorded rlimits and sysctls,
+// experiment 1's reach and experiment 6.
+func answerLimits(exps []Experiment) []string {
+	env, id, ok := envOf(exps)
+	if !ok {
+		return []string{notMeasured("The limits of this machine", 1)}
+	}
+	var out []string
+	if soft, okS := env.Rlimits["nofile_soft"]; okS {
+		line := fmt.Sprintf("Open files per process (RLIMIT_NOFILE, from %s's meta.json): soft %s, hard %s", id,
+			FormatNumber(float64(soft)), FormatNumber(float64(env.Rlimits["nofile_hard"])))
+		out = append(out, line+"; run "+rootText(env.Root)+". Every socket is a file descriptor, so no single process holds more connections than its hard limit.")
+	}
+	var limits []string
+	for _, k := range []string{"fs.nr_open", "fs.file-max", "net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_mem"} {
+		if v, ok := env.Sysctls[k]; ok {
+			limits = append(limits, fmt.Sprintf("%s = %s", k, formatSysctl(v)))
+		}
+	}
+	if len(limits) > 0 {
+		out = append(out, "Kernel settings: "+strings.Join(limits, "; ")+".")
+	}
+	if r, ok := env.Sysctls["net.ipv4.ip_local_port_range"]; ok {
+		if f := strings.Fields(r); len(f) == 2 {
+			lo, err1 := strconv.Atoi(f[0])
+			hi, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil {
+				out = append(out, fmt.Sprintf("Ephemeral ports: net.ipv4.ip_local_port_range = %d–%d, so one source address holds at most %s connections to one server ip:port; more source addresses or server ports multiply that.",
+					lo, hi, FormatNumber(float64(hi-lo+1))))
+			}
+		}
+	}
+	if e := findExperiment(exps, 1); e != nil {
+		for _, arm := range e.ArmNames() {
+			if n, ok := peakConns(e, arm); ok {
+				out = append(out, fmt.Sprintf("Reached in experiment 1, arm `%s`: %s connections.", arm, FormatSpread(n, "", e.Meta.Repeats)))
+			}
+		}
+	} else {
+		out = append(out, notMeasured("The connection count reached", 1))
+	}
+	return append(out, pointer(exps, 6, "Where the original client stops (EADDRNOTAVAIL) and how to get past it"))
+}
+
+// formatSysctl groups the digits of a single-number sysctl ("4096" →
+// "4,096") and separates the fields of the others with spaces.
+func formatSysctl(v string) string {
+	f := strings.Fields(v)
+	if len(f) == 1 {
+		if n, err := strconv.ParseFloat(f[0], 64); err == nil {
+			return FormatNumber(n)
+		}
+	}
+	return strings.Join(f, " ")
+}
+
+// answerPerConn answers questions 2 and 3: a per-connection metric of
+// experiment 1, per arm, at the connections the arm reached.
+func answerPerConn(exps []Experiment, metric, what string) []string {
+	e := findExperiment(exps, 1)
+	if e == nil {
+		return []string{notMeasured(what+" per connection", 1)}
+	}
+	unit := unitOf(e, metric)
+	var out []string
+	for _, arm := range e.ArmNames() {
+		sp, ok := e.Metric(metric, arm)
+		if !ok {
+			continue
+		}
+		line := fmt.Sprintf("%s per connection, arm `%s`: **%s**", what, arm, FormatSpread(sp, unit, e.Meta.Repeats))
+		if n, ok := peakConns(e, arm); ok {
+			line += " at " + FormatSpread(n, "", e.Meta.Repeats) + " connections"
+		}
+		out = append(out, line+".")
+	}
+	if len(out) == 0 {
+		return []string{fmt.Sprintf("%s per connection: not measured yet: results/%s has no `%s` values (run `make exp-1`).", what, filepath.Base(e.Dir), metric)}
+	}
+	if help := e.MetricInfo(metric).Help; help != "" {
+		out = append(out, fmt.Sprintf("`%s`: %s.", metric, strings.TrimSuffix(help, ".")))
+	}
+	return out
+}
+
+// slabBreakdowns splits experiment 1's kernel memory by slab cache, per
+// arm (first repeat): each cache's growth from the run's first sample to
+// the end of the hold, divided by the connections then.
+func slabBreakdowns(exps []Experiment) []string {
+	e := findExperiment(exps, 1)
+	if e == nil {
+		return nil
+	}
+	var out []string
+	for _, arm := range e.ArmNames() {
+		s, rep := e.FirstSamples(arm)
+		if s == nil {
+			continue
+		}
+		conns := s.Column("conns_server")
+		if conns == nil {
+			conns = s.Column("conns_client")
+		}
+		rows := curveRows(conns)
+		if len(rows) == 0 {
+			continue
+		}
+		last := rows[len(rows)-1]
+		type cache struct {
+			name  string
+			bytes float64
+		}
+		var caches []cache
+		total := 0.0
+		for _, c := range s.Columns {
+			name, ok := strings.CutPrefix(c, "slab_")
+			name, ok2 := strings.CutSuffix(name, "_bytes")
+			if !ok || !ok2 || name == "" {
+				continue
+			}
+			col := s.Column(c)
+			if per := (col[last] - col[0]) / conns[last]; !math.IsNaN(per) {
+				caches = append(caches, cache{name, per})
+				total += per
+			}
+		}
+		if len(caches) == 0 {
+			continue
+		}
+		slices.SortStableFunc(caches, func(a, b cache) int { return cmp.Compare(b.bytes, a.bytes) })
+		var parts []string
+		for _, c := range caches {
+			if math.Abs(c.bytes) >= 1 { // below a byte per connection is noise
+				parts = append(parts, c.name+" "+FormatQuantity(c.bytes, "B"))
+			}
+		}
+		omitted := ""
+		if n := len(caches) - len(parts); n > 0 {
+			omitted = fmt.Sprintf(" (and %d cache(s) under 1 B)", n)
+		}
+		out = append(out, fmt.Sprintf("Slab by cache, arm `%s` (repeat %d, growth since the run's first sample ÷ %s connections): %s; these caches%s sum to %s.",
+			arm, rep, FormatNumber(conns[last]), strings.Join(parts, ", "), omitted, FormatQuantity(total, "B")))
+	}
+	return out
+}
+
+// answerKeepalives answers question 4 with the wire model and, when they
+// exist, experiments 7 and 8.
+func answerKeepalives(exps []Experiment) ([]string, table) {
+	x := BytesPerExchange(KeepalivePayload, DefaultPureACKs)
+	const million = 1e6
+	out := []string{"Wire model (computed by `analysis/wire.go`, not measured), one keepalive exchange of the original's message: " + x.String() +
+		", headers, preamble and inter-frame gap included. A link is full duplex, so the busier direction (the server's receive side) must fit the card."}
+	t := table{Header: []string{"keepalive every", "bandwidth at 1,000,000 conns", "packets/s at 1,000,000 conns", "smallest card that carries it"}}
+	for _, n := range NICs {
+		t.Header = append(t.Header, "connections that fill "+n.Name)
+	}
+	for _, iv := range KeepaliveIntervals {
+		bps := x.BitsPerSecond(million, iv)
+		fits := "none of " + NICs[len(NICs)-1].Name + " or less"
+		for _, n := range NICs {
+			if bps <= n.BitsPerSecond {
+				fits = n.Name
+				break
+			}
+		}
+		row := []string{IntervalText(iv), FormatQuantity(bps, "bit/s"), FormatNumber(x.PacketsPerSecond(million, iv)), fits}
+		for _, n := range NICs {
+			row = append(row, FormatNumber(math.Floor(x.MaxConns(n.BitsPerSecond, iv))))
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	out = append(out, measuredBreaks(exps)...)
+	out = append(out, pointer(exps, 8, "What runs out first at a million connections, CPU, packets or bandwidth"))
+	return out, t
+}
+
+// measuredBreaks compares experiment 7's measured break points with the
+// model. It reads, per run of summary.csv, break_conns (the connections at
+// which RTTs or losses broke), link_bits_per_sec, interval_s and optionally
+// payload_bytes (default 11).
+func measuredBreaks(exps []Experiment) []string {
+	e := findExperiment(exps, 7)
+	if e == nil {
+		return []string{notMeasured("Measured over an emulated link", 7)}
+	}
+	var out []string
+	for _, arm := range e.ArmNames() {
+		brk, ok1 := e.Metric("break_conns", arm)
+		link, ok2 := e.Metric("link_bits_per_sec", arm)
+		iv, ok3 := e.Metric("interval_s", arm)
+		if !ok1 || !ok2 || !ok3 {
+			continue
+		}
+		payload := KeepalivePayload
+		if p, ok := e.Metric("payload_bytes", arm); ok {
+			payload = int(p.Median)
+		}
+		interval := time.Duration(iv.Median * float64(time.Second))
+		predicted := BytesPerExchange(payload, DefaultPureACKs).MaxConns(link.Median, interval)
+		out = append(out, fmt.Sprintf("Experiment 7, arm `%s` (%s link, keepalive every %s): broke at %s connections; the model predicts %s (measured ÷ model = %s).",
+			arm, FormatQuantity(link.Median, "bit/s"), IntervalText(interval), FormatSpread(brk, "", e.Meta.Repeats),
+			FormatNumber(math.Floor(predicted)), strconv.FormatFloat(brk.Median/predicted, 'f', 2, 64)))
+	}
+	if len(out) == 0 {
+		out = append(out, "Measured break point: results/"+filepath.Base(e.Dir)+"/summary.csv has no `break_conns` with `link_bits_per_sec` and `interval_s`.")
+	}
+	return append(out, pointer(exps, 7, "Measured over an emulated link"))
+}
