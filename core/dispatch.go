@@ -194,6 +194,7 @@ func (d *directInbox) Deliver(h Handoff) error {
 		return err
 	}
 	d.adopted = append(d.adopted, h)
+	d.w.stats.recordDispatch(h.AcceptedNs) // registered: the ADD above is the whole hand-off
 	return nil
 }
 

@@ -33,7 +33,7 @@ type serverStats struct {
 	Accepted   float64 `json:"accepted"`
 	GoHeap     float64 `json:"go_heap_bytes"`
 	DispatchUs struct {
-		P50, P99 float64
+		P50, P99, N float64
 	} `json:"dispatch_us"`
 }
 
@@ -61,8 +61,10 @@ func (s *sampler) take(t0 time.Time) Sample {
 		row["srv_epoll_waits"] = st.EpollWaits
 		row["srv_bytes_out"] = st.BytesOut
 		row["server_go_heap"] = st.GoHeap
-		row["srv_dispatch_p50_us"] = st.DispatchUs.P50
-		row["srv_dispatch_p99_us"] = st.DispatchUs.P99
+		if st.DispatchUs.N > 0 { // the holder has no dispatch to time
+			row["srv_dispatch_p50_us"] = st.DispatchUs.P50
+			row["srv_dispatch_p99_us"] = st.DispatchUs.P99
+		}
 	}
 	if mi, err := s.fs.Meminfo(); err == nil {
 		row["slab_bytes"] = float64(mi["Slab"])

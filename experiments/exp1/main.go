@@ -23,7 +23,7 @@ func main() {
 			client := []string{"-conns", n, "-ports", "20", "-hold", hold, "-reconnect"}
 			return []harness.Arm{
 				{Name: "core", Server: []string{"-max-conns", n, "-ports", "20"}, ClientNice: 10,
-					Client: append(client, "-interval", "30s"), Note: "keepalives every 30 s, verified"},
+					Client: append(client, "-interval", "60s"), Note: "keepalives every 60 s, every echo verified"},
 				{Name: "holder", ServerBin: "c1m-holder", Server: []string{"-max-conns", n, "-ports", "20"}, ClientNice: 10,
 					Client: append(client, "-interval", "24h"), Note: "idle: the holder never reads, so no keepalive is sent"},
 			}
