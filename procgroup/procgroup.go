@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -65,6 +66,32 @@ func Self(args ...string) (*exec.Cmd, error) {
 	return exec.Command(exe, args...), nil
 }
 
+// The kernel sends Pdeathsig when the *thread* that forked a child exits,
+// not the process; and Go ends a thread whenever a goroutine that locked
+// it returns (every core.Loop does). So all children are forked from one
+// goroutine locked to its thread for the life of the process.
+var forks = make(chan forkRequest)
+
+type forkRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func init() {
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread lives as long as the process
+		for req := range forks {
+			req.done <- req.cmd.Start()
+		}
+	}()
+}
+
+func start(cmd *exec.Cmd) error {
+	done := make(chan error)
+	forks <- forkRequest{cmd, done}
+	return <-done
+}
+
 // Start starts cmd with a report pipe on fd 3; onLine gets each line it
 // writes there (on one goroutine per child). The child is killed with
 // SIGKILL if this process dies (Pdeathsig). It returns the child's index.
@@ -78,7 +105,7 @@ func (g *Group) Start(cmd *exec.Cmd, onLine func(line []byte)) (int, error) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		r.Close()
 		w.Close()
 		return -1, fmt.Errorf("starting %s: %w", cmd.Path, err)
