@@ -318,8 +318,6 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 			}
 		}
 	}
-	res.InFlightAtClose = pendingOf(engines)
-	res.OpenAtEnd = snapshot().Open
 	phase.Store(phaseClose)
 	stopLoops(engines)
 
@@ -328,6 +326,8 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 		res.Attempted += e.c.attempted.Load()
 		res.Established += e.c.established.Load()
 		res.PeakOpen += e.c.peakOpen.Load()
+		res.OpenAtEnd += e.c.openAtClose.Load()
+		res.InFlightAtClose += e.c.pendingAtClose.Load()
 		res.Sent += e.c.sent.Load()
 		res.Echoed += e.c.echoed.Load()
 		res.Mismatched += e.c.mismatched.Load()

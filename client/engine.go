@@ -262,6 +262,12 @@ func (e *engine) event(fd int, ev uint32) {
 			return
 		}
 		e.established(k)
+		// Edge-triggered: what came with the handshake (a server that sheds
+		// the connection at once closes it) raises no second edge, so read
+		// it now, not when the next keepalive runs into the close.
+		if c.state == stOpen && ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			e.readable(k, ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0)
+		}
 	case stOpen:
 		if ev&unix.EPOLLOUT != 0 && c.queued > c.written {
 			if !e.flush(k) {
@@ -521,6 +527,12 @@ func (e *engine) release(k int) {
 
 // closeAll closes every socket (end of run, on the loop's thread).
 func (e *engine) closeAll() {
+	// Counted here, on the loop's thread, so the result adds up: an echo or
+	// a handshake the loop handled after the controller's last look is in
+	// echoed or established, and must not also be in flight or missing.
+	// (A second call, from Exit, adds the zeros the first one left.)
+	e.c.pendingAtClose.Add(e.c.pending.Load())
+	e.c.openAtClose.Add(e.c.open.Load())
 	for k := range e.conns {
 		if e.conns[k].state == stOpen {
 			e.c.open.Add(-1)

@@ -1,17 +1,18 @@
 package client
 
-// Shared test helpers: in-process core servers, a corrupting echo server,
-// running the client in-process with a bound on every wait, the built
-// c1m-client binary, and the accounting invariants every result must keep.
+// Shared test helpers: in-process core servers, small Go servers that
+// misbehave (corrupt echoes, instant closes), running the client in-process
+// with a bound on every wait, subprocesses and the built c1m-client binary,
+// and the accounting invariants every result must keep.
 
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -48,20 +49,17 @@ func startServer(t testing.TB, addr string) (*core.Server, string) {
 	cfg.Addr, cfg.Ports, cfg.Workers, cfg.Pin = addr, 1, 2, false
 	s, err := core.NewServer(cfg)
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
 	t.Cleanup(func() {
 		s.Stop()
-		require.NoError(t, s.Err(), "server hit an internal error")
+		assert.NoError(t, s.Err(), "server hit an internal error")
 	})
-	addrs := s.Addrs()
-	require.Len(t, addrs, 1)
-	require.NotZero(t, addrs[0].Port())
-	return s, addrs[0].String()
+	require.NoError(t, s.Start())
+	return s, s.Addrs()[0].String()
 }
 
-// startCorruptEcho starts a Go echo server that sends back corrupt(data)
-// for every read; it and its connections close when the test ends.
-func startCorruptEcho(t testing.TB, corrupt func([]byte) []byte) string {
+// startGoServer starts a plain Go TCP server that runs handle on each
+// connection; it and its connections close when the test ends.
+func startGoServer(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -84,16 +82,7 @@ func startCorruptEcho(t testing.TB, corrupt func([]byte) []byte) string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				buf := make([]byte, 4096)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(corrupt(buf[:n])); err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
@@ -109,6 +98,24 @@ func startCorruptEcho(t testing.TB, corrupt func([]byte) []byte) string {
 	return ln.Addr().String()
 }
 
+// startCorruptEcho starts an echo server that sends back corrupt(data) for
+// every read.
+func startCorruptEcho(t testing.TB, corrupt func([]byte) []byte) string {
+	t.Helper()
+	return startGoServer(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(corrupt(buf[:n])); err != nil {
+				return
+			}
+		}
+	})
+}
+
 // closedPort returns a loopback address where nothing listens.
 func closedPort(t testing.TB) string {
 	t.Helper()
@@ -119,22 +126,11 @@ func closedPort(t testing.TB) string {
 	return addr
 }
 
-// waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			require.FailNow(t, "timed out waiting for "+what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitServerConns waits until the server holds exactly n connections.
 func waitServerConns(t testing.TB, s *core.Server, n int64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("server conns == %d", n), func() bool { return s.Snapshot().Conns == n })
+	require.Eventually(t, func() bool { return s.Snapshot().Conns == n }, waitTimeout, 10*time.Millisecond,
+		"server conns == %d", n)
 }
 
 // ---- the client in-process ----
@@ -154,24 +150,6 @@ func testConfig(server string) Config {
 	return cfg
 }
 
-// lockedBuffer is a log writer safe for the client's progress goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // clientRun is client.Run going on in the background.
 type clientRun struct {
 	stop     chan struct{}
@@ -179,7 +157,7 @@ type clientRun struct {
 	done     chan struct{}
 	res      Result
 	err      error
-	log      lockedBuffer
+	log      bytes.Buffer // written by Run only; read once it has returned
 }
 
 // startClient runs cfg in the background; the test's end stops it and waits.
@@ -214,9 +192,10 @@ func (r *clientRun) Wait(t testing.TB) (Result, error) {
 		r.Stop()
 		select {
 		case <-r.done:
+			require.FailNow(t, "client run hung until stopped", "log:\n%s", r.log.String())
 		case <-time.After(runTimeout):
+			require.FailNow(t, "client run hung, even when stopped")
 		}
-		require.FailNow(t, "client run hung", "log:\n%s", r.log.String())
 	}
 	t.Logf("client log:\n%s", r.log.String())
 	return r.res, r.err
@@ -239,8 +218,10 @@ func checkAccounting(t testing.TB, cfg Config, r Result) {
 	assert.LessOrEqual(t, r.Established, r.Attempted, "established ≤ attempted")
 	assert.LessOrEqual(t, r.ConnsVerified, r.Established, "verified connections ≤ established")
 	assert.LessOrEqual(t, r.PeakOpen, r.Established, "peak open ≤ established")
+	assert.Equal(t, r.Established-sum(r.Dropped), r.OpenAtEnd, "open at the end == established − dropped")
 	assert.Equal(t, r.Established, r.ConnectUs.N, "one connect time per established connection")
 	assert.Equal(t, r.Echoed, r.RttUs.N, "one round-trip time per verified echo")
+	assert.LessOrEqual(t, r.RttHoldUs.N, r.RttUs.N, "hold-phase round trips are a subset")
 	assert.LessOrEqual(t, r.Echoed+r.Mismatched+r.InFlightAtClose, r.Sent, "nothing answered that was not sent")
 	L := int64(len(cfg.Msg))
 	if cfg.Size > 0 {
@@ -257,7 +238,7 @@ func checkAccounting(t testing.TB, cfg Config, r Result) {
 			assert.Equal(t, r.BytesSent, r.BytesReceived, "every byte came back")
 		}
 	}
-	for name, p := range map[string]core.Percentiles{"connect": r.ConnectUs, "rtt": r.RttUs} {
+	for name, p := range map[string]core.Percentiles{"connect": r.ConnectUs, "rtt": r.RttUs, "rtt_hold": r.RttHoldUs} {
 		if p.N == 0 {
 			continue
 		}
@@ -273,6 +254,18 @@ func sum(m map[string]int64) int64 {
 		n += v
 	}
 	return n
+}
+
+// ---- subprocesses ----
+
+// lockThreadForChildren keeps the test's goroutine on its OS thread until
+// the test's other cleanups (which end its children) have run: a child
+// started with Pdeathsig is killed when the thread that forked it exits,
+// and every core.Loop ends its locked thread when it stops. Call it before
+// starting anything the test cleans up.
+func lockThreadForChildren(t testing.TB) {
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
 }
 
 // ---- the built binary ----

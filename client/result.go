@@ -71,7 +71,10 @@ type counters struct {
 	bytesSent, bytesReceived, reconnects   atomic.Int64
 	verified, inFlight                     atomic.Int64
 	pending                                atomic.Int64 // messages sent and not yet echoed
-	failed, dropped                        causeCounts
+	// pending and open as the loop closed its connections (after which
+	// nothing more is sent, echoed or established)
+	pendingAtClose, openAtClose atomic.Int64
+	failed, dropped             causeCounts
 }
 
 // causeCounts counts failures by class name; the set of names is small.

@@ -151,7 +151,7 @@ func TestSpreadCapacityExact(t *testing.T) {
 	require.Error(t, err)
 	for _, want := range []string{
 		"101 connections", "1 source address(es) × 1 server port(s)", "need 101 per pair",
-		"ephemeral port range 40000-40099 gives each pair only 100", // the limit
+		"ephemeral port range 40000-40099 gives each pair only 100",                                        // the limit
 		"add source addresses (-src, at least 2)", "server ports (-ports)", "net.ipv4.ip_local_port_range", // the fix
 	} {
 		assert.Contains(t, err.Error(), want)

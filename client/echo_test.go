@@ -1,0 +1,204 @@
+package client
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Every connection opens, every keepalive comes back verified.
+func TestEchoVerifiedAgainstCore(t *testing.T) {
+	t.Parallel()
+	srv, addr := startServer(t, "127.0.0.1:0")
+	cfg := testConfig(addr)
+	cfg.Conns = 300
+	res := runClient(t, cfg)
+
+	assert.Equal(t, endHold, res.Ended)
+	assert.Equal(t, int64(300), res.Attempted)
+	assert.Equal(t, int64(300), res.Established)
+	assert.Equal(t, int64(300), res.PeakOpen)
+	assert.Empty(t, res.Failed)
+	assert.Empty(t, res.Dropped)
+	assert.Positive(t, res.Echoed)
+	assert.Zero(t, res.Mismatched)
+	assert.Zero(t, res.Timeouts)
+	assert.Zero(t, res.InFlightAtClose, "the drain waited for every outstanding echo")
+	assert.Equal(t, res.Sent, res.Echoed)
+	assert.Equal(t, res.Established, res.ConnsVerified, "every connection had an echo verified")
+	assert.Equal(t, int64(300), res.OpenAtEnd)
+	assert.Equal(t, 1, res.Procs)
+	assert.Equal(t, res.Echoed*int64(len(cfg.Msg)), res.BytesReceived)
+	assert.Greater(t, res.Predicted, 300)
+
+	// The server saw the same traffic, and every connection is closed.
+	waitServerConns(t, srv, 0)
+	snap := srv.Snapshot()
+	assert.Equal(t, uint64(300), snap.Accepted)
+	assert.Equal(t, uint64(res.BytesSent), snap.BytesIn)
+	assert.Equal(t, uint64(res.BytesReceived), snap.BytesOut)
+}
+
+// RTT accounting: one round-trip time per echo, percentiles in order, and
+// the human-readable log names the plan.
+func TestRTTAccounting(t *testing.T) {
+	t.Parallel()
+	_, addr := startServer(t, "127.0.0.1:0")
+	cfg := testConfig(addr)
+	cfg.Conns, cfg.Interval, cfg.Tick = 50, 50*time.Millisecond, 0
+	r := startClient(t, cfg)
+	res, err := r.Wait(t)
+	require.NoError(t, err)
+	checkAccounting(t, cfg, res)
+
+	require.Positive(t, res.Echoed)
+	assert.Equal(t, res.Echoed, res.RttUs.N)
+	assert.Equal(t, res.Echoed, hdrhistogram.Import(res.RttHist).TotalCount())
+	assert.Equal(t, res.Established, res.ConnectUs.N)
+	assert.Equal(t, int64(50), res.ConnectUs.N)
+	rtt := res.RttUs
+	assert.True(t, 0 < rtt.P50 && rtt.P50 <= rtt.P90 && rtt.P90 <= rtt.P99 && rtt.P99 <= rtt.P999 && rtt.P999 <= rtt.Max, "%+v", rtt)
+	assert.Contains(t, r.log.String(), "50 connections over 19 source(s) × 1 server port(s)")
+}
+
+// Saturating mode: -interval 0 keeps -depth messages of -size bytes in
+// flight on every connection, all verified.
+func TestSaturatingMode(t *testing.T) {
+	t.Parallel()
+	_, addr := startServer(t, "127.0.0.1:0")
+	cfg := testConfig(addr)
+	cfg.Conns, cfg.Interval, cfg.Depth, cfg.Size = 50, 0, 4, 1024
+	res := runClient(t, cfg)
+
+	assert.Equal(t, endHold, res.Ended)
+	assert.Equal(t, int64(50), res.Established)
+	assert.Positive(t, res.Echoed)
+	assert.Zero(t, res.Mismatched)
+	assert.Empty(t, res.Dropped)
+	assert.Equal(t, res.Established, res.ConnsVerified)
+	assert.Greater(t, res.Sent, int64(4*50), "messages were sent again as echoes came back")
+	assert.Zero(t, res.InFlightAtClose, "the drain waited for every outstanding echo")
+}
+
+// A server that corrupts its echo is caught: a flipped byte makes every
+// message mismatch; extra bytes make the connection's stream impossible, so
+// it is counted and dropped.
+func TestMismatchDetection(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		corrupt func([]byte) []byte
+		check   func(t *testing.T, res Result)
+	}{
+		{"flipped byte", func(b []byte) []byte {
+			out := append([]byte(nil), b...)
+			out[len(out)/2] ^= 0x20
+			return out
+		}, func(t *testing.T, res Result) {
+			assert.Equal(t, endHold, res.Ended)
+			assert.Positive(t, res.Mismatched)
+			assert.Empty(t, res.Dropped, "a same-length corruption keeps the stream in step")
+			assert.Zero(t, res.Echoed, "every message had a byte flipped")
+			assert.Zero(t, res.ConnsVerified)
+			assert.Zero(t, res.RttUs.N, "no round-trip time for a corrupt echo")
+		}},
+		{"extra bytes", func(b []byte) []byte {
+			return append(append([]byte(nil), b...), '!')
+		}, func(t *testing.T, res Result) {
+			assert.Equal(t, endNoneOpen, res.Ended, "every connection was dropped, so the run ended")
+			assert.Equal(t, int64(20), res.Mismatched, "one mismatch per connection, then it is dropped")
+			assert.Equal(t, map[string]int64{"extra-bytes": 20}, res.Dropped)
+			assert.Zero(t, res.OpenAtEnd)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := startCorruptEcho(t, tc.corrupt)
+			cfg := testConfig(addr)
+			cfg.Conns, cfg.Interval, cfg.Hold = 20, 50*time.Millisecond, 500*time.Millisecond
+			res := runClient(t, cfg)
+			assert.Equal(t, int64(20), res.Established)
+			assert.Empty(t, res.Failed)
+			tc.check(t, res)
+		})
+	}
+}
+
+// Nothing listens: every connect is refused once and the run ends by itself,
+// without retrying (no spin) and without waiting out its minute-long hold
+// (runTimeout is shorter, so a run that waited would fail as hung).
+func TestConnectionRefusedEndsRun(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(closedPort(t))
+	cfg.Conns, cfg.Hold = 50, time.Minute
+	res := runClient(t, cfg)
+
+	assert.Equal(t, endNoneOpen, res.Ended)
+	assert.Equal(t, map[string]int64{"ECONNREFUSED": 50}, res.Failed)
+	assert.Equal(t, int64(50), res.Attempted, "each connection tried once, no retry loop")
+	assert.Zero(t, res.Established)
+	assert.Zero(t, res.Sent)
+	assert.Zero(t, res.Reconnects)
+}
+
+// A server that accepts and closes at once (as one shedding load does): the
+// client sees every close without waiting for a keepalive to hit it, even
+// when the close arrives together with the handshake's completion, and the
+// run ends by itself with everything counted as dropped.
+func TestServerClosesAtOnce(t *testing.T) {
+	t.Parallel()
+	addr := startGoServer(t, func(c net.Conn) { c.Close() })
+	cfg := testConfig(addr)
+	cfg.Conns, cfg.Interval, cfg.Hold = 200, time.Hour, time.Hour // no keepalive would reveal a missed close
+	res := runClient(t, cfg)
+
+	assert.Equal(t, endNoneOpen, res.Ended)
+	assert.Equal(t, int64(200), res.Established)
+	assert.Equal(t, int64(200), sum(res.Dropped), "%v", res.Dropped)
+	assert.Zero(t, res.OpenAtEnd)
+	assert.Empty(t, res.Failed)
+}
+
+// With -reconnect, a server stopped mid-run and restarted on the same port
+// gets every connection back; the result counts the drops and reconnects.
+func TestReconnectAfterServerRestart(t *testing.T) {
+	t.Parallel()
+	first, addr := startServer(t, "127.0.0.1:0")
+	const n = 100
+	cfg := testConfig(addr)
+	cfg.Conns, cfg.Reconnect, cfg.Hold = n, true, time.Minute
+	run := startClient(t, cfg)
+	waitServerConns(t, first, n)
+
+	first.Stop()
+	time.Sleep(500 * time.Millisecond) // the server is down a while (not a measurement)
+	second, _ := startServer(t, addr)
+	waitServerConns(t, second, n)
+	run.Stop()
+	res, err := run.Wait(t)
+	require.NoError(t, err)
+	checkAccounting(t, cfg, res)
+
+	assert.Equal(t, endSignal, res.Ended)
+	assert.Equal(t, int64(n), sum(res.Dropped), "each connection dropped once, when the server stopped: %v", res.Dropped)
+	for name := range res.Dropped {
+		assert.Contains(t, []string{"EOF", "ECONNRESET", "EPIPE"}, name)
+	}
+	// The second server holding n connections means every one was retried;
+	// the client itself may not have seen every second handshake complete
+	// before it was stopped, so established is only known to be above n.
+	assert.GreaterOrEqual(t, res.Reconnects, int64(n), "every dropped connection was retried")
+	assert.Greater(t, res.Established, int64(n), "connections opened again after the restart")
+	for name := range res.Failed {
+		assert.Equal(t, "ECONNREFUSED", name, "only refusals while the server was down: %v", res.Failed)
+	}
+	t.Logf("dropped %v, failed %v, reconnects %d", res.Dropped, res.Failed, res.Reconnects)
+	assert.Zero(t, res.Mismatched)
+	// The server may count a connection before the client's loop has seen
+	// its handshake complete, so the client's count can trail the server's.
+	assert.LessOrEqual(t, res.OpenAtEnd, int64(n))
+}
