@@ -1,0 +1,84 @@
+package harness
+
+import (
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"c1m/schema"
+)
+
+// Rows as the sampler takes them: before the server, the idle server, the
+// ramp, the hold, and after the client ended.
+func fixtureRows() []Sample {
+	return []Sample{
+		{"t_s": 0, "slab_bytes": 1_000_000},
+		{"t_s": 1, "slab_bytes": 1_000_000, "conns_server": 0, "server_pss": 5_000_000, "server_cpu_s": 1},
+		{"t_s": 2, "slab_bytes": 6_000_000, "conns_server": 500, "server_pss": 5_010_000, "server_cpu_s": 1.5, "srv_bytes_out": 0},
+		{"t_s": 3, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 2,
+			"srv_bytes_out": 11_000, "srv_reads": 1000, "srv_writes": 1000, "srv_epoll_waits": 500, "client_pss": 2_000_000},
+		{"t_s": 4, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 3,
+			"srv_bytes_out": 22_000, "srv_reads": 2000, "srv_writes": 2000, "srv_epoll_waits": 1000, "srv_dispatch_p50_us": 7, "srv_dispatch_p99_us": 70},
+		{"t_s": 5, "slab_bytes": 1_000_000, "conns_server": 0},
+	}
+}
+
+func TestDeriveMetrics(t *testing.T) {
+	t.Parallel()
+	res := clientResult{Established: 1000, RampSeconds: 2, WallSeconds: 12, Echoed: 2000, BytesReceived: 22_000,
+		RttHoldUs: pcts{P50: 100, P99: 900, P999: 1500, N: 1000}}
+	m := deriveMetrics(fixtureRows(), res)
+	assert.Equal(t, 1000.0, m["conns"])
+	assert.Equal(t, 10_000.0, m["kernel_bytes_per_conn"], "(11 MB − 1 MB) ÷ 1000")
+	assert.Equal(t, 20.0, m["server_user_bytes_per_conn"], "PSS growth from the idle server ÷ 1000")
+	assert.Equal(t, 2000.0, m["client_bytes_per_conn"])
+	assert.Equal(t, 500.0, m["connect_rate"])
+	assert.Equal(t, 200.0, m["echo_per_sec"], "2000 echoes over the 10 s after the ramp")
+	assert.Equal(t, 1000.0, m["server_cpu_us_per_conn"], "1 s of CPU from idle to the ramp's end ÷ 1000")
+	assert.Equal(t, 1000.0, m["server_cpu_us_per_msg"], "1 s of CPU ÷ 1000 messages of 11 B")
+	assert.Equal(t, 2.5, m["syscalls_per_msg"])
+	assert.Equal(t, 7.0, m["dispatch_p50_us"])
+	assert.Equal(t, 100.0, m["rtt_p50_us"])
+}
+
+func TestNoRoundTripLeavesRTTEmpty(t *testing.T) {
+	t.Parallel()
+	m := deriveMetrics(fixtureRows(), clientResult{Established: 1000})
+	_, ok := m["rtt_p50_us"]
+	assert.False(t, ok, "nothing echoed: not measured, not 0")
+}
+
+func TestWriteResults(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := &meta{schema.Meta{ID: "exp-9", Number: 9}}
+	rows := []summaryRow{{Arm: "a", Rep: 1, Metrics: map[string]float64{"conns": 10}}, {Arm: "b", Rep: 1, Metrics: map[string]float64{}}}
+	require.NoError(t, writeResults(dir, m, Metrics("conns", "echo_per_sec"), rows))
+	f, err := os.Open(filepath.Join(dir, "summary.csv"))
+	require.NoError(t, err)
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	assert.Equal(t, [][]string{{"arm", "rep", "conns", "echo_per_sec"}, {"a", "1", "10", ""}, {"b", "1", "", ""}}, recs)
+	require.FileExists(t, filepath.Join(dir, "meta.json"))
+
+	samples := filepath.Join(dir, "samples.csv")
+	require.NoError(t, writeSamples(samples, fixtureRows()))
+	f2, err := os.Open(samples)
+	require.NoError(t, err)
+	defer f2.Close()
+	recs, err = csv.NewReader(f2).ReadAll()
+	require.NoError(t, err)
+	assert.Equal(t, "t_s", recs[0][0])
+	assert.Contains(t, recs[0], "kernel_bytes_per_conn")
+	assert.Len(t, recs, len(fixtureRows())+1)
+}
+
+func TestMetricsPanicsOnUnknownName(t *testing.T) {
+	t.Parallel()
+	assert.Panics(t, func() { Metrics("no_such_metric") })
+}
