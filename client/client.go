@@ -322,21 +322,17 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 	stopLoops(engines)
 
 	connH, rttH, holdH := core.NewLatencyHistogram(), core.NewLatencyHistogram(), core.NewLatencyHistogram()
+	final := snapshot() // the loops have stopped: these counts are final
+	res.Attempted, res.Established, res.Sent = final.Attempted, final.Established, final.Sent
+	res.Echoed, res.Mismatched, res.Timeouts, res.Failed = final.Echoed, final.Mismatched, final.Timeouts, final.Failed
 	for _, e := range engines {
-		res.Attempted += e.c.attempted.Load()
-		res.Established += e.c.established.Load()
 		res.PeakOpen += e.c.peakOpen.Load()
 		res.OpenAtEnd += e.c.openAtClose.Load()
 		res.InFlightAtClose += e.c.pendingAtClose.Load()
-		res.Sent += e.c.sent.Load()
-		res.Echoed += e.c.echoed.Load()
-		res.Mismatched += e.c.mismatched.Load()
-		res.Timeouts += e.c.timeouts.Load()
 		res.ConnsVerified += e.c.verified.Load()
 		res.BytesSent += e.c.bytesSent.Load()
 		res.BytesReceived += e.c.bytesReceived.Load()
 		res.Reconnects += e.c.reconnects.Load()
-		e.c.failed.addTo(res.Failed)
 		e.c.dropped.addTo(res.Dropped)
 		connH.Merge(e.connH)
 		rttH.Merge(e.rttH)
