@@ -38,7 +38,6 @@ type Loop struct {
 	done     chan struct{}
 	err      error
 	closeFD  sync.Once
-	tid      int
 	Waits    atomic.Uint64 // epoll_wait calls
 }
 
@@ -64,7 +63,6 @@ func (l *Loop) run(opts LoopOptions, hooks LoopHooks, ready chan<- error) {
 	// thread, which is what a thread with a private fd table needs.
 	runtime.LockOSThread()
 	defer close(l.done)
-	l.tid = unix.Gettid()
 	if err := l.prepare(opts, hooks); err != nil {
 		ready <- err
 		return
@@ -153,9 +151,6 @@ func (l *Loop) Stop() {
 	l.Wake()
 }
 
-// Stopping reports whether Stop was called.
-func (l *Loop) Stopping() bool { return l.stopping.Load() }
-
 // Wait blocks until the loop has ended, releases its wake eventfd and
 // returns its error. Call Wake no more after Wait.
 func (l *Loop) Wait() error {
@@ -163,9 +158,6 @@ func (l *Loop) Wait() error {
 	l.closeFD.Do(func() { unix.Close(l.wakeFD) })
 	return l.err
 }
-
-// TID is the loop thread's id (for /proc/self/task/TID/fd).
-func (l *Loop) TID() int { return l.tid }
 
 // netpollOnce makes sure the Go runtime's own epoll instance exists before
 // any thread copies its fd table: the runtime polls it from whatever thread
