@@ -158,18 +158,13 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 		serverBin = arm.ServerBin
 	}
 	srv := exec.Command(filepath.Join(o.Bin, serverBin), append(append([]string{}, arm.Server...), "-stats-addr", statsAddr, "-stats-interval", "0")...)
-	srvLog, err := os.Create(filepath.Join(dir, fmt.Sprintf("server-%s-r%d.log", arm.Name, rep)))
-	if err != nil {
-		return nil, err
-	}
-	defer srvLog.Close()
-	srv.Stdout, srv.Stderr = srvLog, srvLog
-	if _, err := group.Start(srv, nil); err != nil {
+	srvLog := filepath.Join(dir, fmt.Sprintf("server-%s-r%d.log", arm.Name, rep))
+	if err := startLogged(group, srv, srvLog); err != nil {
 		return nil, fmt.Errorf("server: %w (run make build first)", err)
 	}
 	s.serverPid = srv.Process.Pid
 	if err := waitReady(ctx, s, group); err != nil {
-		return nil, fmt.Errorf("server %s: %w (see %s)", serverBin, err, srvLog.Name())
+		return nil, fmt.Errorf("server %s: %w (see %s)", serverBin, err, srvLog)
 	}
 	rows = append(rows, s.take(t0)) // the idle server
 
@@ -180,13 +175,8 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	if arm.ClientNice != 0 {
 		cli = exec.Command("nice", append([]string{"-n", strconv.Itoa(arm.ClientNice), filepath.Join(o.Bin, "c1m-client")}, cliArgs...)...)
 	}
-	cliLog, err := os.Create(filepath.Join(dir, fmt.Sprintf("client-%s-r%d.log", arm.Name, rep)))
-	if err != nil {
-		return nil, err
-	}
-	defer cliLog.Close()
-	cli.Stdout, cli.Stderr = cliLog, cliLog
-	if _, err := group.Start(cli, nil); err != nil {
+	cliLog := filepath.Join(dir, fmt.Sprintf("client-%s-r%d.log", arm.Name, rep))
+	if err := startLogged(group, cli, cliLog); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	s.clientPid = cli.Process.Pid
@@ -198,7 +188,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 		select {
 		case ex := <-group.Exits():
 			if ex.Pid == s.serverPid {
-				return nil, fmt.Errorf("server exited during the run: %v (see %s)", ex.Err, srvLog.Name())
+				return nil, fmt.Errorf("server exited during the run: %v (see %s)", ex.Err, srvLog)
 			}
 			clientErr, done = ex.Err, true
 		case <-ctx.Done():
@@ -222,7 +212,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	}
 	res, err := readClientResult(clientJSON)
 	if err != nil {
-		return nil, fmt.Errorf("client result: %w (client exit: %v; see %s)", err, clientErr, cliLog.Name())
+		return nil, fmt.Errorf("client result: %w (client exit: %v; see %s)", err, clientErr, cliLog)
 	}
 	return deriveMetrics(rows, res), nil
 }
@@ -260,6 +250,18 @@ func waitExit(group *procgroup.Group, pid int, limit time.Duration) {
 			return
 		}
 	}
+}
+
+// startLogged starts cmd in group with its output going to the file logPath.
+func startLogged(group *procgroup.Group, cmd *exec.Cmd, logPath string) error {
+	f, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close() // the child has its own copy once started
+	cmd.Stdout, cmd.Stderr = f, f
+	_, err = group.Start(cmd, nil)
+	return err
 }
 
 // waitReady polls the server's /stats until it answers.
