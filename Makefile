@@ -5,8 +5,9 @@ RESULTS ?= results
 REPORT  ?= REPORT.md
 BIN     := bin
 GOFLAGS_BUILD := -trimpath
+PEERS   := netgo gnet nbio
 
-.PHONY: all build test vet fuzz clean report
+.PHONY: all build test vet fuzz clean report limits tune untune chaos soak $(BIN)/c1m-limits
 
 all: build
 
@@ -14,9 +15,25 @@ build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-server ./cmd/c1m-server
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-client ./cmd/c1m-client
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-holder ./cmd/c1m-holder
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-limits ./cmd/c1m-limits
+	@# experiment 9's peers: echo servers on other Go libraries (bin/c1m-peer-NAME)
+	@set -e; for p in $(PEERS); do $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-peer-$$p ./experiments/exp9/$$p; done
 
 vet:
 	$(GO) vet ./...
+
+# OS limits on concurrent connections: the table, then lifting the sysctls
+# that bind (root; old values saved in .c1m-tune.json) and putting them back.
+# Phony so go's own cache decides whether it needs rebuilding.
+LIMITS_FLAGS ?=
+$(BIN)/c1m-limits:
+	$(GO) build $(GOFLAGS_BUILD) -o $@ ./cmd/c1m-limits
+limits: $(BIN)/c1m-limits
+	$(BIN)/c1m-limits -save $(RESULTS)/limits $(LIMITS_FLAGS)
+tune: $(BIN)/c1m-limits
+	$(BIN)/c1m-limits -tune $(LIMITS_FLAGS)
+untune: $(BIN)/c1m-limits
+	$(BIN)/c1m-limits -untune
 
 # The test command CI runs: vet, then every test (integration tests start real servers on loopback).
 test: vet build
@@ -31,10 +48,23 @@ exp-%: build
 report:
 	$(GO) run ./cmd/c1m-report -results $(RESULTS) -out $(REPORT)
 
+# Hostile clients against the server (make chaos [SCALE=quick]) and a soak with churn (make soak
+# [SOAK_FLAGS='-duration 2h']): each writes $(RESULTS)/chaos or $(RESULTS)/soak, redraws the report
+# and fails, naming what failed, when a check does not hold.
+CHAOS_FLAGS ?=
+SOAK_FLAGS  ?=
+chaos: build
+	@status=0; $(GO) run ./cmd/c1m-chaos -results $(RESULTS)/chaos $(if $(filter quick,$(SCALE)),-quick) $(CHAOS_FLAGS) || status=$$?; \
+		$(MAKE) --no-print-directory report && exit $$status
+soak: build
+	@status=0; $(GO) run ./cmd/c1m-soak -results $(RESULTS)/soak $(SOAK_FLAGS) || status=$$?; \
+		$(MAKE) --no-print-directory report && exit $$status
+
 # Short fuzzing of every framing and parser; the seeds live in */testdata/fuzz.
 FUZZTIME ?= 15s
 FUZZ_TARGETS := core:FuzzFrameDecoder procfs:FuzzSlabinfo procfs:FuzzStat procfs:FuzzMeminfo procfs:FuzzPortList \
-	client:FuzzParseSources client:FuzzCountReserved
+	client:FuzzParseSources client:FuzzCountReserved \
+	core:FuzzSnapshotLine client:FuzzChildLine client:FuzzParsePortRange procfs:FuzzSockstat procfs:FuzzProcMem procfs:FuzzLimits
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn"; $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); done

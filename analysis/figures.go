@@ -55,8 +55,10 @@ func WriteFigures(e *Experiment) (written []FigureFile, skipped []string, err er
 			figs = timelineFigures(e, f)
 		case "bars":
 			figs = barsFigures(e, f)
+		case "ratios":
+			figs = ratioFigures(e, f) // and tables in the report (ratios.go)
 		default:
-			skipped = append(skipped, fmt.Sprintf("figure kind %q is unknown (want series, bars or timeline)", f.Kind))
+			skipped = append(skipped, fmt.Sprintf("figure kind %q is unknown (want series, bars, timeline or ratios)", f.Kind))
 			continue
 		}
 		for _, pf := range figs {

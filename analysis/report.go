@@ -40,12 +40,18 @@ func WriteReport(resultsDir, outPath string) error {
 		return err
 	}
 	v.ModelFigures = figureViews(modelFigs, outDir)
-	v.Q1 = answerLimits(exps)
+	if v.Q1, v.LimitsTable, err = limitsAnswer(resultsDir); err != nil {
+		return err
+	}
+	v.Q1 = append(v.Q1, answerLimits(exps)...)
 	v.Q2 = answerPerConn(exps, "kernel_bytes_per_conn", "Kernel memory")
 	v.Q2 = append(v.Q2, slabBreakdowns(exps)...)
 	v.Q3 = answerPerConn(exps, "server_user_bytes_per_conn", "Server user-space memory")
 	v.Q4, v.ModelTable = answerKeepalives(exps)
 	v.Env = newEnvView(exps)
+	if v.Robustness, err = newRobustnessView(resultsDir, outDir); err != nil {
+		return err
+	}
 	var buf bytes.Buffer
 	if err := reportTemplate.Execute(&buf, v); err != nil {
 		return fmt.Errorf("report template: %w", err)
@@ -60,10 +66,12 @@ type reportView struct {
 	Results        string
 	CheckRule      string
 	Q1, Q2, Q3, Q4 []string // markdown list items
+	LimitsTable    table    // results/limits (limits.go)
 	ModelTable     table
 	ModelFigures   []figureView
 	Experiments    []experimentView
 	Env            envView
+	Robustness     robustnessView // results/chaos and results/soak (chaos.go)
 }
 
 type experimentView struct {
@@ -71,6 +79,7 @@ type experimentView struct {
 	Arms, Metrics, Clients                       table
 	Figures                                      []figureView
 	SkippedFigures, Checks, Notes                []string
+	Ratios                                       []ratioView // see ratios.go
 }
 
 type figureView struct{ Title, PNG, SVG, Caption string }
@@ -115,6 +124,7 @@ func newExperimentView(e *Experiment, figs []FigureFile, skipped []string, outDi
 		Notes:          m.Notes,
 		Metrics:        metricsTable(e),
 		Clients:        clientTable(e),
+		Ratios:         ratioTables(e),
 	}
 	v.Setup = fmt.Sprintf("%d arm(s), interleaved, %d repeat(s) each, scale %s; ran %s to %s at commit %s (%s, kernel %s, %s).",
 		len(m.Arms), m.Repeats, orDash(m.Scale), orDash(m.Start), orDash(m.End), orDash(m.Env.GitCommit),

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 func findExperiment(exps []Experiment, number int) *Experiment {
@@ -121,7 +120,37 @@ func answerLimits(exps []Experiment) []string {
 	} else {
 		out = append(out, notMeasured("The connection count reached", 1))
 	}
+	out = append(out, originalFailure(exps)...)
 	return append(out, pointer(exps, 6, "Where the original client stops (EADDRNOTAVAIL) and how to get past it"))
+}
+
+// originalFailure quotes experiment 6, arm by arm: connections reached
+// against the client's plan, the EADDRNOTAVAIL failures, and TIME_WAIT
+// sockets at the peak (the original blamed TIME_WAIT).
+func originalFailure(exps []Experiment) []string {
+	e := findExperiment(exps, 6)
+	if e == nil {
+		return nil
+	}
+	var out []string
+	for _, arm := range e.ArmNames() {
+		est, ok := e.Metric("established", arm)
+		if !ok {
+			continue
+		}
+		line := fmt.Sprintf("Experiment 6, arm `%s`: %s connections established", arm, FormatSpread(est, "", e.Meta.Repeats))
+		if p, ok := e.Metric("predicted_capacity", arm); ok {
+			line += fmt.Sprintf(" (the client's plan: room for %s)", FormatNumber(p.Median))
+		}
+		if f, ok := e.Metric("eaddrnotavail", arm); ok {
+			line += fmt.Sprintf("; %s connects failed with EADDRNOTAVAIL", FormatSpread(f, "", e.Meta.Repeats))
+		}
+		if tw, ok := e.Metric("tcp_tw_at_peak", arm); ok {
+			line += fmt.Sprintf("; %s sockets in TIME_WAIT at the peak", FormatSpread(tw, "", e.Meta.Repeats))
+		}
+		out = append(out, line+".")
+	}
+	return out
 }
 
 // formatSysctl groups the digits of a single-number sysctl ("4096" →
@@ -253,39 +282,6 @@ func answerKeepalives(exps []Experiment) ([]string, table) {
 		t.Rows = append(t.Rows, row)
 	}
 	out = append(out, measuredBreaks(exps)...)
-	out = append(out, pointer(exps, 8, "What runs out first at a million connections, CPU, packets or bandwidth"))
+	out = append(out, firstToRunOut(exps)...)
 	return out, t
-}
-
-// measuredBreaks compares experiment 7's measured break points with the
-// model. It reads, per run of summary.csv, break_conns (the connections at
-// which RTTs or losses broke), link_bits_per_sec, interval_s and optionally
-// payload_bytes (default 11).
-func measuredBreaks(exps []Experiment) []string {
-	e := findExperiment(exps, 7)
-	if e == nil {
-		return []string{notMeasured("Measured over an emulated link", 7)}
-	}
-	var out []string
-	for _, arm := range e.ArmNames() {
-		brk, ok1 := e.Metric("break_conns", arm)
-		link, ok2 := e.Metric("link_bits_per_sec", arm)
-		iv, ok3 := e.Metric("interval_s", arm)
-		if !ok1 || !ok2 || !ok3 {
-			continue
-		}
-		payload := KeepalivePayload
-		if p, ok := e.Metric("payload_bytes", arm); ok {
-			payload = int(p.Median)
-		}
-		interval := time.Duration(iv.Median * float64(time.Second))
-		predicted := BytesPerExchange(payload, DefaultPureACKs).MaxConns(link.Median, interval)
-		out = append(out, fmt.Sprintf("Experiment 7, arm `%s` (%s link, keepalive every %s): broke at %s connections; the model predicts %s (measured ÷ model = %s).",
-			arm, FormatQuantity(link.Median, "bit/s"), IntervalText(interval), FormatSpread(brk, "", e.Meta.Repeats),
-			FormatNumber(math.Floor(predicted)), strconv.FormatFloat(brk.Median/predicted, 'f', 2, 64)))
-	}
-	if len(out) == 0 {
-		out = append(out, "Measured break point: results/"+filepath.Base(e.Dir)+"/summary.csv has no `break_conns` with `link_bits_per_sec` and `interval_s`.")
-	}
-	return append(out, pointer(exps, 7, "Measured over an emulated link"))
 }

@@ -39,10 +39,15 @@ type Config struct {
 	RawWaitMs      int           // ms a loop may wait in epoll without the Go scheduler knowing
 	Procs          int           // processes, 0: as RLIMIT_NOFILE needs
 	Reconnect      bool          // reconnect dropped or failed connections with back-off and jitter
+	Churn          float64       // once ramped, close this many idle connections per second and reconnect each at once
 	Force          bool          // connect even if the spread plan says it cannot fit
 	Flags          []string      // the command line, recorded in the result
 	PortRange      string        // override of net.ipv4.ip_local_port_range ("" reads /proc)
 	ReservedPorts  string        // override of net.ipv4.ip_local_reserved_ports
+	// OnProgress, if set, gets the run's live counts about once a second
+	// (an in-process caller, such as the chaos suite, watching its echoes).
+	OnProgress func(Progress)
+	Nofile     uint64 // override of RLIMIT_NOFILE for planning (0: raise this process's soft limit to its hard limit and use it)
 }
 
 // DefaultConfig is the flags' starting point: the original's client.
@@ -70,6 +75,7 @@ type Job struct {
 	Hold           time.Duration
 	Loops          int
 	Reconnect      bool
+	Churn          float64 // closes and reconnects per second, this process
 	RawWaitMs      int
 
 	pattern []byte // Msg repeated: any chunk at any stream offset is one slice of it
@@ -120,6 +126,9 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 			msg[i] = byte('a' + i%26)
 		}
 	}
+	if cfg.Churn < 0 {
+		return nil, sp, fmt.Errorf("-churn %v: want 0 or more connections per second", cfg.Churn)
+	}
 	if len(msg) == 0 {
 		return nil, sp, fmt.Errorf("-msg is empty and -size is 0: nothing to send")
 	}
@@ -151,7 +160,7 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 		jobs[p] = Job{Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
 			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
 			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
-			Hold: cfg.Hold, Loops: min(loops, max(n, 1)), Reconnect: cfg.Reconnect, RawWaitMs: cfg.RawWaitMs}
+			Hold: cfg.Hold, Loops: min(loops, max(n, 1)), Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
 		off += n
 	}
 	return jobs, sp, nil
@@ -190,9 +199,12 @@ func portRange(cfg Config) (PortRange, error) {
 const fdsPerProcessOverhead = 128
 
 func procsFor(cfg Config) (int, error) {
-	soft, _, err := core.RaiseNofile()
-	if err != nil {
-		return 0, err
+	soft := cfg.Nofile
+	if soft == 0 {
+		var err error
+		if soft, _, err = core.RaiseNofile(); err != nil {
+			return 0, err
+		}
 	}
 	per := int(soft) - fdsPerProcessOverhead
 	if per < 1 {
@@ -239,7 +251,7 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 		}
 	}
 	snapshot := func() Progress {
-		p := Progress{Failed: map[string]int64{}, RampDone: true}
+		p := Progress{Failed: map[string]int64{}, Dropped: map[string]int64{}, RampDone: true}
 		for _, e := range engines {
 			p.Attempted += e.c.attempted.Load()
 			p.Established += e.c.established.Load()
@@ -249,7 +261,9 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 			p.Echoed += e.c.echoed.Load()
 			p.Mismatched += e.c.mismatched.Load()
 			p.Timeouts += e.c.timeouts.Load()
+			p.Churned += e.c.churned.Load()
 			e.c.failed.addTo(p.Failed)
+			e.c.dropped.addTo(p.Dropped)
 			p.RampDone = p.RampDone && e.rampDone.Load()
 		}
 		return p
@@ -264,8 +278,12 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 			e.loop.Wake()
 		}
 	}
+	var holdBegan time.Time
 	markHold := func() {
 		ns := core.MonoNs()
+		if holdBegan.IsZero() {
+			holdBegan = time.Now()
+		}
 		for _, e := range engines {
 			e.holdStart.Store(ns)
 		}
@@ -302,6 +320,9 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 			res.Ended = endHold
 		}
 	}
+	if !holdBegan.IsZero() {
+		res.HoldSeconds = time.Since(holdBegan).Seconds()
+	}
 	if rampEnd.IsZero() {
 		rampEnd = time.Now()
 	}
@@ -333,6 +354,7 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 		res.BytesSent += e.c.bytesSent.Load()
 		res.BytesReceived += e.c.bytesReceived.Load()
 		res.Reconnects += e.c.reconnects.Load()
+		res.Churned += e.c.churned.Load()
 		e.c.dropped.addTo(res.Dropped)
 		connH.Merge(e.connH)
 		rttH.Merge(e.rttH)

@@ -87,6 +87,11 @@ type engine struct {
 	cycleStart   int64
 	monoOffset   int64 // CLOCK_MONOTONIC minus core.MonoNs: aligns ticks across processes
 	lastTimeScan int64
+
+	churnRate   float64 // closes per second for this loop (-churn)
+	churnTokens float64
+	churnLast   int64
+	churnCursor int
 }
 
 func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
@@ -101,6 +106,7 @@ func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
 	if job.Rate > 0 {
 		e.rate = job.Rate / float64(loops)
 	}
+	e.churnRate = job.Churn / float64(loops)
 	for i := range e.conns {
 		e.conns[i].fd = -1
 	}
@@ -136,6 +142,9 @@ func (e *engine) tick(now time.Time) time.Duration {
 		earliest(e.ramp(ns))
 		if e.job.Interval > 0 {
 			earliest(e.keepalive(ns))
+		}
+		if e.churnRate > 0 {
+			earliest(e.churn(ns))
 		}
 	case phaseDrain:
 		// Nothing new is sent; a time-out scan below still runs.
@@ -183,7 +192,10 @@ func (e *engine) ramp(ns int64) time.Duration {
 		e.tokens--
 		e.connect(k, ns)
 	}
-	if e.nextNew >= len(e.conns) && e.inFlight == 0 {
+	// Stopped early or all started: done once nothing is in flight. (A
+	// connect that fails at once, like EADDRNOTAVAIL, leaves no event to
+	// come back for: decide now.)
+	if e.rampStop.Load() != nil || e.nextNew >= len(e.conns) && e.inFlight == 0 {
 		e.finishRamp(ns)
 	}
 	if len(e.retry) > 0 {
@@ -455,6 +467,37 @@ func (e *engine) keepalive(ns int64) time.Duration {
 		}
 	}
 	return 0
+}
+
+// churn closes idle open connections at churnRate once this loop's ramp is
+// done, each queued to reconnect at once; returns how long until the next.
+// Only a connection with no echo outstanding is closed, so churn loses no
+// message and its closes are not drops.
+func (e *engine) churn(ns int64) time.Duration {
+	if !e.rampDone.Load() || len(e.conns) == 0 {
+		e.churnLast = ns
+		return -1
+	}
+	e.churnTokens = min(e.churnTokens+float64(ns-e.churnLast)/1e9*e.churnRate, max(1, e.churnRate/10))
+	e.churnLast = ns
+	for scanned := 0; e.churnTokens >= 1 && scanned < len(e.conns); scanned++ {
+		k := e.churnCursor
+		e.churnCursor = (e.churnCursor + 1) % len(e.conns)
+		c := &e.conns[k]
+		if c.state != stOpen || c.queued != c.recv {
+			continue
+		}
+		e.churnTokens--
+		e.c.churned.Add(1)
+		e.c.open.Add(-1)
+		e.release(k)
+		c.state, c.started = stWaiting, ns
+		e.retry = append(e.retry, int32(k))
+	}
+	if e.churnTokens >= 1 {
+		return 10 * time.Millisecond // nothing idle to close now: look again soon
+	}
+	return time.Duration((1 - e.churnTokens) / e.churnRate * 1e9)
 }
 
 // expireConnects fails connects older than the connect time-out.

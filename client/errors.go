@@ -18,7 +18,7 @@ type Cause struct {
 }
 
 var causes = map[unix.Errno]Cause{
-	unix.EADDRNOTAVAIL: {"EADDRNOTAVAIL", "out of ephemeral ports for this source → server address pair (not TIME_WAIT)",
+	unix.EADDRNOTAVAIL: {"EADDRNOTAVAIL", "out of ephemeral ports for this source → server address pair: every port is held by an open connection, or by a TIME_WAIT socket too young for tcp_tw_reuse",
 		"add source addresses (-src) or server ports (-ports), or widen net.ipv4.ip_local_port_range", true},
 	unix.ECONNREFUSED: {"ECONNREFUSED", "nothing listens on the server address, or its backlog overflowed with tcp_abort_on_overflow",
 		"start c1m-server with matching -addr/-ports, or lower -rate", false},

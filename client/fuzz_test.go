@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,51 @@ func FuzzCountReserved(f *testing.F) {
 		}
 		if strings.TrimSpace(list) == "" && n != 0 {
 			t.Fatalf("empty list: %d reserved", n)
+		}
+	})
+}
+
+// FuzzParsePortRange: an accepted net.ipv4.ip_local_port_range is an
+// ordered range of valid ports with a positive size.
+func FuzzParsePortRange(f *testing.F) {
+	for _, s := range []string{"32768\t60999\n", "1 65535", "40000 40000", "60999 32768", "0 10", "1 65536", " 5  6 ", "x y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParsePortRange(s)
+		if err != nil {
+			return
+		}
+		if r.Lo < 1 || r.Lo > r.Hi || r.Hi > 65535 || r.Size() < 1 {
+			t.Fatalf("%q: accepted %+v", s, r)
+		}
+	})
+}
+
+// FuzzChildLine: whatever a child process writes on its report pipe, the
+// parent decodes and merges it without panicking.
+func FuzzChildLine(f *testing.F) {
+	for _, s := range []string{
+		`{"progress":{"attempted":3,"open":2,"failed":{"ECONNREFUSED":1},"dropped":{"EOF":1},"ramp_done":true}}`,
+		`{"result":{"attempted":3,"established":3,"failed":{},"dropped":{},"ended":"hold done","rtt_hist":{"lowestTrackableValue":1,"highestTrackableValue":60000000,"significantFigures":2,"counts":[0,1,2]}}}`,
+		`{"error":"bad job"}`, `{"result":{"rtt_hist":{"significantFigures":9,"counts":[-1]}}}`, `null`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var l childLine
+		if json.Unmarshal(line, &l) != nil {
+			return
+		}
+		var p Progress
+		if l.Progress != nil {
+			p.add(l.Progress)
+		}
+		if l.Result != nil {
+			res := Result{Failed: map[string]int64{}, Dropped: map[string]int64{}}
+			res.merge(l.Result)
+			res.merge(l.Result)
+			res.summarise()
 		}
 	})
 }

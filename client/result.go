@@ -23,7 +23,9 @@ type Result struct {
 	Failed          map[string]int64 `json:"failed"`
 	Dropped         map[string]int64 `json:"dropped"`
 	Reconnects      int64            `json:"reconnects"`
+	Churned         int64            `json:"churned"` // closed on purpose by -churn (and reconnected)
 	RampSeconds     float64          `json:"ramp_seconds"`
+	HoldSeconds     float64          `json:"hold_seconds"` // from every connection open to the close (rtt_hold_us.n echoes came in it)
 	ConnectUs       core.Percentiles `json:"connect_us"`
 	RttUs           core.Percentiles `json:"rtt_us"`
 	RttHoldUs       core.Percentiles `json:"rtt_hold_us"` // messages sent once every connection was open
@@ -69,6 +71,7 @@ type counters struct {
 	attempted, established, open, peakOpen atomic.Int64
 	sent, echoed, mismatched, timeouts     atomic.Int64
 	bytesSent, bytesReceived, reconnects   atomic.Int64
+	churned                                atomic.Int64
 	verified, inFlight                     atomic.Int64
 	pending                                atomic.Int64 // messages sent and not yet echoed
 	// pending and open as the loop closed its connections (after which
@@ -119,7 +122,9 @@ type Progress struct {
 	Echoed      int64            `json:"echoed"`
 	Mismatched  int64            `json:"mismatched"`
 	Timeouts    int64            `json:"timeouts"`
+	Churned     int64            `json:"churned"`
 	Failed      map[string]int64 `json:"failed"`
+	Dropped     map[string]int64 `json:"dropped"`
 	RampDone    bool             `json:"ramp_done"`
 }
 
@@ -132,11 +137,18 @@ func (p *Progress) add(o *Progress) {
 	p.Echoed += o.Echoed
 	p.Mismatched += o.Mismatched
 	p.Timeouts += o.Timeouts
+	p.Churned += o.Churned
 	if p.Failed == nil {
 		p.Failed = map[string]int64{}
 	}
 	for k, v := range o.Failed {
 		p.Failed[k] += v
+	}
+	if p.Dropped == nil {
+		p.Dropped = map[string]int64{}
+	}
+	for k, v := range o.Dropped {
+		p.Dropped[k] += v
 	}
 }
 
@@ -166,6 +178,7 @@ func (r *Result) merge(o *Result) {
 	r.PeakOpen += o.PeakOpen
 	r.OpenAtEnd += o.OpenAtEnd
 	r.Reconnects += o.Reconnects
+	r.Churned += o.Churned
 	r.Sent += o.Sent
 	r.Echoed += o.Echoed
 	r.Mismatched += o.Mismatched
@@ -176,6 +189,7 @@ func (r *Result) merge(o *Result) {
 	r.BytesReceived += o.BytesReceived
 	r.CPUSeconds += o.CPUSeconds
 	r.RampSeconds = max(r.RampSeconds, o.RampSeconds)
+	r.HoldSeconds = max(r.HoldSeconds, o.HoldSeconds)
 	for k, v := range o.Failed {
 		r.Failed[k] += v
 	}

@@ -104,6 +104,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 		fmt.Fprintf(log, "c1m-client: -force: expect EADDRNOTAVAIL after %d connections (%d per source → server port pair)\n", sp.Capacity(), sp.Range.Size())
 	}
 	pr := newProgressPrinter(log, cfg.Conns)
+	pr.also = cfg.OnProgress
 	var res Result
 	if len(jobs) == 1 {
 		res, err = runJob(jobs[0], stop, nil, nil, time.Second, pr.print)
@@ -227,6 +228,7 @@ type progressPrinter struct {
 	lastEst  int64
 	lastLine time.Time
 	printed  bool
+	also     func(Progress) // Config.OnProgress
 }
 
 func newProgressPrinter(w io.Writer, target int) *progressPrinter {
@@ -234,6 +236,9 @@ func newProgressPrinter(w io.Writer, target int) *progressPrinter {
 }
 
 func (p *progressPrinter) print(pg Progress) {
+	if p.also != nil {
+		p.also(pg)
+	}
 	now := time.Now()
 	rate := float64(pg.Established-p.lastEst) / now.Sub(p.last).Seconds()
 	p.last, p.lastEst = now, pg.Established

@@ -268,14 +268,23 @@ func (s *scmInbox) Drain(register func(Handoff)) error {
 			}
 			return fmt.Errorf("recvmsg(SCM_RIGHTS): %w (EMFILE here means this fd table is full: lower -max-conns or add tables)", err)
 		}
-		if flags&unix.MSG_CTRUNC != 0 {
-			return fmt.Errorf("recvmsg: control data truncated, an fd was lost")
-		}
 		var h Handoff
 		var derr error
 		var dec FrameDecoder
 		if err := dec.Feed(frame[:n], func(x Handoff) { h = x }); err != nil || n != FrameSize {
 			derr = fmt.Errorf("scm frame of %d bytes: %v", n, err)
+		}
+		if flags&unix.MSG_CTRUNC != 0 {
+			// The fd could not be installed: this private table is full
+			// (EMFILE on the receiving side), so the kernel dropped it,
+			// which closes the connection. One connection shed, not a
+			// reason to stop the server: tell the worker (FD -1).
+			closeRights(s.oob[:oobn])
+			if derr != nil {
+				return derr
+			}
+			register(Handoff{FD: -1, AcceptedNs: h.AcceptedNs})
+			continue
 		}
 		msgs, err := unix.ParseSocketControlMessage(s.oob[:oobn])
 		if err != nil || len(msgs) != 1 {
@@ -291,6 +300,17 @@ func (s *scmInbox) Drain(register func(Handoff)) error {
 		}
 		h.FD = int32(fds[0])
 		register(h)
+	}
+}
+
+// closeRights closes whatever fds a truncated control message still carried.
+func closeRights(oob []byte) {
+	msgs, _ := unix.ParseSocketControlMessage(oob)
+	for i := range msgs {
+		fds, _ := unix.ParseUnixRights(&msgs[i])
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
 	}
 }
 

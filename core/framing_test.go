@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -173,4 +174,25 @@ func equalHandoffs(a, b []Handoff) bool {
 		}
 	}
 	return true
+}
+
+// FuzzSnapshotLine: whatever a prefork child writes on its report pipe,
+// the parent's decode and aggregation (record, then Merge) never panic.
+func FuzzSnapshotLine(f *testing.F) {
+	for _, s := range []string{
+		`{"conns":3,"accepted":5,"close_reasons":{"eof":2},"accept_errors":{"emfile":1},"dispatch_hist":{"lowestTrackableValue":1,"highestTrackableValue":60000000,"significantFigures":2,"counts":[0,4,1]}}`,
+		`{"dispatch_hist":{"lowestTrackableValue":0,"highestTrackableValue":0,"significantFigures":0,"counts":[]}}`,
+		`{"dispatch_hist":{"significantFigures":7,"counts":[-5]}}`, `{"workers":[{"id":1,"conns":2}]}`, `[]`, `{"conns":"x"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var snap Snapshot
+		if json.Unmarshal(line, &snap) != nil {
+			return
+		}
+		var total Snapshot
+		total.Merge(&snap)
+		total.Merge(&snap)
+	})
 }

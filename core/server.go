@@ -379,6 +379,7 @@ func (s *Server) Snapshot() Snapshot {
 		snap.CloseReasons["epipe"] += st.closePipe.Load()
 		snap.CloseReasons["other"] += st.closeOther.Load()
 		snap.CloseReasons["shutdown"] += st.closeShutdown.Load()
+		snap.CloseReasons["no_fd"] += st.closeNoFD.Load()
 		st.mu.Lock()
 		hist.Merge(st.dispatch)
 		st.mu.Unlock()

@@ -52,6 +52,7 @@ type workerStats struct {
 	closePipe     atomic.Uint64
 	closeOther    atomic.Uint64
 	closeShutdown atomic.Uint64
+	closeNoFD     atomic.Uint64 // lost in passing: this worker's private fd table was full (scm)
 
 	mu       sync.Mutex
 	dispatch *hdrhistogram.Histogram // accept → registered, µs

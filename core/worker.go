@@ -121,6 +121,14 @@ func (w *worker) drainInbox() {
 
 // register adopts an accepted connection.
 func (w *worker) register(h Handoff) {
+	if h.FD < 0 {
+		// Lost in passing (scm: this worker's fd table was full) and closed
+		// by the kernel: shed, so let go of the count handOff took for it.
+		w.stats.closeNoFD.Add(1)
+		w.stats.openConns.Add(-1)
+		w.srv.open.Add(-1)
+		return
+	}
 	fd := int(h.FD)
 	if fd >= len(w.state) {
 		grown := make([]uint8, max(fd+1, 2*len(w.state), 1024))

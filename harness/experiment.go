@@ -7,6 +7,7 @@
 package harness
 
 import (
+	"context"
 	"time"
 
 	"c1m/schema"
@@ -30,6 +31,9 @@ type Experiment struct {
 	Sysctls map[string]string
 	// ArmTimeout bounds one arm's run (0: 10 minutes).
 	ArmTimeout time.Duration
+	// Derive, when set, adds the experiment's own metrics to a run's
+	// metrics (the standard ones and the arm's Params are already in m).
+	Derive func(arm Arm, m map[string]float64)
 }
 
 // Scale is how big a run is: "full" (minutes, the committed reference
@@ -59,6 +63,18 @@ type Arm struct {
 	// generator competes with the server under test for the same CPUs;
 	// niced, it stands in for remote machines and leaves the server the CPU.
 	ClientNice int
+	// Params are the arm's settings of the factor as numbers (e.g.
+	// link_bits_per_sec): summary.csv columns, so the analysis can plot
+	// and group by them.
+	Params map[string]float64
+	// ServerNetns and ClientNetns run the server and the client inside
+	// these network namespaces ("": the harness's own). Setup creates them.
+	ServerNetns, ClientNetns string
+	// Setup, when set, prepares the arm's environment (e.g. an emulated
+	// link) before the server starts. Its finish runs on every path out of
+	// the arm: it returns the environment's own counters (summary.csv
+	// columns) and undoes the setup.
+	Setup func(ctx context.Context) (finish func() (map[string]float64, error), err error)
 }
 
 // Metric, Check and Figure are meta.json's own types (see package schema):

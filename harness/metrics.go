@@ -11,13 +11,14 @@ var StandardMetrics = map[string]Metric{
 	"connect_rate":               metric("connect_rate", "conn/s", "higher", "established ÷ ramp time"),
 	"kernel_bytes_per_conn":      metric("kernel_bytes_per_conn", "B", "lower", "slab growth ÷ connections at the peak (both ends: client and server socket on this machine)"),
 	"server_user_bytes_per_conn": metric("server_user_bytes_per_conn", "B", "lower", "server PSS growth from idle ÷ connections at the peak"),
+	"server_bytes_per_conn":      metric("server_bytes_per_conn", "B", "lower", "server PSS at the peak ÷ connections, runtimes included (all processes)"),
 	"client_bytes_per_conn":      metric("client_bytes_per_conn", "B", "lower", "client PSS ÷ connections at the peak (runtime included)"),
 	"rtt_p50_us":                 metric("rtt_p50_us", "µs", "lower", "echo round trip once every connection was open, median"),
 	"rtt_p99_us":                 metric("rtt_p99_us", "µs", "lower", "echo round trip once every connection was open, 99th percentile"),
 	"rtt_p999_us":                metric("rtt_p999_us", "µs", "lower", "echo round trip once every connection was open, 99.9th percentile"),
 	"connect_p50_us":             metric("connect_p50_us", "µs", "lower", "connect time, median"),
 	"connect_p99_us":             metric("connect_p99_us", "µs", "lower", "connect time, 99th percentile"),
-	"echo_per_sec":               metric("echo_per_sec", "msg/s", "higher", "verified echoes per second after the ramp"),
+	"echo_per_sec":               metric("echo_per_sec", "msg/s", "higher", "verified echoes per second of the hold (messages sent once every connection was open)"),
 	"mismatched":                 metric("mismatched", "", "lower", "echoes with a wrong byte"),
 	"timeouts":                   metric("timeouts", "", "lower", "echoes later than the client's -timeout"),
 	"server_cpu_us_per_conn":     metric("server_cpu_us_per_conn", "µs", "lower", "server CPU during the ramp ÷ connections"),
@@ -26,6 +27,17 @@ var StandardMetrics = map[string]Metric{
 	"client_cpu_s":               metric("client_cpu_s", "s", "lower", "client CPU time, whole run"),
 	"dispatch_p50_us":            metric("dispatch_p50_us", "µs", "lower", "accept → registered in a worker, median (server's own histogram)"),
 	"dispatch_p99_us":            metric("dispatch_p99_us", "µs", "lower", "accept → registered in a worker, 99th percentile"),
+	"server_cpu_cores":           metric("server_cpu_cores", "cores", "lower", "server CPU seconds per second after the ramp"),
+	"client_cpu_cores":           metric("client_cpu_cores", "cores", "lower", "client CPU seconds per second after the ramp"),
+	"client_cpu_us_per_msg":      metric("client_cpu_us_per_msg", "µs", "lower", "client CPU after the ramp ÷ messages the server echoed"),
+	"tcp_segs_per_sec":           metric("tcp_segs_per_sec", "seg/s", "lower", "TCP segments sent per second after the ramp, in the server's network namespace (on loopback: both ends)"),
+	"tcp_retrans_segs":           metric("tcp_retrans_segs", "", "lower", "TCP segments retransmitted during the run (server's namespace)"),
+	"tcp_memory_pressures":       metric("tcp_memory_pressures", "", "lower", "times TCP entered memory pressure (tcp_mem) during the run"),
+	"listen_overflows":           metric("listen_overflows", "", "lower", "connections dropped because an accept queue was full during the run"),
+	"tcp_tw_at_peak":             metric("tcp_tw_at_peak", "", "lower", "sockets in TIME_WAIT when the server held the most connections"),
+	"predicted_capacity":         metric("predicted_capacity", "", "higher", "connections the client's spread plan predicted would fit"),
+	"connect_failures":           metric("connect_failures", "", "lower", "connects that failed, all causes"),
+	"eaddrnotavail":              metric("eaddrnotavail", "", "lower", "connects that failed with EADDRNOTAVAIL (no free ephemeral port for the address pair)"),
 }
 
 func metric(name, unit, better, help string) Metric {
@@ -76,11 +88,30 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 	if res.RampSeconds > 0 {
 		m["connect_rate"] = res.Established / res.RampSeconds
 	}
-	if hold := res.WallSeconds - res.RampSeconds; hold > 0 {
-		m["echo_per_sec"] = res.Echoed / hold
+	if res.Predicted > 0 {
+		m["predicted_capacity"] = res.Predicted
+	}
+	m["connect_failures"], m["eaddrnotavail"] = 0, res.Failed["EADDRNOTAVAIL"]
+	for _, n := range res.Failed {
+		m["connect_failures"] += n
+	}
+	switch {
+	case res.HoldSeconds > 0 && res.RttHoldUs.N > 0: // keepalives sent in the hold and answered
+		m["echo_per_sec"] = res.RttHoldUs.N / res.HoldSeconds
+	case res.WallSeconds > res.RampSeconds: // an older client: the ramp's echoes count too
+		m["echo_per_sec"] = res.Echoed / (res.WallSeconds - res.RampSeconds)
 	}
 	if len(rows) < 3 {
 		return m
+	}
+	first, end := rows[0], rows[len(rows)-1]
+	for col, name := range map[string]string{"tcp_retrans_segs": "tcp_retrans_segs", "tcp_memory_pressures": "tcp_memory_pressures",
+		"tcp_listen_overflows": "listen_overflows"} {
+		if a, ok := first[col]; ok {
+			if b, ok := end[col]; ok {
+				m[name] = b - a
+			}
+		}
 	}
 	annotate(rows)
 	peak, rampEnd := 1, -1
@@ -91,6 +122,9 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 	}
 	conns := rows[peak]["conns_server"]
 	m["conns"] = conns
+	if tw, ok := rows[peak]["tcp_tw"]; ok {
+		m["tcp_tw_at_peak"] = tw
+	}
 	if conns <= 0 {
 		return m
 	}
@@ -106,6 +140,9 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 	if v, ok := rows[peak]["server_user_bytes_per_conn"]; ok {
 		m["server_user_bytes_per_conn"] = v
 	}
+	if pss := rows[peak]["server_pss"]; pss > 0 {
+		m["server_bytes_per_conn"] = pss / conns
+	}
 	if pss := rows[peak]["client_pss"]; pss > 0 {
 		m["client_bytes_per_conn"] = pss / conns
 	}
@@ -120,7 +157,15 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 		msgSize := res.BytesReceived / res.Echoed
 		a, b := rows[rampEnd], rows[last]
 		msgs := (b["srv_bytes_out"] - a["srv_bytes_out"]) / msgSize
+		if dt := b["t_s"] - a["t_s"]; dt > 0 {
+			m["server_cpu_cores"] = (b["server_cpu_s"] - a["server_cpu_s"]) / dt
+			m["client_cpu_cores"] = (b["client_cpu_s"] - a["client_cpu_s"]) / dt
+			if _, ok := a["tcp_out_segs"]; ok {
+				m["tcp_segs_per_sec"] = (b["tcp_out_segs"] - a["tcp_out_segs"]) / dt
+			}
+		}
 		if msgs > 0 {
+			m["client_cpu_us_per_msg"] = (b["client_cpu_s"] - a["client_cpu_s"]) / msgs * 1e6
 			m["server_cpu_us_per_msg"] = (b["server_cpu_s"] - a["server_cpu_s"]) / msgs * 1e6
 			calls := (b["srv_reads"] + b["srv_writes"] + b["srv_epoll_waits"]) - (a["srv_reads"] + a["srv_writes"] + a["srv_epoll_waits"])
 			m["syscalls_per_msg"] = calls / msgs

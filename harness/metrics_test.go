@@ -19,10 +19,11 @@ func fixtureRows() []Sample {
 		{"t_s": 0, "slab_bytes": 1_000_000},
 		{"t_s": 1, "slab_bytes": 1_000_000, "conns_server": 0, "server_pss": 5_000_000, "server_cpu_s": 1},
 		{"t_s": 2, "slab_bytes": 6_000_000, "conns_server": 500, "server_pss": 5_010_000, "server_cpu_s": 1.5, "srv_bytes_out": 0},
-		{"t_s": 3, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 2,
+		{"t_s": 3, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 2, "client_cpu_s": 0.25,
+			"tcp_out_segs": 1000, "tcp_tw": 7,
 			"srv_bytes_out": 11_000, "srv_reads": 1000, "srv_writes": 1000, "srv_epoll_waits": 500, "client_pss": 2_000_000},
-		{"t_s": 4, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 3,
-			"srv_bytes_out": 22_000, "srv_reads": 2000, "srv_writes": 2000, "srv_epoll_waits": 1000, "srv_dispatch_p50_us": 7, "srv_dispatch_p99_us": 70},
+		{"t_s": 4, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 3, "client_cpu_s": 0.5,
+			"tcp_out_segs": 4000, "tcp_tw": 3, "srv_bytes_out": 22_000, "srv_reads": 2000, "srv_writes": 2000, "srv_epoll_waits": 1000, "srv_dispatch_p50_us": 7, "srv_dispatch_p99_us": 70},
 		{"t_s": 5, "slab_bytes": 1_000_000, "conns_server": 0},
 	}
 }
@@ -36,6 +37,7 @@ func TestDeriveMetrics(t *testing.T) {
 	assert.Equal(t, 10_000.0, m["kernel_bytes_per_conn"], "(11 MB − 1 MB) ÷ 1000")
 	assert.Equal(t, 20.0, m["server_user_bytes_per_conn"], "PSS growth from the idle server ÷ 1000")
 	assert.Equal(t, 2000.0, m["client_bytes_per_conn"])
+	assert.Equal(t, 5020.0, m["server_bytes_per_conn"], "the whole server's PSS at the peak ÷ 1000")
 	assert.Equal(t, 500.0, m["connect_rate"])
 	assert.Equal(t, 200.0, m["echo_per_sec"], "2000 echoes over the 10 s after the ramp")
 	assert.Equal(t, 1000.0, m["server_cpu_us_per_conn"], "1 s of CPU from idle to the ramp's end ÷ 1000")
@@ -43,6 +45,24 @@ func TestDeriveMetrics(t *testing.T) {
 	assert.Equal(t, 2.5, m["syscalls_per_msg"])
 	assert.Equal(t, 7.0, m["dispatch_p50_us"])
 	assert.Equal(t, 100.0, m["rtt_p50_us"])
+	assert.Equal(t, 1.0, m["server_cpu_cores"], "1 s of CPU in the 1 s after the ramp")
+	assert.Equal(t, 0.25, m["client_cpu_cores"])
+	assert.Equal(t, 250.0, m["client_cpu_us_per_msg"])
+	assert.Equal(t, 3000.0, m["tcp_segs_per_sec"])
+	assert.Equal(t, 7.0, m["tcp_tw_at_peak"], "TIME_WAIT at the first sample with the most connections")
+}
+
+// The echo rate counts the keepalives sent in the hold over the hold's
+// length: the ramp's echoes (a long ramp sends many) are not in it.
+func TestEchoRateIsTheHolds(t *testing.T) {
+	t.Parallel()
+	res := clientResult{Established: 1000, RampSeconds: 2, WallSeconds: 12, HoldSeconds: 8, Echoed: 2000,
+		RttHoldUs: pcts{N: 800}, Failed: map[string]float64{"EADDRNOTAVAIL": 3, "ETIMEDOUT": 1}, Predicted: 1500}
+	m := deriveMetrics(fixtureRows(), res)
+	assert.Equal(t, 100.0, m["echo_per_sec"])
+	assert.Equal(t, 3.0, m["eaddrnotavail"])
+	assert.Equal(t, 4.0, m["connect_failures"])
+	assert.Equal(t, 1500.0, m["predicted_capacity"])
 }
 
 func TestNoRoundTripLeavesRTTEmpty(t *testing.T) {

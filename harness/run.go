@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"c1m/netns"
 	"c1m/procfs"
 	"c1m/procgroup"
 )
@@ -59,7 +60,7 @@ func Main(e Experiment) {
 // results. Interrupted (ctx done), it stops the running arm, restores the
 // sysctls and still writes what it has, with a note saying so.
 func Run(ctx context.Context, e Experiment, o Options) (err error) {
-	unlock, err := lockLab()
+	unlock, err := LockLab()
 	if err != nil {
 		return err
 	}
@@ -139,12 +140,31 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	waitQuiet(ctx, fs, 30*time.Second)
+	var finishEnv func() error
+	waitQuiet(ctx, fs, 75*time.Second)
+	var envMetrics map[string]float64
+	if arm.Setup != nil {
+		finish, err := arm.Setup(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("setting up: %w", err)
+		}
+		finished := false
+		defer func() { // every path; on success it already ran, after the processes stopped
+			if !finished {
+				finish()
+			}
+		}()
+		finishEnv = func() (err error) {
+			finished = true
+			envMetrics, err = finish()
+			return err
+		}
+	}
 	statsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	s := &sampler{fs: fs, statsURL: "http://" + statsAddr + "/stats?workers=0", http: &http.Client{Timeout: 5 * time.Second}}
+	s := &sampler{fs: fs, statsURL: "http://" + statsAddr + "/stats?workers=0", http: statsClient(arm.ServerNetns)}
 	_, slabErr := fs.Slabinfo()
 	s.slabOK = slabErr == nil
 	t0 := time.Now()
@@ -157,7 +177,8 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	if arm.ServerBin != "" {
 		serverBin = arm.ServerBin
 	}
-	srv := exec.Command(filepath.Join(o.Bin, serverBin), append(append([]string{}, arm.Server...), "-stats-addr", statsAddr, "-stats-interval", "0")...)
+	srvArgv := netns.Command(arm.ServerNetns, append(append([]string{filepath.Join(o.Bin, serverBin)}, arm.Server...), "-stats-addr", statsAddr, "-stats-interval", "0")...)
+	srv := exec.Command(srvArgv[0], srvArgv[1:]...)
 	srvLog := filepath.Join(dir, fmt.Sprintf("server-%s-r%d.log", arm.Name, rep))
 	if err := startLogged(group, srv, srvLog); err != nil {
 		return nil, fmt.Errorf("server: %w (run make build first)", err)
@@ -170,11 +191,12 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 
 	clientJSON := filepath.Join(dir, fmt.Sprintf("client-%s-r%d.json", arm.Name, rep))
 	os.Remove(clientJSON)
-	cliArgs := append(append([]string{}, arm.Client...), "-json", clientJSON)
-	cli := exec.Command(filepath.Join(o.Bin, "c1m-client"), cliArgs...)
+	cliArgv := append(append([]string{filepath.Join(o.Bin, "c1m-client")}, arm.Client...), "-json", clientJSON)
 	if arm.ClientNice != 0 {
-		cli = exec.Command("nice", append([]string{"-n", strconv.Itoa(arm.ClientNice), filepath.Join(o.Bin, "c1m-client")}, cliArgs...)...)
+		cliArgv = append([]string{"nice", "-n", strconv.Itoa(arm.ClientNice)}, cliArgv...)
 	}
+	cliArgv = netns.Command(arm.ClientNetns, cliArgv...)
+	cli := exec.Command(cliArgv[0], cliArgv[1:]...)
 	cliLog := filepath.Join(dir, fmt.Sprintf("client-%s-r%d.log", arm.Name, rep))
 	if err := startLogged(group, cli, cliLog); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -207,6 +229,11 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	s.clientPid = 0
 	rows = append(rows, s.take(t0))
 	group.Stop(stopGrace)
+	if finishEnv != nil {
+		if err := finishEnv(); err != nil {
+			return nil, fmt.Errorf("finishing the arm's setup: %w", err)
+		}
+	}
 	if err := writeSamples(filepath.Join(dir, fmt.Sprintf("samples-%s-r%d.csv", arm.Name, rep)), rows); err != nil {
 		return nil, err
 	}
@@ -214,12 +241,34 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	if err != nil {
 		return nil, fmt.Errorf("client result: %w (client exit: %v; see %s)", err, clientErr, cliLog)
 	}
-	return deriveMetrics(rows, res), nil
+	m := deriveMetrics(rows, res)
+	for k, v := range arm.Params {
+		m[k] = v
+	}
+	for k, v := range envMetrics {
+		m[k] = v
+	}
+	if e.Derive != nil {
+		e.Derive(arm, m)
+	}
+	return m, nil
 }
 
-// lockLab makes experiments on one machine run one at a time: two would
-// share the CPUs and the server port and spoil each other's numbers.
-func lockLab() (unlock func(), err error) {
+// statsClient reaches the server's /stats, from inside its namespace if it has one.
+func statsClient(ns string) *http.Client {
+	c := &http.Client{Timeout: 5 * time.Second}
+	if ns != "" {
+		c.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return netns.DialContext(ctx, ns, network, addr)
+		}}
+	}
+	return c
+}
+
+// LockLab makes experiments on one machine run one at a time (the chaos
+// suite and the soak take it too): two would share the CPUs and the server
+// port and spoil each other's numbers.
+func LockLab() (unlock func(), err error) {
 	path := filepath.Join(os.TempDir(), "c1m-lab.lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
@@ -283,12 +332,14 @@ func waitReady(ctx context.Context, s *sampler, group *procgroup.Group) error {
 }
 
 // waitQuiet waits (bounded) for the sockets of a previous run to be freed,
-// so each run's kernel-memory baseline starts clean.
+// so each run's kernel-memory baseline starts clean and its ephemeral ports
+// are free again: TIME_WAIT lasts 60 s, and a port held by a TIME_WAIT
+// socket younger than 1 s cannot be reused (EADDRNOTAVAIL).
 func waitQuiet(ctx context.Context, fs procfs.FS, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		ss, err := fs.Sockstat()
-		if err != nil || ss.TCPInUse < 1000 {
+		if err != nil || ss.TCPInUse < 1000 && ss.TCPTimeWait < 1000 {
 			return
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -306,19 +357,22 @@ func freeAddr() (string, error) {
 
 // clientResult is the part of c1m-client's -json the harness derives metrics from.
 type clientResult struct {
-	Attempted     float64 `json:"attempted"`
-	Established   float64 `json:"established"`
-	RampSeconds   float64 `json:"ramp_seconds"`
-	WallSeconds   float64 `json:"wall_seconds"`
-	Sent          float64 `json:"sent"`
-	Echoed        float64 `json:"echoed"`
-	Mismatched    float64 `json:"mismatched"`
-	Timeouts      float64 `json:"timeouts"`
-	BytesReceived float64 `json:"bytes_received"`
-	CPUSeconds    float64 `json:"cpu_seconds"`
-	ConnectUs     pcts    `json:"connect_us"`
-	RttUs         pcts    `json:"rtt_us"`
-	RttHoldUs     pcts    `json:"rtt_hold_us"`
+	Attempted     float64            `json:"attempted"`
+	Established   float64            `json:"established"`
+	RampSeconds   float64            `json:"ramp_seconds"`
+	HoldSeconds   float64            `json:"hold_seconds"`
+	WallSeconds   float64            `json:"wall_seconds"`
+	Sent          float64            `json:"sent"`
+	Echoed        float64            `json:"echoed"`
+	Mismatched    float64            `json:"mismatched"`
+	Timeouts      float64            `json:"timeouts"`
+	BytesReceived float64            `json:"bytes_received"`
+	CPUSeconds    float64            `json:"cpu_seconds"`
+	ConnectUs     pcts               `json:"connect_us"`
+	RttUs         pcts               `json:"rtt_us"`
+	RttHoldUs     pcts               `json:"rtt_hold_us"`
+	Failed        map[string]float64 `json:"failed"`
+	Predicted     float64            `json:"predicted_capacity"`
 }
 
 type pcts struct {

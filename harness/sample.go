@@ -77,10 +77,27 @@ func (s *sampler) take(t0 time.Time) Sample {
 			}
 		}
 	}
-	if ss, err := s.fs.Sockstat(); err == nil {
+	// Sockets and TCP counters of the server's network namespace (the
+	// harness's own until the server runs, or when it runs in the same).
+	ss, err := s.fs.Sockstat()
+	if s.serverPid > 0 {
+		ss, err = s.fs.SockstatOf(s.serverPid)
+	}
+	if err == nil {
 		row["tcp_inuse"] = float64(ss.TCPInUse)
 		row["tcp_tw"] = float64(ss.TCPTimeWait)
 		row["tcp_mem_bytes"] = float64(ss.TCPMemBytes())
+	}
+	counters, err := s.fs.NetCounters()
+	if s.serverPid > 0 {
+		counters, err = s.fs.NetCountersOf(s.serverPid)
+	}
+	if err == nil {
+		for col, name := range netCounterColumns {
+			if v, ok := counters[name]; ok {
+				row[col] = v
+			}
+		}
 	}
 	for side, pid := range map[string]int{"server": s.serverPid, "client": s.clientPid} {
 		if pid <= 0 {
@@ -108,6 +125,22 @@ func (s *sampler) tree(pid int) (rss, pss, cpu float64) {
 		}
 	}
 	return rss, pss, cpu
+}
+
+// netCounterColumns are the kernel's TCP counters each sample records
+// (cumulative; the metrics use differences): segments for packet rates,
+// and the events that say a limit was hit.
+var netCounterColumns = map[string]string{
+	"tcp_in_segs":          "Tcp.InSegs",
+	"tcp_out_segs":         "Tcp.OutSegs",
+	"tcp_retrans_segs":     "Tcp.RetransSegs",
+	"tcp_listen_overflows": "TcpExt.ListenOverflows",
+	"tcp_listen_drops":     "TcpExt.ListenDrops",
+	"tcp_memory_pressures": "TcpExt.TCPMemoryPressures",
+	"tcp_abort_on_memory":  "TcpExt.TCPAbortOnMemory",
+	"tcp_prune_called":     "TcpExt.PruneCalled",
+	"tcp_timeouts":         "TcpExt.TCPTimeouts",
+	"ip_in_octets":         "IpExt.InOctets",
 }
 
 func sanitize(name string) string {

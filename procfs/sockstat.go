@@ -22,8 +22,15 @@ type Sockstat struct {
 func (s Sockstat) TCPMemBytes() uint64 { return s.TCPMemPages * pageSize }
 
 // Sockstat parses /proc/net/sockstat.
-func (fs FS) Sockstat() (Sockstat, error) {
-	text, err := readText(fs.path("proc", "net", "sockstat"))
+func (fs FS) Sockstat() (Sockstat, error) { return fs.sockstat(fs.path("proc", "net", "sockstat")) }
+
+// SockstatOf parses the sockstat of process pid's network namespace.
+func (fs FS) SockstatOf(pid int) (Sockstat, error) {
+	return fs.sockstat(fs.pidPath(pid, "net", "sockstat"))
+}
+
+func (fs FS) sockstat(path string) (Sockstat, error) {
+	text, err := readText(path)
 	if err != nil {
 		return Sockstat{}, err
 	}

@@ -38,6 +38,10 @@ type Arm struct {
 	ClientFlags []string `json:"client_flags"`
 	Note        string   `json:"note,omitempty"`
 	ClientNice  int      `json:"client_nice,omitempty"`
+	// Params are the arm's factor settings as numbers (also summary.csv columns).
+	Params      map[string]float64 `json:"params,omitempty"`
+	ServerNetns string             `json:"server_netns,omitempty"`
+	ClientNetns string             `json:"client_netns,omitempty"`
 }
 
 // Check is a claim comparing arm A with arm B on one metric's medians:
@@ -53,12 +57,15 @@ type Check struct {
 
 // Figure is a plot the experiment asks the analysis for.
 type Figure struct {
-	Kind   string   `json:"kind"` // "series", "bars" or "timeline"
+	Kind   string   `json:"kind"` // "series", "bars", "timeline", or "ratios" (tables and a figure: see Baseline)
 	X      string   `json:"x,omitempty"`
 	Y      []string `json:"y,omitempty"`
 	Stack  []string `json:"stack,omitempty"`
 	Metric string   `json:"metric,omitempty"` // of a "bars" figure
 	Title  string   `json:"title,omitempty"`
+	// Baseline of a "ratios" figure: the implementation the others are
+	// divided by, where arms are named IMPLEMENTATION.WORKLOAD.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Env is the machine an experiment ran on.

@@ -43,6 +43,7 @@ func run() int {
 	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "event loops per process (0: one per CPU with one process, else 1)")
 	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "processes to split the connections over (0: as RLIMIT_NOFILE requires)")
 	fs.BoolVar(&cfg.Reconnect, "reconnect", cfg.Reconnect, "reconnect dropped or failed connections, with exponential back-off and jitter")
+	fs.Float64Var(&cfg.Churn, "churn", cfg.Churn, "once every connection is open, close this many idle connections per second (over all processes) and reconnect each at once (a soak's steady turnover; 0: none)")
 	fs.BoolVar(&cfg.Force, "force", cfg.Force, "connect even when the spread plan says the connections cannot fit (to see where it fails)")
 	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
 	jsonPath := fs.String("json", "", "write the result as one JSON object to this file")
@@ -84,6 +85,9 @@ func summarise(r client.Result) {
 	w := os.Stderr
 	fmt.Fprintf(w, "c1m-client: %s after %.1fs: %d attempted, %d established (peak %d open), ramp %.1fs\n",
 		r.Ended, r.WallSeconds, r.Attempted, r.Established, r.PeakOpen, r.RampSeconds)
+	if r.Reconnects > 0 || r.Churned > 0 {
+		fmt.Fprintf(w, "  reconnects: %d; connections closed on purpose by -churn: %d\n", r.Reconnects, r.Churned)
+	}
 	fmt.Fprintf(w, "  keepalives: %d sent, %d echoed and verified, %d mismatched, %d timed out, %d unanswered at close; %d connections verified\n",
 		r.Sent, r.Echoed, r.Mismatched, r.Timeouts, r.InFlightAtClose, r.ConnsVerified)
 	fmt.Fprintf(w, "  connect µs p50 %d p99 %d max %d; cpu %.1fs\n", r.ConnectUs.P50, r.ConnectUs.P99, r.ConnectUs.Max, r.CPUSeconds)

@@ -1,0 +1,191 @@
+package analysis
+
+// The robustness section of the report: the hostile-client suite
+// (results/chaos, written by cmd/c1m-chaos) and the soak (results/soak,
+// written by cmd/c1m-soak). Neither directory has a meta.json, so Load
+// leaves them to this file.
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"c1m/chaos"
+)
+
+type robustnessView struct {
+	ChaosRan     bool
+	ChaosSetup   string
+	ChaosVerdict string
+	Chaos        table
+	ChaosRules   []string
+	ChaosNotes   []string
+
+	SoakRan     bool
+	SoakSetup   string
+	SoakVerdict string
+	Soak        table
+	SoakFigures []figureView
+}
+
+// newRobustnessView reads resultsDir/chaos and resultsDir/soak; a missing
+// directory is a section saying it has not run, not an error.
+func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
+	var v robustnessView
+	if err := v.addChaos(filepath.Join(resultsDir, "chaos")); err != nil {
+		return v, err
+	}
+	if err := v.addSoak(filepath.Join(resultsDir, "soak"), outDir); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+func (v *robustnessView) addChaos(dir string) error {
+	rep, err := chaos.ReadReport(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	v.ChaosRan = true
+	scale := "full"
+	if rep.Quick {
+		scale = "quick"
+	}
+	v.ChaosSetup = fmt.Sprintf("Scale %s, %s to %s: a population of %d keepalive connections (one echo each every %v, every byte verified) on `c1m-server %s`, quiet at %.2f cores; each scenario alone for %v, then all at once with half the connections each.",
+		scale, orDash(rep.Start), orDash(rep.End), rep.Scale.Population, rep.Scale.Interval, strings.Join(rep.ServerFlags, " "), rep.QuietCores, rep.Scale.Hold)
+	passed := 0
+	for _, o := range rep.Scenarios {
+		if o.Pass {
+			passed++
+		}
+	}
+	v.ChaosVerdict = fmt.Sprintf("**%d of %d scenarios passed.**", passed, len(rep.Scenarios))
+	if len(rep.Failed) > 0 {
+		v.ChaosVerdict += " Failed: " + strings.Join(rep.Failed, ", ") + "."
+	}
+	if p := rep.Population; p != nil {
+		v.ChaosVerdict += fmt.Sprintf(" Over the whole run the population sent %s echoes, got %s back verified, %s mismatched, %s unanswered at the close, %s connections dropped.",
+			FormatNumber(float64(p.Sent)), FormatNumber(float64(p.Echoed)), FormatNumber(float64(p.Mismatched)),
+			FormatNumber(float64(p.InFlightAtClose)), FormatNumber(float64(sumValues(p.Dropped))))
+	}
+	v.Chaos.Header = []string{"scenario", "verdict", "population echoes sent / verified", "lost", "mismatched", "timeouts",
+		"attacker conns (ok)", "attacker errors", "server fds before → peak → after", "server RSS before → peak → after", "server CPU"}
+	n := func(x int64) string { return FormatNumber(float64(x)) }
+	for _, o := range rep.Scenarios {
+		verdict := "pass"
+		if !o.Pass {
+			verdict = "**FAIL**: " + strings.Join(o.Failures, "; ")
+		}
+		cpu := FormatQuantity(o.CPUSeconds, "s")
+		if o.HoldCPUPerSec > 0 {
+			cpu += fmt.Sprintf(" (%.2f cores while held)", o.HoldCPUPerSec)
+		}
+		v.Chaos.Rows = append(v.Chaos.Rows, []string{"`" + o.Name + "`", verdict, n(o.Sent) + " / " + n(o.Verified), n(o.Lost), n(o.Mismatched), n(o.Timeouts),
+			fmt.Sprintf("%s (%s)", n(o.Attempted), n(o.AttackerOK)), orDash(chaos.FormatErrors(o.AttackerErrors)),
+			fmt.Sprintf("%d → %d → %d", o.FDsBefore, o.FDsPeak, o.FDsAfter),
+			fmt.Sprintf("%s → %s → %s", FormatQuantity(float64(o.RSSBefore), "B"), FormatQuantity(float64(o.RSSPeak), "B"), FormatQuantity(float64(o.RSSAfter), "B")),
+			cpu})
+		for _, note := range o.Notes {
+			if name, rest, ok := strings.Cut(note, ": "); ok && name == o.Name {
+				note = rest // a scenario's own note, already under its name
+			}
+			v.ChaosNotes = append(v.ChaosNotes, "`"+o.Name+"`: "+note)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(rep.Rules)) {
+		v.ChaosRules = append(v.ChaosRules, "**"+k+"**: "+rep.Rules[k])
+	}
+	return nil
+}
+
+func (v *robustnessView) addSoak(dir, outDir string) error {
+	path := filepath.Join(dir, chaos.SoakSummaryFile)
+	if !exists(path) {
+		return nil
+	}
+	var s chaos.SoakSummary
+	if err := readJSON(path, &s); err != nil {
+		return err
+	}
+	v.SoakRan = true
+	v.SoakSetup = fmt.Sprintf("%s to %s (%s in all): %s connections from `c1m-client -churn %s` (closing and reopening that many idle connections per second once all were open), a keepalive on each every %s; sampled every few seconds.",
+		orDash(s.Start), orDash(s.End), FormatQuantity(s.DurationS, "s"), FormatNumber(float64(s.Conns)), strconv.FormatFloat(s.ChurnPerS, 'g', -1, 64), FormatQuantity(s.IntervalS, "s"))
+	v.SoakVerdict = "**Passed.** Rule: " + s.Rule + "."
+	if !s.Pass {
+		v.SoakVerdict = "**Failed**: " + strings.Join(s.Failures, "; ") + ". Rule: " + s.Rule + "."
+	}
+	v.Soak.Header = []string{"what", "value"}
+	pct := func(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) }
+	n := func(x int64) string { return FormatNumber(float64(x)) }
+	v.Soak.Rows = [][]string{
+		{"peak connections on the server", FormatNumber(s.PeakConns)},
+		{"connections churned (closed and reopened)", n(s.Churned)},
+		{"server fds idle → after the close", fmt.Sprintf("%d → %d", s.IdleFDs, s.FinalFDs)},
+		{"server RSS, last quarter of the hold vs the second", pct(s.RSSDrift)},
+		{"slab, last quarter of the hold vs the second", pct(s.SlabDrift)},
+		{"echoes sent / verified", n(s.Sent) + " / " + n(s.Echoed)},
+		{"mismatched / unanswered at close / timeouts", fmt.Sprintf("%s / %s / %s", n(s.Mismatched), n(s.InFlightAtClose), n(s.Timeouts))},
+		{"connections dropped by the server", n(s.Dropped)},
+	}
+	samples, err := readSamples(filepath.Join(dir, chaos.SoakSamplesFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ff, err := soakFigure(samples, dir)
+	if err != nil {
+		return err
+	}
+	v.SoakFigures = figureViews([]FigureFile{ff}, outDir)
+	return nil
+}
+
+// soakFigure draws the server's fds and RSS, the kernel's slab and the
+// connections over the soak, one panel each.
+func soakFigure(s *Samples, dir string) (FigureFile, error) {
+	var panels []*plot.Plot
+	for i, col := range []struct{ name, label string }{
+		{"server_fds", "server fds"}, {"server_rss", "server RSS (B)"}, {"slab_bytes", "Slab (B)"}, {"conns", "connections"},
+	} {
+		p := newPlot("t (s)", col.label)
+		pts := samplePoints(s, "t_s", col.name, false)
+		if len(pts) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return FigureFile{}, fmt.Errorf("soak figure: %w", err)
+		}
+		line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+		p.Add(line)
+		p.Y.Min = math.Min(p.Y.Min, 0)
+		panels = append(panels, p)
+	}
+	ff := FigureFile{Base: filepath.Join(dir, "fig-soak"), Title: "Soak: server fds, RSS, slab and connections over time",
+		Caption: "Sampled every few seconds: the ramp, the hold with churn, and the close at the end, after which the server's fds must be back to the idle count."}
+	return ff, savePanels(ff.Base, panels)
+}
+
+func sumValues(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,61 @@
+// Command c1m-chaos is the hostile-client suite (package chaos): it starts
+// bin/c1m-server, holds a population of verified keepalive connections on
+// it, throws each kind of hostile client at it and then all at once, and
+// writes results/chaos. It exits non-zero, naming them, when scenarios fail.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"c1m/chaos"
+	"c1m/harness"
+)
+
+func main() {
+	var cfg chaos.Config
+	fs := flag.NewFlagSet("c1m-chaos", flag.ExitOnError)
+	fs.BoolVar(&cfg.Quick, "quick", false, "a seconds-long run with fewer connections (CI)")
+	fs.StringVar(&cfg.Results, "results", "results/chaos", "results directory")
+	fs.StringVar(&cfg.Bin, "bin", "bin", "directory of c1m-server (make build)")
+	only := fs.String("only", "", "comma-separated scenarios to run (default: all, then all together); names: "+names())
+	server := fs.String("server-flags", "", "extra c1m-server flags, space-separated (e.g. \"-trigger lt -dispatch reuseport\")")
+	fs.Parse(os.Args[1:])
+	cfg.Server = strings.Fields(*server)
+	if *only != "" {
+		cfg.Only = strings.Split(*only, ",")
+	}
+	cfg.Log = os.Stderr
+	unlock, err := harness.LockLab()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "c1m-chaos: %v\n", err)
+		os.Exit(1)
+	}
+	defer unlock()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rep, err := chaos.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "c1m-chaos: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "c1m-chaos: results in %s\n", cfg.Results)
+	if !rep.Pass {
+		fmt.Fprintf(os.Stderr, "c1m-chaos: FAILED: %s\n", strings.Join(rep.Failed, ", "))
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "c1m-chaos: all %d scenarios passed\n", len(rep.Scenarios))
+}
+
+func names() string {
+	var n []string
+	for _, s := range chaos.Scenarios() {
+		n = append(n, s.Name)
+	}
+	return strings.Join(append(n, "together"), ", ")
+}

@@ -1,0 +1,70 @@
+package core
+
+import (
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// fdtables, a worker's private table full: the fd the acceptor passes over
+// SCM_RIGHTS cannot be installed (recvmsg says MSG_CTRUNC and the kernel
+// drops it, which closes that connection). That is one connection shed,
+// counted as close reason no_fd, not a fatal error: the server keeps
+// echoing on what it holds, its counts keep no phantom connection, and it
+// holds new connections again once there is room. (Found by the chaos
+// suite's fd-flood against -strategy fdtables: the server exited.)
+func TestFDTablesFullTableShedsNotFatal(t *testing.T) {
+	t.Parallel()
+	const n = 300
+	cfg := testConfig()
+	cfg.Strategy, cfg.MaxConns, cfg.Pin = StrategyFDTables, 1000, false
+	srv := startSubServer(t, subSpec{Nofile: 300, Config: cfg})
+	require.Equal(t, StrategyFDTables, srv.Plan.Strategy)
+
+	// Lower the soft limit under what the plan assumed: the shared table
+	// keeps room to accept, the private tables fill after a few connections.
+	mainFDs := countDir(t, "/proc/"+strconv.Itoa(srv.Pid())+"/fd")
+	var old unix.Rlimit
+	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, nil, &old))
+	low := old
+	low.Cur = uint64(mainFDs + 8)
+	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, &low, nil))
+
+	conns := dialMany(t, srv.Addr(), n)
+	var snap Snapshot
+	waitFor(t, "every connection held or shed", func() bool {
+		snap = srv.Snapshot()
+		return snap.Accepted == n && snap.Registered+snap.CloseReasons["no_fd"] == n
+	})
+	t.Logf("shared table %d fds, soft limit %d: %d held, %d shed as no_fd", mainFDs, low.Cur, snap.Registered, snap.CloseReasons["no_fd"])
+	assert.Positive(t, snap.CloseReasons["no_fd"], "some private table was full")
+	assert.Positive(t, snap.Registered, "the tables held what fitted")
+	assert.EqualValues(t, snap.Registered, snap.Conns, "no phantom connection in the counts")
+
+	held := 0
+	for _, c := range conns {
+		if echoOnce(c, []byte("still here?")) == nil {
+			held++
+		}
+	}
+	assert.EqualValues(t, snap.Registered, held, "every held connection echoes; the shed ones were closed")
+
+	// Room again: everything closes, and new connections are held.
+	closeAll(conns)
+	waitConns(t, srv.Snapshot, 0)
+	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, &old, nil))
+	fresh := dialMany(t, srv.Addr(), 50)
+	require.NoError(t, echoAll(fresh), "holding connections again")
+	waitConns(t, srv.Snapshot, 50)
+}
+
+func countDir(t *testing.T, dir string) int {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	return len(ents)
+}

@@ -1,0 +1,71 @@
+// Experiment 8: what a million connections' keepalives cost in CPU.
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"c1m/harness"
+)
+
+func main() {
+	harness.Main(harness.Experiment{
+		Number: 8,
+		Title:  "Keepalive interval at 1,000,000 connections: CPU, packets or bandwidth?",
+		Question: "At a million connections, what runs out first as keepalives get more frequent on this machine: " +
+			"CPU, packets per second, or bandwidth?",
+		Hypothesis: "CPU: the echoes a second grow as 1/interval until the two cores (server and client together) saturate, " +
+			"long before the packet rate or the bytes would fill even a 1 GbE card (see the wire model).",
+		Factor: "-interval, the keepalive period of every connection: 60 s, 30 s, 10 s, 1 s",
+		Metrics: append(harness.Metrics("established", "echo_per_sec"),
+			harness.Metric{Name: "interval_s", Unit: "s", Better: "", Help: "keepalive period (the factor)"},
+			harness.Metric{Name: "offered_per_sec", Unit: "msg/s", Better: "", Help: "keepalives a second the connections ask for: established ÷ interval"},
+			harness.Metric{Name: "echo_share", Unit: "", Better: "higher", Help: "echo_per_sec ÷ offered_per_sec: 1 means every keepalive was answered on time"},
+			harness.StandardMetrics["server_cpu_cores"], harness.StandardMetrics["client_cpu_cores"],
+			harness.StandardMetrics["server_cpu_us_per_msg"], harness.StandardMetrics["client_cpu_us_per_msg"],
+			harness.StandardMetrics["tcp_segs_per_sec"], harness.StandardMetrics["rtt_p50_us"], harness.StandardMetrics["rtt_p99_us"],
+			harness.StandardMetrics["timeouts"], harness.StandardMetrics["mismatched"]),
+		Arms: func(s harness.Scale) []harness.Arm {
+			n := strconv.Itoa(s.Pick(1_000_000, 3_000))
+			intervals := []time.Duration{60 * time.Second, 30 * time.Second, 10 * time.Second, time.Second}
+			hold := 90 * time.Second
+			if s.Quick {
+				intervals, hold = []time.Duration{2 * time.Second, time.Second}, 4*time.Second
+			}
+			var arms []harness.Arm
+			for _, iv := range intervals {
+				arms = append(arms, harness.Arm{Name: iv.String(), ClientNice: 10,
+					Server: []string{"-max-conns", n, "-ports", "20"},
+					Client: []string{"-conns", n, "-ports", "20", "-interval", iv.String(), "-hold", hold.String(), "-reconnect"},
+					Params: map[string]float64{"interval_s": iv.Seconds()},
+					Note:   "keepalives every " + iv.String() + ", every echo verified"})
+			}
+			return arms
+		},
+		Repeats: func(harness.Scale) int { return 1 },
+		Derive: func(arm harness.Arm, m map[string]float64) {
+			if iv := m["interval_s"]; iv > 0 && m["established"] > 0 {
+				m["offered_per_sec"] = m["established"] / iv
+				if echo, ok := m["echo_per_sec"]; ok {
+					m["echo_share"] = echo / m["offered_per_sec"]
+				}
+			}
+		},
+		// As experiment 1: a deep accept queue, and TCP memory past the
+		// default limit that a million keepalive connections exceed here.
+		// No TIME_WAIT: the next arm need not wait a minute for the last
+		// one's closed sockets (what is measured is held connections).
+		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
+			"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.ipv4.tcp_max_tw_buckets": "0"},
+		ArmTimeout: 15 * time.Minute,
+		Checks: []harness.Check{
+			{Metric: "echo_share", A: "1m0s", B: "1s", Expect: "a>=b", Tolerance: 0.05, Claim: "60 s keepalives are answered; 1 s keepalives are not"},
+			{Metric: "server_cpu_cores", A: "1s", B: "1m0s", Expect: "a>=b", Tolerance: 0.10, Claim: "more frequent keepalives use more server CPU"},
+		},
+		Figures: []harness.Figure{
+			{Kind: "bars", Metric: "echo_per_sec"}, {Kind: "bars", Metric: "echo_share"},
+			{Kind: "bars", Metric: "server_cpu_cores"}, {Kind: "bars", Metric: "server_cpu_us_per_msg"},
+			{Kind: "bars", Metric: "tcp_segs_per_sec"},
+		},
+	})
+}
