@@ -7,7 +7,7 @@ BIN     := bin
 GOFLAGS_BUILD := -trimpath
 PEERS   := netgo gnet nbio
 
-.PHONY: all build test vet fuzz clean report limits tune untune chaos soak $(BIN)/c1m-limits
+.PHONY: all build test vet fuzz clean report rederive limits tune untune chaos soak $(BIN)/c1m-limits
 
 all: build
 
@@ -44,6 +44,13 @@ exp-%: build
 	$(GO) run ./experiments/exp$* -scale $(SCALE) -results $(RESULTS)
 	$(MAKE) --no-print-directory report
 
+# Recompute every committed summary.csv from its run's samples and client
+# results with the current derivation (runs nothing), then the report.
+rederive:
+	@for d in $(RESULTS)/exp-*/; do n=$${d%/}; n=$${n##*/exp-}; \
+		$(GO) run ./experiments/exp$$n -rederive -results $(RESULTS) || exit 1; done
+	$(MAKE) --no-print-directory report
+
 # Regenerate the figures and REPORT.md from $(RESULTS) (never edit REPORT.md by hand).
 report:
 	$(GO) run ./cmd/c1m-report -results $(RESULTS) -out $(REPORT)
@@ -64,7 +71,8 @@ soak: build
 FUZZTIME ?= 15s
 FUZZ_TARGETS := core:FuzzFrameDecoder procfs:FuzzSlabinfo procfs:FuzzStat procfs:FuzzMeminfo procfs:FuzzPortList \
 	client:FuzzParseSources client:FuzzCountReserved \
-	core:FuzzSnapshotLine client:FuzzChildLine client:FuzzParsePortRange procfs:FuzzSockstat procfs:FuzzProcMem procfs:FuzzLimits
+	core:FuzzSnapshotLine client:FuzzChildLine client:FuzzParsePortRange procfs:FuzzSockstat procfs:FuzzProcMem procfs:FuzzLimits \
+	procfs:FuzzCounters procfs:FuzzHostCPU
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn"; $(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); done

@@ -35,6 +35,7 @@ type Config struct {
 	Timeout        time.Duration // an echo later than this counts as a time-out
 	ConnectTimeout time.Duration
 	Hold           time.Duration // how long to hold the connections once the ramp is done
+	QuietRamp      bool          // send no keepalive until every connection is open: the hold sees the steady state, not the ramp's backlog
 	Loops          int           // event loops per process, 0: auto
 	RawWaitMs      int           // ms a loop may wait in epoll without the Go scheduler knowing
 	Procs          int           // processes, 0: as RLIMIT_NOFILE needs
@@ -73,6 +74,7 @@ type Job struct {
 	Timeout        time.Duration
 	ConnectTimeout time.Duration
 	Hold           time.Duration
+	QuietRamp      bool
 	Loops          int
 	Reconnect      bool
 	Churn          float64 // closes and reconnects per second, this process
@@ -160,7 +162,7 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 		jobs[p] = Job{Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
 			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
 			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
-			Hold: cfg.Hold, Loops: min(loops, max(n, 1)), Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
+			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Loops: min(loops, max(n, 1)), Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
 		off += n
 	}
 	return jobs, sp, nil
@@ -287,6 +289,7 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 		for _, e := range engines {
 			e.holdStart.Store(ns)
 		}
+		wake() // a quiet ramp's loops sleep until told the hold began
 	}
 	for res.Ended == "" {
 		select {

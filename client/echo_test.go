@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -201,4 +202,30 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	// The server may count a connection before the client's loop has seen
 	// its handshake complete, so the client's count can trail the server's.
 	assert.LessOrEqual(t, res.OpenAtEnd, int64(n))
+}
+
+// A quiet ramp sends nothing until every connection (of every process) is
+// open, so every echo belongs to the hold; a normal ramp's do not.
+func TestQuietRampSendsOnlyInTheHold(t *testing.T) {
+	t.Parallel()
+	for _, procs := range []int{1, 2} {
+		for _, quiet := range []bool{false, true} {
+			t.Run(fmt.Sprintf("procs=%d/quiet=%v", procs, quiet), func(t *testing.T) {
+				t.Parallel()
+				_, addr := startServer(t, "127.0.0.1:0")
+				cfg := testConfig(addr)
+				// A ramp of about a second, keepalives every 50 ms.
+				cfg.Conns, cfg.Procs, cfg.Rate, cfg.Interval, cfg.Hold, cfg.QuietRamp = 100, procs, 100, 50*time.Millisecond, time.Second, quiet
+				res := runClient(t, cfg)
+				require.Equal(t, int64(100), res.Established)
+				require.Positive(t, res.RttHoldUs.N)
+				assert.Zero(t, res.Mismatched)
+				if quiet {
+					assert.Equal(t, res.Echoed, res.RttHoldUs.N, "every echo was sent in the hold")
+				} else {
+					assert.Greater(t, res.Echoed, res.RttHoldUs.N, "the ramp's keepalives are echoed too")
+				}
+			})
+		}
+	}
 }

@@ -85,6 +85,7 @@ type engine struct {
 	rampDoneAt   atomic.Int64
 	cursor       int
 	cycleStart   int64
+	quietOver    bool  // a quiet ramp's keepalives have begun
 	monoOffset   int64 // CLOCK_MONOTONIC minus core.MonoNs: aligns ticks across processes
 	lastTimeScan int64
 
@@ -140,7 +141,7 @@ func (e *engine) tick(now time.Time) time.Duration {
 	switch e.phase.Load() {
 	case phaseRamp:
 		earliest(e.ramp(ns))
-		if e.job.Interval > 0 {
+		if e.job.Interval > 0 && e.keepaliveBegun() {
 			earliest(e.keepalive(ns))
 		}
 		if e.churnRate > 0 {
@@ -422,6 +423,21 @@ func (e *engine) messageDone(k int, m uint64, now int64) {
 	if e.job.Interval == 0 && e.phase.Load() == phaseRamp {
 		e.queue(k, 1, now)
 	}
+}
+
+// keepaliveBegun says whether keepalives are sent yet: always, unless the
+// ramp is quiet; then from the hold on, with the first cycle starting there
+// (not at the loop's start, which would fire every missed phase at once).
+func (e *engine) keepaliveBegun() bool {
+	if !e.job.QuietRamp || e.quietOver {
+		return true
+	}
+	hs := e.holdStart.Load()
+	if hs == 0 {
+		return false
+	}
+	e.cycleStart, e.cursor, e.quietOver = hs, 0, true
+	return true
 }
 
 // keepalive sends on every connection whose phase has come round, in

@@ -29,6 +29,8 @@ var StandardMetrics = map[string]Metric{
 	"dispatch_p99_us":            metric("dispatch_p99_us", "µs", "lower", "accept → registered in a worker, 99th percentile"),
 	"server_cpu_cores":           metric("server_cpu_cores", "cores", "lower", "server CPU seconds per second after the ramp"),
 	"client_cpu_cores":           metric("client_cpu_cores", "cores", "lower", "client CPU seconds per second after the ramp"),
+	"host_busy_cores":            metric("host_busy_cores", "cores", "lower", "whole machine's busy CPU per second during the hold (server, client, softirqs, everything); the machine's core count is the ceiling"),
+	"host_softirq_cores":         metric("host_softirq_cores", "cores", "lower", "part of host_busy_cores spent in softirqs (loopback TCP receive, timers)"),
 	"client_cpu_us_per_msg":      metric("client_cpu_us_per_msg", "µs", "lower", "client CPU after the ramp ÷ messages the server echoed"),
 	"tcp_segs_per_sec":           metric("tcp_segs_per_sec", "seg/s", "lower", "TCP segments sent per second after the ramp, in the server's network namespace (on loopback: both ends)"),
 	"tcp_retrans_segs":           metric("tcp_retrans_segs", "", "lower", "TCP segments retransmitted during the run (server's namespace)"),
@@ -95,11 +97,9 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 	for _, n := range res.Failed {
 		m["connect_failures"] += n
 	}
-	switch {
-	case res.HoldSeconds > 0 && res.RttHoldUs.N > 0: // keepalives sent in the hold and answered
+	// No hold (the ramp never finished): no steady state, left empty.
+	if res.HoldSeconds > 0 && res.RttHoldUs.N > 0 {
 		m["echo_per_sec"] = res.RttHoldUs.N / res.HoldSeconds
-	case res.WallSeconds > res.RampSeconds: // an older client: the ramp's echoes count too
-		m["echo_per_sec"] = res.Echoed / (res.WallSeconds - res.RampSeconds)
 	}
 	if len(rows) < 3 {
 		return m
@@ -151,24 +151,34 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 		m["dispatch_p99_us"] = rows[len(rows)-2]["srv_dispatch_p99_us"]
 	}
 	m["server_cpu_us_per_conn"] = (rows[rampEnd]["server_cpu_s"] - rows[1]["server_cpu_s"]) / conns * 1e6
-	// After the ramp: from the ramp's end to the last sample with the client alive.
-	last := len(rows) - 2
-	if res.Echoed > 0 && last > rampEnd {
-		msgSize := res.BytesReceived / res.Echoed
-		a, b := rows[rampEnd], rows[last]
-		msgs := (b["srv_bytes_out"] - a["srv_bytes_out"]) / msgSize
+	// The hold: from the ramp's end to the last sample that still had every
+	// connection open (the client's close and exit come after; its CPU
+	// column falls as its processes end).
+	holdEnd := rampEnd
+	for i := rampEnd + 1; i < len(rows); i++ {
+		if rows[i]["conns_server"] >= 0.99*conns {
+			holdEnd = i
+		}
+	}
+	if holdEnd > rampEnd {
+		a, b := rows[rampEnd], rows[holdEnd]
 		if dt := b["t_s"] - a["t_s"]; dt > 0 {
 			m["server_cpu_cores"] = (b["server_cpu_s"] - a["server_cpu_s"]) / dt
 			m["client_cpu_cores"] = (b["client_cpu_s"] - a["client_cpu_s"]) / dt
-			if _, ok := a["tcp_out_segs"]; ok {
-				m["tcp_segs_per_sec"] = (b["tcp_out_segs"] - a["tcp_out_segs"]) / dt
+			for col, name := range map[string]string{"tcp_out_segs": "tcp_segs_per_sec", "host_busy_s": "host_busy_cores", "host_softirq_s": "host_softirq_cores"} {
+				if _, ok := a[col]; ok {
+					m[name] = (b[col] - a[col]) / dt
+				}
 			}
 		}
-		if msgs > 0 {
-			m["client_cpu_us_per_msg"] = (b["client_cpu_s"] - a["client_cpu_s"]) / msgs * 1e6
-			m["server_cpu_us_per_msg"] = (b["server_cpu_s"] - a["server_cpu_s"]) / msgs * 1e6
-			calls := (b["srv_reads"] + b["srv_writes"] + b["srv_epoll_waits"]) - (a["srv_reads"] + a["srv_writes"] + a["srv_epoll_waits"])
-			m["syscalls_per_msg"] = calls / msgs
+		if res.Echoed > 0 {
+			msgs := (b["srv_bytes_out"] - a["srv_bytes_out"]) / (res.BytesReceived / res.Echoed)
+			if msgs > 0 {
+				m["client_cpu_us_per_msg"] = (b["client_cpu_s"] - a["client_cpu_s"]) / msgs * 1e6
+				m["server_cpu_us_per_msg"] = (b["server_cpu_s"] - a["server_cpu_s"]) / msgs * 1e6
+				calls := (b["srv_reads"] + b["srv_writes"] + b["srv_epoll_waits"]) - (a["srv_reads"] + a["srv_writes"] + a["srv_epoll_waits"])
+				m["syscalls_per_msg"] = calls / msgs
+			}
 		}
 	}
 	return m

@@ -20,17 +20,21 @@ func fixtureRows() []Sample {
 		{"t_s": 1, "slab_bytes": 1_000_000, "conns_server": 0, "server_pss": 5_000_000, "server_cpu_s": 1},
 		{"t_s": 2, "slab_bytes": 6_000_000, "conns_server": 500, "server_pss": 5_010_000, "server_cpu_s": 1.5, "srv_bytes_out": 0},
 		{"t_s": 3, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 2, "client_cpu_s": 0.25,
-			"tcp_out_segs": 1000, "tcp_tw": 7,
+			"tcp_out_segs": 1000, "tcp_tw": 7, "host_busy_s": 100, "host_softirq_s": 10,
 			"srv_bytes_out": 11_000, "srv_reads": 1000, "srv_writes": 1000, "srv_epoll_waits": 500, "client_pss": 2_000_000},
 		{"t_s": 4, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 3, "client_cpu_s": 0.5,
-			"tcp_out_segs": 4000, "tcp_tw": 3, "srv_bytes_out": 22_000, "srv_reads": 2000, "srv_writes": 2000, "srv_epoll_waits": 1000, "srv_dispatch_p50_us": 7, "srv_dispatch_p99_us": 70},
+			"tcp_out_segs": 4000, "tcp_tw": 3, "srv_bytes_out": 22_000, "srv_reads": 2000, "srv_writes": 2000, "srv_epoll_waits": 1000,
+			"host_busy_s": 101.5, "host_softirq_s": 10.5},
+		// The client closing: connections going, its processes exiting.
+		{"t_s": 4.5, "slab_bytes": 6_000_000, "conns_server": 400, "server_cpu_s": 3.5, "client_cpu_s": 0.1,
+			"tcp_out_segs": 9000, "host_busy_s": 102.5, "srv_dispatch_p50_us": 7, "srv_dispatch_p99_us": 70},
 		{"t_s": 5, "slab_bytes": 1_000_000, "conns_server": 0},
 	}
 }
 
 func TestDeriveMetrics(t *testing.T) {
 	t.Parallel()
-	res := clientResult{Established: 1000, RampSeconds: 2, WallSeconds: 12, Echoed: 2000, BytesReceived: 22_000,
+	res := clientResult{Established: 1000, RampSeconds: 2, WallSeconds: 12, HoldSeconds: 5, Echoed: 2000, BytesReceived: 22_000,
 		RttHoldUs: pcts{P50: 100, P99: 900, P999: 1500, N: 1000}}
 	m := deriveMetrics(fixtureRows(), res)
 	assert.Equal(t, 1000.0, m["conns"])
@@ -39,7 +43,7 @@ func TestDeriveMetrics(t *testing.T) {
 	assert.Equal(t, 2000.0, m["client_bytes_per_conn"])
 	assert.Equal(t, 5020.0, m["server_bytes_per_conn"], "the whole server's PSS at the peak ÷ 1000")
 	assert.Equal(t, 500.0, m["connect_rate"])
-	assert.Equal(t, 200.0, m["echo_per_sec"], "2000 echoes over the 10 s after the ramp")
+	assert.Equal(t, 200.0, m["echo_per_sec"], "1000 echoes sent in the 5 s hold")
 	assert.Equal(t, 1000.0, m["server_cpu_us_per_conn"], "1 s of CPU from idle to the ramp's end ÷ 1000")
 	assert.Equal(t, 1000.0, m["server_cpu_us_per_msg"], "1 s of CPU ÷ 1000 messages of 11 B")
 	assert.Equal(t, 2.5, m["syscalls_per_msg"])
@@ -49,6 +53,8 @@ func TestDeriveMetrics(t *testing.T) {
 	assert.Equal(t, 0.25, m["client_cpu_cores"])
 	assert.Equal(t, 250.0, m["client_cpu_us_per_msg"])
 	assert.Equal(t, 3000.0, m["tcp_segs_per_sec"])
+	assert.Equal(t, 1.5, m["host_busy_cores"])
+	assert.Equal(t, 0.5, m["host_softirq_cores"])
 	assert.Equal(t, 7.0, m["tcp_tw_at_peak"], "TIME_WAIT at the first sample with the most connections")
 }
 
@@ -63,6 +69,15 @@ func TestEchoRateIsTheHolds(t *testing.T) {
 	assert.Equal(t, 3.0, m["eaddrnotavail"])
 	assert.Equal(t, 4.0, m["connect_failures"])
 	assert.Equal(t, 1500.0, m["predicted_capacity"])
+}
+
+// A ramp that never finished has no hold: no steady-state echo rate, rather
+// than the ramp's echoes over a few seconds.
+func TestNoHoldLeavesEchoRateEmpty(t *testing.T) {
+	t.Parallel()
+	res := clientResult{Established: 800, RampSeconds: 900, WallSeconds: 930, Echoed: 2_000_000, BytesReceived: 22_000_000}
+	m := deriveMetrics(fixtureRows(), res)
+	assert.NotContains(t, m, "echo_per_sec")
 }
 
 func TestNoRoundTripLeavesRTTEmpty(t *testing.T) {

@@ -38,7 +38,16 @@ func Main(e Experiment) {
 	fs.StringVar(&o.Results, "results", "results", "results directory")
 	fs.StringVar(&o.Bin, "bin", "bin", "directory of the c1m binaries (make build)")
 	fs.DurationVar(&o.Interval, "interval", time.Second, "sampling interval")
+	rederive := fs.Bool("rederive", false, "run nothing: recompute summary.csv from the run's samples and client results in -results")
 	fs.Parse(os.Args[1:])
+	if *rederive {
+		if err := Rederive(e, o.Results); err != nil {
+			fmt.Fprintf(os.Stderr, "exp-%d: %v\n", e.Number, err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "exp-%d: summary.csv re-derived in %s\n", e.Number, filepath.Join(o.Results, fmt.Sprintf("exp-%d", e.Number)))
+		return
+	}
 	switch *scale {
 	case "full", "quick":
 	default:

@@ -41,6 +41,16 @@ func FuzzStat(f *testing.F) {
 	})
 }
 
+func FuzzHostCPU(f *testing.F) {
+	f.Add("cpu  571615 122079 1360076 2994784 2963 0 351158 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		cpu, err := parseHostCPU(text)
+		if err == nil && (cpu.Busy < 0 || cpu.Softirq < 0 || cpu.Softirq > cpu.Busy) {
+			t.Fatalf("impossible CPU times %+v", cpu)
+		}
+	})
+}
+
 func FuzzPortList(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		spans, err := ParsePortList(text)

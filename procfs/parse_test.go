@@ -171,3 +171,16 @@ func TestParsePortList(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 }
+
+func TestParseHostCPU(t *testing.T) {
+	t.Parallel()
+	// user nice system idle iowait irq softirq steal guest guest_nice
+	cpu, err := parseHostCPU("cpu  100 20 300 5000 7 1 50 2 40 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+	require.NoError(t, err)
+	assert.Equal(t, HostCPU{Busy: (100 + 20 + 300 + 1 + 50 + 2) * 10 * time.Millisecond, Softirq: 500 * time.Millisecond}, cpu)
+
+	_, err = parseHostCPU("cpu0 1 2 3 4 5 6 7\n")
+	require.Error(t, err, "the first line must be the all-CPU total")
+	_, err = parseHostCPU("cpu 1 2 x 4 5 6 7\n")
+	require.Error(t, err)
+}

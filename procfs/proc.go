@@ -198,3 +198,52 @@ func parseLimitValue(s string) (uint64, error) {
 	}
 	return strconv.ParseUint(s, 10, 64)
 }
+
+// HostCPU is the machine's CPU time since boot, all CPUs summed, from the
+// first line of /proc/stat.
+type HostCPU struct {
+	Busy    time.Duration // everything but idle and iowait
+	Softirq time.Duration // part of Busy: softirqs, where loopback TCP runs when no process pays for it
+}
+
+// HostCPU reads the machine's CPU time.
+func (fs FS) HostCPU() (HostCPU, error) {
+	text, err := readText(fs.path("proc", "stat"))
+	if err != nil {
+		return HostCPU{}, err
+	}
+	return parseHostCPU(text)
+}
+
+// parseHostCPU reads the "cpu" line: user nice system idle iowait irq
+// softirq steal guest guest_nice, in USER_HZ. Guest time is already in user
+// and nice, so it is not added again.
+func parseHostCPU(text string) (HostCPU, error) {
+	line, _, _ := strings.Cut(text, "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 8 || fields[0] != "cpu" {
+		return HostCPU{}, errors.New("procfs: stat: first line is not \"cpu\" with at least 7 times")
+	}
+	var ticks [8]uint64 // user nice system idle iowait irq softirq steal
+	for i := range ticks {
+		if i+1 >= len(fields) {
+			break
+		}
+		v, err := strconv.ParseUint(fields[i+1], 10, 64)
+		if err != nil {
+			return HostCPU{}, fmt.Errorf("procfs: stat: cpu time %d: %w", i+1, err)
+		}
+		ticks[i] = v
+	}
+	var busy uint64
+	for i, v := range ticks {
+		if i != 3 && i != 4 { // idle, iowait
+			if busy > math.MaxUint64-v { // absurd input: saturate, do not wrap
+				busy = math.MaxUint64
+			} else {
+				busy += v
+			}
+		}
+	}
+	return HostCPU{Busy: ticksToDuration(busy), Softirq: ticksToDuration(ticks[6])}, nil
+}
