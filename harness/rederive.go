@@ -16,7 +16,8 @@ import (
 // improves, the committed runs follow without repeating hours of load.
 // Values that are not derived from those files (what an arm's Setup read
 // at its end, such as a link's drop counters) are kept from the old
-// summary. meta.json gets a note saying so.
+// summary. meta.json takes the experiment's current title, hypothesis,
+// metrics, checks and figures, and a note saying it was re-derived.
 func Rederive(e Experiment, results string) error {
 	dir := filepath.Join(results, fmt.Sprintf("exp-%d", e.Number))
 	var m meta
@@ -60,6 +61,10 @@ func Rederive(e Experiment, results string) error {
 		}
 		old[i] = row
 	}
+	// What the experiment declares about its analysis follows the code too;
+	// what ran (arms, environment, times) stays as recorded.
+	m.Title, m.Question, m.Hypothesis, m.Factor = e.Title, e.Question, e.Hypothesis, e.Factor
+	m.Metrics, m.Checks, m.Figures = e.Metrics, e.Checks, e.Figures
 	m.note("summary.csv re-derived from the samples and client results on %s (make rederive): the run itself is unchanged",
 		time.Now().UTC().Format(time.RFC3339))
 	return writeResults(dir, &m, e.Metrics, old)

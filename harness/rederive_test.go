@@ -32,7 +32,7 @@ func TestRederive(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "client-a-r1.json"), b, 0o644))
 
-	e := Experiment{Number: 42, Metrics: metrics, Derive: func(arm Arm, m map[string]float64) {
+	e := Experiment{Number: 42, Title: "now", Metrics: metrics, Derive: func(arm Arm, m map[string]float64) {
 		m["echo_per_interval"] = m["echo_per_sec"] * arm.Params["interval_s"]
 	}}
 	require.NoError(t, Rederive(e, results))
@@ -54,6 +54,8 @@ func TestRederive(t *testing.T) {
 	require.Len(t, after.Notes, 2)
 	assert.Equal(t, "the run's own note", after.Notes[0])
 	assert.Contains(t, after.Notes[1], "re-derived")
+	assert.Equal(t, "now", after.Title, "the declared analysis follows the code")
+	assert.Equal(t, "a", after.Arms[0].Name, "what ran stays")
 }
 
 func TestRederiveWithoutARunNamesTheFix(t *testing.T) {
