@@ -32,6 +32,13 @@ type robustnessView struct {
 	ChaosRules   []string
 	ChaosNotes   []string
 
+	StormRan     bool
+	StormSetup   string
+	StormVerdict string
+	Storm        table
+	StormNotes   []string
+	StormFigures []figureView
+
 	SoakRan     bool
 	SoakSetup   string
 	SoakVerdict string
@@ -44,6 +51,9 @@ type robustnessView struct {
 func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
 	var v robustnessView
 	if err := v.addChaos(filepath.Join(resultsDir, "chaos")); err != nil {
+		return v, err
+	}
+	if err := v.addStorm(filepath.Join(resultsDir, "chaos"), outDir); err != nil {
 		return v, err
 	}
 	if err := v.addSoak(filepath.Join(resultsDir, "soak"), outDir); err != nil {
@@ -188,4 +198,98 @@ func sumValues(m map[string]int64) int64 {
 		n += v
 	}
 	return n
+}
+
+// addStorm renders the reconnect storm (results/chaos/storm.json and storm.csv).
+func (v *robustnessView) addStorm(dir, outDir string) error {
+	st, err := chaos.ReadStorm(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	v.StormRan = true
+	scale := "full"
+	if st.Quick {
+		scale = "quick"
+	}
+	n := func(x int64) string { return FormatNumber(float64(x)) }
+	sec := func(x float64) string { return FormatQuantity(x, "s") }
+	us := func(x int64) string { return FormatQuantity(float64(x)/1e6, "s") }
+	v.StormSetup = fmt.Sprintf("Scale %s, %s to %s: `c1m-server %s` held %s keepalive connections of the real client (`%s`, every echo verified), "+
+		"all open and verified after %s; then the server was SIGKILLed and started again at once on the same ports. "+
+		"Times count from the SIGKILL, read from the client's progress every ~%s.",
+		scale, orDash(st.Start), orDash(st.End), strings.Join(st.ServerFlags, " "), n(int64(st.Scale.Conns)), st.Client, sec(st.RampS), sec(st.Resolution))
+	if st.Pass {
+		v.StormVerdict = fmt.Sprintf("**Passed: all %s connections back, each with an echo verified on its new socket, %s after the kill.** Rule: %s.",
+			n(int64(st.Scale.Conns)), sec(st.AllBackS), st.Rule)
+	} else {
+		v.StormVerdict = "**Failed**: " + strings.Join(st.Failures, "; ") + ". Rule: " + st.Rule + "."
+	}
+	v.Storm.Header = []string{"what", "value"}
+	v.Storm.Rows = [][]string{
+		{"connections held, then the server SIGKILLed", n(int64(st.Scale.Conns))},
+		{"**time until all were back and verified**", "**" + sec(st.AllBackS) + "**"},
+		{"time until all were open again (client) / held by the new server", sec(st.AllOpenS) + " / " + sec(st.ServerConnsS)},
+		{"killed server reaped / new server answering", sec(st.ExitS) + " / " + sec(st.RestartS)},
+		{"one connection's downtime, loss to verified echo: p50 / p99 / max", us(st.Downtime.P50) + " / " + us(st.Downtime.P99) + " / " + us(st.Downtime.Max)},
+		{"reconnect attempts (connects started until all were back)", n(st.Attempts)},
+		{"connect failures meanwhile", orDash(chaos.FormatErrors(st.FailedBy))},
+		{"connection losses seen", n(st.Dropped) + " (" + chaos.FormatErrors(st.DroppedBy) + ")"},
+		{"lost for good / mismatched echoes / echo timeouts", n(st.Lost) + " / " + n(st.Mismatched) + " / " + n(st.Timeouts)},
+		{"listen queue overflows / drops, SYN retransmits", FormatNumber(st.ListenOverflows) + " / " + FormatNumber(st.ListenDrops) + " / " + FormatNumber(st.SynRetrans)},
+		{"TIME_WAIT sockets before → peak (tcp_max_tw_buckets)", fmt.Sprintf("%s → %s (%s)", n(int64(st.TimeWaitBefore)), n(int64(st.TimeWaitPeak)), orDash(st.TWBuckets))},
+	}
+	v.StormNotes = st.Notes
+	samples, err := readSamples(filepath.Join(dir, chaos.StormSamplesFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ff, err := stormFigure(samples, dir)
+	if err != nil {
+		return err
+	}
+	v.StormFigures = figureViews([]FigureFile{ff}, outDir)
+	return nil
+}
+
+// stormFigure draws the way back after the kill: connections open, open
+// and verified again, and held by the server; below, connects in flight.
+func stormFigure(s *Samples, dir string) (FigureFile, error) {
+	top := newPlot("seconds after the SIGKILL", "connections")
+	for i, col := range []struct{ name, label string }{
+		{"open", "open (client)"}, {"open_verified", "open and verified again"}, {"server_conns", "held by the server"},
+	} {
+		pts := samplePoints(s, "t_s", col.name, false)
+		if len(pts) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return FigureFile{}, fmt.Errorf("storm figure: %w", err)
+		}
+		line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+		line.Dashes = plotutil.Dashes(i)
+		top.Add(line)
+		top.Legend.Add(col.label, line)
+	}
+	top.Legend.Top, top.Legend.Left = false, false
+	top.X.Min, top.Y.Min = 0, 0
+	bottom := newPlot("seconds after the SIGKILL", "connects in flight")
+	if pts := samplePoints(s, "t_s", "connecting", false); len(pts) > 0 {
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return FigureFile{}, fmt.Errorf("storm figure: %w", err)
+		}
+		line.Color, line.Width = plotutil.Color(3), vg.Points(1.5)
+		bottom.Add(line)
+		bottom.X.Min, bottom.Y.Min = 0, 0
+	}
+	ff := FigureFile{Base: filepath.Join(dir, "fig-storm"), Title: "Reconnect storm: connections coming back after the server's SIGKILL",
+		Caption: "Sampled every 250 ms from the kill: the client's open connections and those with an echo verified on their new socket (its progress, about once a second), and the restarted server's count; below, the client's connects in progress."}
+	return ff, savePanels(ff.Base, []*plot.Plot{top, bottom})
 }

@@ -11,6 +11,7 @@ import (
 
 	"c1m/chaos"
 	"c1m/client"
+	"c1m/core"
 )
 
 // The robustness section renders results/chaos (a table per scenario) and
@@ -61,4 +62,62 @@ func TestReportRobustness(t *testing.T) {
 		assertHas(t, report, want)
 	}
 	require.FileExists(t, filepath.Join(results, "soak", "fig-soak.png"))
+}
+
+// The reconnect storm renders from results/chaos/storm.json (its numbers)
+// and storm.csv (the figure of the way back); without it the section says
+// how to run it, and a failed storm names what failed.
+func TestReportStorm(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	results := filepath.Join(root, "results")
+	out := filepath.Join(root, "REPORT.md")
+	require.NoError(t, WriteReport(results, out))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assertHas(t, string(b), "Not run yet (`make chaos` writes results/chaos/storm.json).")
+
+	st := chaos.StormResult{Start: "s", End: "e", Scale: chaos.StormScale{Conns: 200000, Ports: 20, Interval: 30 * time.Second, Bound: 5 * time.Minute},
+		ServerFlags: []string{"-max-conns", "200000", "-ports", "20"}, Client: "-conns 200000 -reconnect",
+		RampS: 40, ExitS: 2.5, RestartS: 2.6, AllOpenS: 31.2, ServerConnsS: 30.9, AllBackS: 32.4, Resolution: 1,
+		Dropped: 200100, Attempts: 812345, FailedBy: map[string]int64{"ECONNREFUSED": 400000}, DroppedBy: map[string]int64{"EOF": 200000, "ECONNRESET": 100},
+		Downtime:        core.Percentiles{N: 200000, P50: 12_000_000, P99: 29_500_000, Max: 31_000_000},
+		ListenOverflows: 1234, ListenDrops: 1234, SynRetrans: 99, TimeWaitBefore: 3, TimeWaitPeak: 150000, TWBuckets: "262144",
+		Pass: true, Rule: "every connection back within 5m0s", Notes: []string{"sysctl net.core.somaxconn set to \"65535\""}}
+	raw, err := json.Marshal(st)
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(results, "chaos", chaos.StormFile), string(raw))
+	writeFile(t, filepath.Join(results, "chaos", chaos.StormSamplesFile),
+		"t_s,open,open_verified,connecting,attempts,server_conns,time_wait,listen_overflows\n0.2,0,0,0,0,,3,0\n10,150000,120000,4000,500000,150500,150000,1000\n32.5,200000,200000,0,812345,200000,150000,1234\n")
+	require.NoError(t, WriteReport(results, out))
+	b, err = os.ReadFile(out)
+	require.NoError(t, err)
+	report := string(b)
+	for _, want := range []string{
+		"### Reconnect storm",
+		"**Passed: all 200,000 connections back, each with an echo verified on its new socket, 32.4 s after the kill.** Rule: every connection back within 5m0s.",
+		"| **time until all were back and verified** | **32.4 s** |",
+		"| time until all were open again (client) / held by the new server | 31.2 s / 30.9 s |",
+		"| one connection's downtime, loss to verified echo: p50 / p99 / max | 12 s / 29.5 s / 31 s |",
+		"| reconnect attempts (connects started until all were back) | 812,345 |",
+		"| connect failures meanwhile | ECONNREFUSED 400000 |",
+		"| connection losses seen | 200,100 (ECONNRESET 100, EOF 200000) |",
+		"| lost for good / mismatched echoes / echo timeouts | 0 / 0 / 0 |",
+		"| listen queue overflows / drops, SYN retransmits | 1,234 / 1,234 / 99 |",
+		"| TIME_WAIT sockets before → peak (tcp_max_tw_buckets) | 3 → 150,000 (262144) |",
+		"- sysctl net.core.somaxconn set to \"65535\"",
+		"![Reconnect storm: connections coming back after the server's SIGKILL](results/chaos/fig-storm.png)",
+	} {
+		assertHas(t, report, want)
+	}
+	require.FileExists(t, filepath.Join(results, "chaos", "fig-storm.png"))
+
+	st.Pass, st.Failures, st.AllBackS, st.Lost = false, []string{"12 of 200000 connections not back and verified within 5m0s"}, 0, 12
+	raw, err = json.Marshal(st)
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(results, "chaos", chaos.StormFile), string(raw))
+	require.NoError(t, WriteReport(results, out))
+	b, err = os.ReadFile(out)
+	require.NoError(t, err)
+	assertHas(t, string(b), "**Failed**: 12 of 200000 connections not back and verified within 5m0s. Rule:")
 }

@@ -57,8 +57,10 @@ func WriteFigures(e *Experiment) (written []FigureFile, skipped []string, err er
 			figs = barsFigures(e, f)
 		case "ratios":
 			figs = ratioFigures(e, f) // and tables in the report (ratios.go)
+		case "curve":
+			figs = curveFigures(e, f) // and tables in the report (curve.go)
 		default:
-			skipped = append(skipped, fmt.Sprintf("figure kind %q is unknown (want series, bars, timeline or ratios)", f.Kind))
+			skipped = append(skipped, fmt.Sprintf("figure kind %q is unknown (want series, bars, timeline, ratios or curve)", f.Kind))
 			continue
 		}
 		for _, pf := range figs {

@@ -48,6 +48,7 @@ func WriteReport(resultsDir, outPath string) error {
 	v.Q2 = append(v.Q2, slabBreakdowns(exps)...)
 	v.Q3 = answerPerConn(exps, "server_user_bytes_per_conn", "Server user-space memory")
 	v.Q4, v.ModelTable = answerKeepalives(exps)
+	v.Million = answerMillion(exps)
 	v.Env = newEnvView(exps)
 	if v.Robustness, err = newRobustnessView(resultsDir, outDir); err != nil {
 		return err
@@ -66,6 +67,7 @@ type reportView struct {
 	Results        string
 	CheckRule      string
 	Q1, Q2, Q3, Q4 []string // markdown list items
+	Million        []string // at 1,000,000 connections: fill time and keepalive rate (million.go)
 	LimitsTable    table    // results/limits (limits.go)
 	ModelTable     table
 	ModelFigures   []figureView
@@ -80,6 +82,7 @@ type experimentView struct {
 	Figures                                      []figureView
 	SkippedFigures, Checks, Notes                []string
 	Ratios                                       []ratioView // see ratios.go
+	Curves                                       []ratioView // see curve.go
 }
 
 type figureView struct{ Title, PNG, SVG, Caption string }
@@ -125,6 +128,7 @@ func newExperimentView(e *Experiment, figs []FigureFile, skipped []string, outDi
 		Metrics:        metricsTable(e),
 		Clients:        clientTable(e),
 		Ratios:         ratioTables(e),
+		Curves:         curveTables(e),
 	}
 	v.Setup = fmt.Sprintf("%d arm(s), interleaved, %d repeat(s) each, scale %s; ran %s to %s at commit %s (%s, kernel %s, %s).",
 		len(m.Arms), m.Repeats, orDash(m.Scale), orDash(m.Start), orDash(m.End), orDash(m.Env.GitCommit),
@@ -337,17 +341,22 @@ func checkSentence(e *Experiment, r CheckResult) string {
 	if ratio := RatioOfMedians(r.SpreadA, r.SpreadB); !math.IsNaN(ratio) {
 		s += fmt.Sprintf(" (ratio of medians %s)", strconv.FormatFloat(ratio, 'f', 3, 64))
 	}
-	tol := strconv.FormatFloat(r.Tolerance*100, 'f', -1, 64) + "%"
+	tol := strconv.FormatFloat(math.Abs(r.Tolerance)*100, 'f', -1, 64) + "%"
+	// A negative tolerance asks for a margin: a<=b by 33% means at most 67% of b.
+	below, above := " below ", " above "
+	if r.Tolerance < 0 {
+		below, above = above, below
+	}
 	switch r.Expect {
 	case "a>=b":
 		s += "; the claim needs at least " + FormatQuantity(r.SpreadB.Median*(1-r.Tolerance), unit)
 		if r.Tolerance != 0 {
-			s += " (" + tol + " below " + r.B + ")"
+			s += " (" + tol + below + r.B + ")"
 		}
 	case "a<=b":
 		s += "; the claim needs at most " + FormatQuantity(r.SpreadB.Median*(1+r.Tolerance), unit)
 		if r.Tolerance != 0 {
-			s += " (" + tol + " above " + r.B + ")"
+			s += " (" + tol + above + r.B + ")"
 		}
 	case "a~b":
 		s += "; the claim needs the two within " + tol + " of each other"

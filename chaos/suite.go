@@ -8,7 +8,6 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,9 +31,11 @@ type Config struct {
 	Bin     string   // where c1m-server is
 	Results string   // results/chaos
 	Quick   bool     // seconds instead of minutes, fewer connections
-	Only    []string // scenario names to run (empty: all, then all together)
+	Only    []string // scenario names to run (empty: all, then all together, then the storm)
 	Server  []string // extra c1m-server flags (e.g. -trigger lt), after the suite's own
 	Log     io.Writer
+	// StormConns overrides the reconnect storm's connection count (0: its scale's).
+	StormConns int
 }
 
 // Scale is how many hostile connections each scenario opens.
@@ -112,6 +114,9 @@ type Report struct {
 	Pass        bool              `json:"pass"`
 	Failed      []string          `json:"failed,omitempty"`
 	Rules       map[string]string `json:"rules"`
+	// Storm is the reconnect storm's result when it ran; it has a file of
+	// its own (storm.json), so a storm run alone keeps the suite's results.
+	Storm *StormResult `json:"-"`
 }
 
 // suite is one run: the server, the population and the measurements.
@@ -140,20 +145,50 @@ func (s *suite) logf(format string, a ...any) {
 	fmt.Fprintf(s.cfg.Log, "c1m-chaos: "+format+"\n", a...)
 }
 
-// Run runs the suite and writes results; the report says what passed.
+// Run runs the suite, then the reconnect storm, and writes results; the
+// report says what passed. With Only, just the scenarios named ("storm"
+// alone leaves chaos.json as it was).
 func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
+	var scenarios []string
 	for _, name := range cfg.Only {
-		known := name == "together"
+		known := name == "together" || name == StormName
 		for _, sn := range Scenarios() {
 			known = known || sn.Name == name
 		}
 		if !known {
 			return Report{}, fmt.Errorf("-only: no scenario %q (see -help for the names)", name)
 		}
+		if name != StormName {
+			scenarios = append(scenarios, name)
+		}
 	}
+	rep = Report{Pass: true}
+	if len(cfg.Only) == 0 || len(scenarios) > 0 {
+		suiteCfg := cfg
+		suiteCfg.Only = scenarios
+		if rep, err = runSuite(ctx, suiteCfg); err != nil {
+			return rep, err
+		}
+	}
+	if (len(cfg.Only) == 0 || contains(cfg.Only, StormName)) && ctx.Err() == nil {
+		st, serr := RunStorm(ctx, cfg)
+		rep.Storm = &st
+		if serr != nil {
+			return rep, fmt.Errorf("storm: %w", serr)
+		}
+		if !st.Pass {
+			rep.Pass = false
+			rep.Failed = append(rep.Failed, "storm: "+strings.Join(st.Failures, "; "))
+		}
+	}
+	return rep, nil
+}
+
+// runSuite runs the hostile-client scenarios and writes chaos.json.
+func runSuite(ctx context.Context, cfg Config) (rep Report, err error) {
 	sc := ScaleFor(cfg.Quick)
 	s := &suite{cfg: cfg, sc: sc, fs: procfs.New("/")}
 	rep = Report{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rules: rules()}
@@ -377,15 +412,7 @@ func (s *suite) rss() uint64 {
 	return m.Rss
 }
 
-func (s *suite) stats() (core.Snapshot, error) {
-	var snap core.Snapshot
-	resp, err := statsClient.Get(s.statsURL)
-	if err != nil {
-		return snap, err
-	}
-	defer resp.Body.Close()
-	return snap, json.NewDecoder(resp.Body).Decode(&snap)
-}
+func (s *suite) stats() (core.Snapshot, error) { return fetchStats(s.statsURL) }
 
 // statsClient closes each connection after its request: a kept-alive one
 // would be an fd of the server's that the fd count must not see.

@@ -39,6 +39,7 @@ type Config struct {
 	Loops          int           // event loops per process, 0: auto
 	RawWaitMs      int           // ms a loop may wait in epoll without the Go scheduler knowing
 	Procs          int           // processes, 0: as RLIMIT_NOFILE needs
+	FDTables       bool          // one process whose loops each unshare a private fd table, instead of one process per fd table
 	Reconnect      bool          // reconnect dropped or failed connections with back-off and jitter
 	Churn          float64       // once ramped, close this many idle connections per second and reconnect each at once
 	Force          bool          // connect even if the spread plan says it cannot fit
@@ -76,6 +77,7 @@ type Job struct {
 	Hold           time.Duration
 	QuietRamp      bool
 	Loops          int
+	PrivateTables  bool // each loop unshares its fd table (FDTables)
 	Reconnect      bool
 	Churn          float64 // closes and reconnects per second, this process
 	RawWaitMs      int
@@ -141,6 +143,9 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 	if cfg.Interval == 0 {
 		depth = cfg.Depth
 	}
+	if cfg.FDTables && cfg.Procs > 1 {
+		return nil, sp, fmt.Errorf("-fdtables runs one process: drop -procs %d", cfg.Procs)
+	}
 	procs, err := procsFor(cfg)
 	if err != nil {
 		return nil, sp, err
@@ -152,6 +157,11 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 			loops = runtime.NumCPU()
 		}
 	}
+	if cfg.FDTables {
+		// The processes RLIMIT_NOFILE asks for become loops with a private
+		// fd table each, in one process.
+		loops, procs = max(loops, procs), 1
+	}
 	jobs := make([]Job, procs)
 	off := 0
 	for p := range jobs {
@@ -162,7 +172,7 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 		jobs[p] = Job{Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
 			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
 			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
-			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Loops: min(loops, max(n, 1)), Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
+			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Loops: min(loops, max(n, 1)), PrivateTables: cfg.FDTables, Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
 		off += n
 	}
 	return jobs, sp, nil
@@ -246,7 +256,8 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 	engines := make([]*engine, job.Loops)
 	for i := range engines {
 		engines[i] = newEngine(&job, i, job.Loops, &phase)
-		if _, err := core.StartLoop(core.LoopOptions{CPU: -1, Batch: 512, RawWaitMs: job.RawWaitMs}, engines[i].hooks()); err != nil {
+		opts := core.LoopOptions{CPU: -1, Batch: 512, RawWaitMs: job.RawWaitMs, PrivateFiles: job.PrivateTables}
+		if _, err := core.StartLoop(opts, engines[i].hooks()); err != nil {
 			phase.Store(phaseClose)
 			stopLoops(engines[:i])
 			return Result{}, fmt.Errorf("client loop %d: %w", i, err)
@@ -264,6 +275,7 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 			p.Mismatched += e.c.mismatched.Load()
 			p.Timeouts += e.c.timeouts.Load()
 			p.Churned += e.c.churned.Load()
+			p.OpenVerified += e.c.openVerified.Load()
 			e.c.failed.addTo(p.Failed)
 			e.c.dropped.addTo(p.Dropped)
 			p.RampDone = p.RampDone && e.rampDone.Load()
@@ -345,7 +357,7 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 	phase.Store(phaseClose)
 	stopLoops(engines)
 
-	connH, rttH, holdH := core.NewLatencyHistogram(), core.NewLatencyHistogram(), core.NewLatencyHistogram()
+	connH, rttH, holdH, downH := core.NewLatencyHistogram(), core.NewLatencyHistogram(), core.NewLatencyHistogram(), core.NewLatencyHistogram()
 	final := snapshot() // the loops have stopped: these counts are final
 	res.Attempted, res.Established, res.Sent = final.Attempted, final.Established, final.Sent
 	res.Echoed, res.Mismatched, res.Timeouts, res.Failed = final.Echoed, final.Mismatched, final.Timeouts, final.Failed
@@ -362,12 +374,16 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 		connH.Merge(e.connH)
 		rttH.Merge(e.rttH)
 		holdH.Merge(e.holdH)
+		downH.Merge(e.downH)
 		if why := e.rampStop.Load(); why != nil && res.Ended == endHold {
 			res.Ended = "ramp stopped by " + *why + "; then " + endHold
 		}
 	}
 	res.RampSeconds = rampEnd.Sub(start).Seconds()
 	res.ConnectHist, res.RttHist, res.RttHoldHist = connH.Export(), rttH.Export(), holdH.Export()
+	if downH.TotalCount() > 0 {
+		res.DowntimeHist = downH.Export()
+	}
 	res.CPUSeconds = cpuSeconds() - cpu0
 	res.WallSeconds = time.Since(start).Seconds()
 	return res, nil

@@ -3,6 +3,7 @@ package client
 import (
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,7 +186,11 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	checkAccounting(t, cfg, res)
 
 	assert.Equal(t, endSignal, res.Ended)
-	assert.Equal(t, int64(n), sum(res.Dropped), "each connection dropped once, when the server stopped: %v", res.Dropped)
+	// A reconnect racing the old server's dying sockets now and then meets
+	// an RST, before or just after its handshake (seen with and without the
+	// retry heap): a loss or failure more, never one less.
+	assert.GreaterOrEqual(t, sum(res.Dropped), int64(n), "each connection dropped, when the server stopped: %v", res.Dropped)
+	assert.LessOrEqual(t, sum(res.Dropped), int64(n+n/10), "few dropped twice: %v", res.Dropped)
 	for name := range res.Dropped {
 		assert.Contains(t, []string{"EOF", "ECONNRESET", "EPIPE"}, name)
 	}
@@ -195,7 +200,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	assert.GreaterOrEqual(t, res.Reconnects, int64(n), "every dropped connection was retried")
 	assert.Greater(t, res.Established, int64(n), "connections opened again after the restart")
 	for name := range res.Failed {
-		assert.Equal(t, "ECONNREFUSED", name, "only refusals while the server was down: %v", res.Failed)
+		assert.Contains(t, []string{"ECONNREFUSED", "ECONNRESET"}, name, "only refusals (and the odd reset) while the server was down: %v", res.Failed)
 	}
 	t.Logf("dropped %v, failed %v, reconnects %d", res.Dropped, res.Failed, res.Reconnects)
 	assert.Zero(t, res.Mismatched)
@@ -227,5 +232,43 @@ func TestQuietRampSendsOnlyInTheHold(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A connection back after a loss verifies its new socket with an echo at
+// once, not at its next keepalive phase (here an hour away): live progress
+// counts it in OpenVerified, and the result has one downtime per lost
+// connection. In one process and split over two.
+func TestReconnectVerifiesEachConnectionAgain(t *testing.T) {
+	t.Parallel()
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprintf("procs=%d", procs), func(t *testing.T) {
+			t.Parallel()
+			first, addr := startServer(t, "127.0.0.1:0")
+			const n = 100
+			cfg := testConfig(addr)
+			cfg.Conns, cfg.Procs, cfg.Reconnect, cfg.Interval, cfg.Hold = n, procs, true, time.Hour, time.Minute
+			var mu sync.Mutex
+			var last Progress
+			cfg.OnProgress = func(p Progress) { mu.Lock(); last = p; mu.Unlock() }
+			progress := func() Progress { mu.Lock(); defer mu.Unlock(); return last }
+			run := startClient(t, cfg)
+			waitServerConns(t, first, n)
+
+			first.Stop()
+			require.Eventually(t, func() bool { return sum(progress().Dropped) >= n }, waitTimeout, 20*time.Millisecond, "every connection saw the stop")
+			assert.Zero(t, progress().OpenVerified, "nothing open is verified while the server is down")
+			second, _ := startServer(t, addr)
+			waitServerConns(t, second, n)
+			require.Eventually(t, func() bool { return progress().OpenVerified == n }, waitTimeout, 20*time.Millisecond,
+				"every connection verified again well before its next keepalive phase")
+			run.Stop()
+			res, err := run.Wait(t)
+			require.NoError(t, err)
+			checkAccounting(t, cfg, res)
+			assert.Zero(t, res.Mismatched)
+			assert.Equal(t, int64(n), res.DowntimeUs.N, "one downtime per lost connection")
+			assert.Positive(t, res.DowntimeUs.Max)
+		})
 	}
 }

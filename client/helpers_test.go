@@ -221,6 +221,7 @@ func checkAccounting(t testing.TB, cfg Config, r Result) {
 	assert.Equal(t, r.Established, r.ConnectUs.N, "one connect time per established connection")
 	assert.Equal(t, r.Echoed, r.RttUs.N, "one round-trip time per verified echo")
 	assert.LessOrEqual(t, r.RttHoldUs.N, r.RttUs.N, "hold-phase round trips are a subset")
+	assert.LessOrEqual(t, r.DowntimeUs.N, sum(r.Dropped), "at most one downtime per connection lost")
 	assert.LessOrEqual(t, r.Echoed+r.Mismatched+r.InFlightAtClose, r.Sent, "nothing answered that was not sent")
 	L := int64(len(cfg.Msg))
 	if cfg.Size > 0 {

@@ -16,19 +16,22 @@ import (
 
 // Result is what -json writes: one object for the whole run, all processes merged.
 type Result struct {
-	Attempted       int64            `json:"attempted"`
-	Established     int64            `json:"established"`
-	PeakOpen        int64            `json:"peak_open"`
-	OpenAtEnd       int64            `json:"open_at_end"`
-	Failed          map[string]int64 `json:"failed"`
-	Dropped         map[string]int64 `json:"dropped"`
-	Reconnects      int64            `json:"reconnects"`
-	Churned         int64            `json:"churned"` // closed on purpose by -churn (and reconnected)
-	RampSeconds     float64          `json:"ramp_seconds"`
-	HoldSeconds     float64          `json:"hold_seconds"` // from every connection open to the close (rtt_hold_us.n echoes came in it)
-	ConnectUs       core.Percentiles `json:"connect_us"`
-	RttUs           core.Percentiles `json:"rtt_us"`
-	RttHoldUs       core.Percentiles `json:"rtt_hold_us"` // messages sent once every connection was open
+	Attempted   int64            `json:"attempted"`
+	Established int64            `json:"established"`
+	PeakOpen    int64            `json:"peak_open"`
+	OpenAtEnd   int64            `json:"open_at_end"`
+	Failed      map[string]int64 `json:"failed"`
+	Dropped     map[string]int64 `json:"dropped"`
+	Reconnects  int64            `json:"reconnects"`
+	Churned     int64            `json:"churned"` // closed on purpose by -churn (and reconnected)
+	RampSeconds float64          `json:"ramp_seconds"`
+	HoldSeconds float64          `json:"hold_seconds"` // from every connection open to the close (rtt_hold_us.n echoes came in it)
+	ConnectUs   core.Percentiles `json:"connect_us"`
+	RttUs       core.Percentiles `json:"rtt_us"`
+	RttHoldUs   core.Percentiles `json:"rtt_hold_us"` // messages sent once every connection was open
+	// DowntimeUs: per connection lost and re-established (-reconnect), from
+	// the loss to the first echo verified on its new socket.
+	DowntimeUs      core.Percentiles `json:"downtime_us"`
 	Sent            int64            `json:"sent"`
 	Echoed          int64            `json:"echoed"`
 	Mismatched      int64            `json:"mismatched"`
@@ -44,9 +47,10 @@ type Result struct {
 	Predicted       int              `json:"predicted_capacity"`
 	Env             Env              `json:"env"`
 
-	ConnectHist *hdrhistogram.Snapshot `json:"connect_hist,omitempty"`
-	RttHist     *hdrhistogram.Snapshot `json:"rtt_hist,omitempty"`
-	RttHoldHist *hdrhistogram.Snapshot `json:"rtt_hold_hist,omitempty"`
+	ConnectHist  *hdrhistogram.Snapshot `json:"connect_hist,omitempty"`
+	RttHist      *hdrhistogram.Snapshot `json:"rtt_hist,omitempty"`
+	RttHoldHist  *hdrhistogram.Snapshot `json:"rtt_hold_hist,omitempty"`
+	DowntimeHist *hdrhistogram.Snapshot `json:"downtime_hist,omitempty"`
 }
 
 // Env records where a result was measured.
@@ -73,6 +77,7 @@ type counters struct {
 	bytesSent, bytesReceived, reconnects   atomic.Int64
 	churned                                atomic.Int64
 	verified, inFlight                     atomic.Int64
+	openVerified                           atomic.Int64 // open, with an echo verified on the current socket
 	pending                                atomic.Int64 // messages sent and not yet echoed
 	// pending and open as the loop closed its connections (after which
 	// nothing more is sent, echoed or established)
@@ -114,18 +119,21 @@ func (c *causeCounts) addTo(m map[string]int64) {
 
 // Progress is the live state shared between processes during a run.
 type Progress struct {
-	Attempted   int64            `json:"attempted"`
-	Established int64            `json:"established"`
-	Open        int64            `json:"open"`
-	InFlight    int64            `json:"in_flight"`
-	Sent        int64            `json:"sent"`
-	Echoed      int64            `json:"echoed"`
-	Mismatched  int64            `json:"mismatched"`
-	Timeouts    int64            `json:"timeouts"`
-	Churned     int64            `json:"churned"`
-	Failed      map[string]int64 `json:"failed"`
-	Dropped     map[string]int64 `json:"dropped"`
-	RampDone    bool             `json:"ramp_done"`
+	Attempted   int64 `json:"attempted"`
+	Established int64 `json:"established"`
+	Open        int64 `json:"open"`
+	InFlight    int64 `json:"in_flight"`
+	Sent        int64 `json:"sent"`
+	Echoed      int64 `json:"echoed"`
+	Mismatched  int64 `json:"mismatched"`
+	Timeouts    int64 `json:"timeouts"`
+	Churned     int64 `json:"churned"`
+	// OpenVerified counts open connections with an echo verified on their
+	// current socket: after a server restart, those back and proven again.
+	OpenVerified int64            `json:"open_verified"`
+	Failed       map[string]int64 `json:"failed"`
+	Dropped      map[string]int64 `json:"dropped"`
+	RampDone     bool             `json:"ramp_done"`
 }
 
 func (p *Progress) add(o *Progress) {
@@ -138,6 +146,7 @@ func (p *Progress) add(o *Progress) {
 	p.Mismatched += o.Mismatched
 	p.Timeouts += o.Timeouts
 	p.Churned += o.Churned
+	p.OpenVerified += o.OpenVerified
 	if p.Failed == nil {
 		p.Failed = map[string]int64{}
 	}
@@ -202,6 +211,7 @@ func (r *Result) merge(o *Result) {
 	r.ConnectHist = mergeHist(r.ConnectHist, o.ConnectHist)
 	r.RttHist = mergeHist(r.RttHist, o.RttHist)
 	r.RttHoldHist = mergeHist(r.RttHoldHist, o.RttHoldHist)
+	r.DowntimeHist = mergeHist(r.DowntimeHist, o.DowntimeHist)
 }
 
 func mergeHist(a, b *hdrhistogram.Snapshot) *hdrhistogram.Snapshot {
@@ -226,6 +236,9 @@ func (r *Result) summarise() {
 	}
 	if r.RttHoldHist != nil {
 		r.RttHoldUs = core.PercentilesOf(hdrhistogram.Import(r.RttHoldHist))
+	}
+	if r.DowntimeHist != nil {
+		r.DowntimeUs = core.PercentilesOf(hdrhistogram.Import(r.DowntimeHist))
 	}
 }
 

@@ -16,7 +16,10 @@ type acceptGate struct {
 	stats      *acceptStats
 	open       *atomic.Int64 // connections open in this process
 	maxConns   int64
-	reserve    int // an fd held back to free when the table is full
+	table      *atomic.Int64 // connections in this loop's private fd table (nil: the table is shared)
+	tableMax   int64         // what that table may hold; one accepted past it is shed like one past -max-conns,
+	yieldFull  bool          // or, yielding, is not accepted at all: another loop with room takes it
+	reserve    int           // an fd held back to free when the table is full
 	pauseUntil time.Time
 	backoff    time.Duration
 }
@@ -31,6 +34,18 @@ func newAcceptGate(stats *acceptStats, open *atomic.Int64, maxConns int) *accept
 	g := &acceptGate{stats: stats, open: open, maxConns: int64(maxConns), reserve: -1}
 	g.reopenReserve()
 	return g
+}
+
+// limitTable bounds what the gate accepts into a private fd table of max
+// connections (counted in open), so it never meets EMFILE further on: past
+// it the gate sheds, or with yield stops accepting and leaves the
+// connection to a loop with room (shared listeners).
+func (g *acceptGate) limitTable(open *atomic.Int64, max int, yield bool) {
+	g.table, g.tableMax, g.yieldFull = open, int64(max), yield
+}
+
+func (g *acceptGate) tableFull() bool {
+	return g.table != nil && g.table.Load() >= g.tableMax
 }
 
 func (g *acceptGate) reopenReserve() {
@@ -64,11 +79,14 @@ func (g *acceptGate) paused(now time.Time) (bool, time.Duration) {
 // take. It returns true when accepting must pause (see paused).
 func (g *acceptGate) drain(lfd int, take func(fd int, acceptedNs int64)) (pause bool) {
 	for i := 0; i < acceptBatch; i++ {
+		if g.yieldFull && g.tableFull() {
+			return false
+		}
 		g.stats.calls.Add(1)
 		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err == nil {
 			g.backoff = 0
-			if g.maxConns > 0 && g.open.Load() >= g.maxConns {
+			if g.maxConns > 0 && g.open.Load() >= g.maxConns || !g.yieldFull && g.tableFull() {
 				unix.Close(fd)
 				g.stats.shedMaxConns.Add(1)
 				continue
@@ -131,6 +149,11 @@ func (g *acceptGate) startBackoff() {
 type listenerSet struct {
 	fds    []int
 	paused bool
+	// exclusive: listeners shared by every worker's epoll with EPOLLEXCLUSIVE,
+	// so a connection wakes one waiting worker, not all. Such an entry cannot
+	// be modified (EINVAL), so pausing removes it and resuming adds it back.
+	exclusive bool
+	shared    bool // owned by the server, not this loop: close leaves them open
 }
 
 func (s *listenerSet) has(fd int) bool {
@@ -148,6 +171,16 @@ func (s *listenerSet) setPaused(p *Poller, pause bool) {
 		return
 	}
 	s.paused = pause
+	if s.exclusive {
+		for _, fd := range s.fds {
+			if pause {
+				p.Del(fd)
+			} else {
+				p.Add(fd, unix.EPOLLIN|unix.EPOLLEXCLUSIVE)
+			}
+		}
+		return
+	}
 	var ev uint32 = unix.EPOLLIN
 	if pause {
 		ev = 0
@@ -158,8 +191,12 @@ func (s *listenerSet) setPaused(p *Poller, pause bool) {
 }
 
 func (s *listenerSet) register(p *Poller) error {
+	var ev uint32 = unix.EPOLLIN
+	if s.exclusive {
+		ev |= unix.EPOLLEXCLUSIVE
+	}
 	for _, fd := range s.fds {
-		if err := p.Add(fd, unix.EPOLLIN); err != nil {
+		if err := p.Add(fd, ev); err != nil {
 			return err
 		}
 	}
@@ -167,6 +204,10 @@ func (s *listenerSet) register(p *Poller) error {
 }
 
 func (s *listenerSet) close() {
+	if s.shared {
+		s.fds = nil
+		return
+	}
 	for _, fd := range s.fds {
 		unix.Close(fd)
 	}
@@ -179,25 +220,34 @@ type accepting struct {
 	ls   listenerSet
 }
 
+// yielding: the gate's table is full and it leaves connections to others
+// (shared exclusive listeners), so this loop stops listening until a close.
+func (a *accepting) yielding() bool { return a.gate.yieldFull && a.gate.tableFull() }
+
 // event handles readiness on fd if it is one of the listeners.
 func (a *accepting) event(p *Poller, fd int, take func(fd int, acceptedNs int64)) bool {
 	if !a.ls.has(fd) {
 		return false
 	}
-	if a.gate.drain(fd, take) {
+	if a.gate.drain(fd, take) || a.yielding() {
 		a.ls.setPaused(p, true)
 	}
 	return true
 }
 
-// tick resumes the listeners when a back-off has run out; it returns how
-// long the loop may sleep (-1: no limit from accepting).
+// tick resumes the listeners when a back-off has run out (and, when
+// yielding, the table has room again: a close happens on this loop, which
+// runs tick after it); it returns how long the loop may sleep (-1: no limit
+// from accepting).
 func (a *accepting) tick(p *Poller, now time.Time) time.Duration {
 	if !a.ls.paused {
 		return -1
 	}
 	if still, left := a.gate.paused(now); still {
 		return left
+	}
+	if a.yielding() {
+		return -1
 	}
 	a.ls.setPaused(p, false)
 	return -1

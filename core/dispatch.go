@@ -16,11 +16,43 @@ const (
 	DispatchChan      = "chan"      // a Go channel, plus the worker loop's eventfd to wake it
 	DispatchDirect    = "direct"    // the acceptor adds the fd to the worker's epoll itself
 	DispatchReusePort = "reuseport" // no acceptor: each worker accepts on its own SO_REUSEPORT listeners
-	DispatchSCM       = "scm"       // SCM_RIGHTS over a unix socketpair: workers with private fd tables
+	DispatchSCM       = "scm"       // SCM_RIGHTS over a unix socketpair, one fd per message: workers with private fd tables
+	DispatchSCMBatch  = "scm-batch" // SCM_RIGHTS, up to scmBatchMax fds per message: one sendmsg per acceptor wake-up and worker
+	DispatchExclusive = "exclusive" // no acceptor: every worker accepts on the shared listeners, in its epoll with EPOLLEXCLUSIVE
 )
 
-// DispatchModes lists the modes a user may choose with -dispatch.
+// DispatchModes lists the modes a user may choose with -dispatch in one fd table.
 var DispatchModes = []string{DispatchPipe, DispatchChan, DispatchDirect, DispatchReusePort}
+
+// FDTablesDispatchModes are the ways an accepted connection can reach a
+// worker's private fd table (-strategy fdtables): passed over SCM_RIGHTS,
+// or accepted by the worker itself, on SO_REUSEPORT listeners of its own
+// (reuseport) or on the shared ones, present in every table copied at
+// unshare (exclusive). Experiment 12 measures them against each other.
+var FDTablesDispatchModes = []string{DispatchSCM, DispatchSCMBatch, DispatchReusePort, DispatchExclusive}
+
+// FDTablesDefaultDispatch is the fastest of them measured here (experiment
+// 12, 1M connections, unthrottled client, medians of 2): reuseport filled
+// 1M in 15.5 s at 8.0 µs of server CPU a connection, scm-batch in 16.5 s
+// (but 256 ms p99 from accept to a worker), exclusive in 19 s, scm in 27 s.
+// pipe, chan and direct cannot reach a private table, so fdtables runs this
+// one instead, and says so on the startup line.
+const FDTablesDefaultDispatch = DispatchReusePort
+
+// acceptsInWorkers reports whether mode has no acceptor: each worker accepts.
+func acceptsInWorkers(mode string) bool {
+	return mode == DispatchReusePort || mode == DispatchExclusive
+}
+
+// fdtablesDispatch is the mode fdtables runs when asked for mode.
+func fdtablesDispatch(mode string) string {
+	for _, m := range FDTablesDispatchModes {
+		if m == mode {
+			return mode
+		}
+	}
+	return FDTablesDefaultDispatch
+}
 
 // Inbox carries accepted fds from the acceptor to one worker.
 type Inbox interface {
@@ -34,6 +66,14 @@ type Inbox interface {
 	Drain(register func(Handoff)) error
 	// Close releases the inbox; fds delivered but never drained are closed.
 	Close()
+}
+
+// batcher is an inbox whose Deliver only queues (scm-batch): the acceptor
+// flushes it when Full and once per wake-up, after accepting all it could.
+// A failed Flush has closed the lost connections and says how many.
+type batcher interface {
+	Full() bool
+	Flush() (lost int, err error)
 }
 
 // errStopped is returned by Deliver once the server is stopping.
@@ -50,7 +90,9 @@ func newInbox(mode string, w *worker, stopping *atomic.Bool) (Inbox, error) {
 	case DispatchDirect:
 		return &directInbox{w: w}, nil
 	case DispatchSCM:
-		return newSCMInbox(stopping)
+		return newSCMInbox(stopping, 1)
+	case DispatchSCMBatch:
+		return newSCMInbox(stopping, scmBatchMax)
 	}
 	return nil, fmt.Errorf("dispatch %q has no inbox (choose one of %v)", mode, DispatchModes)
 }
@@ -213,109 +255,4 @@ func (d *directInbox) Drain(register func(Handoff)) error {
 
 func (d *directInbox) Close() {
 	d.Drain(func(h Handoff) { unix.Close(int(h.FD)) })
-}
-
-// scmInbox passes fds over a SOCK_SEQPACKET socketpair with SCM_RIGHTS, so
-// a worker with a private fd table receives its own copy; the acceptor
-// closes its copy once sent. Each message is one frame plus one fd.
-type scmInbox struct {
-	tx, rx   int
-	stopping *atomic.Bool
-	oob      []byte
-}
-
-func newSCMInbox(stopping *atomic.Bool) (*scmInbox, error) {
-	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
-	}
-	return &scmInbox{tx: p[0], rx: p[1], stopping: stopping, oob: make([]byte, unix.CmsgSpace(4))}, nil
-}
-
-func (s *scmInbox) Deliver(h Handoff) error {
-	var frame [FrameSize]byte
-	PutFrame(frame[:], h)
-	rights := unix.UnixRights(int(h.FD))
-	for {
-		err := unix.Sendmsg(s.tx, frame[:], rights, nil, unix.MSG_NOSIGNAL)
-		switch {
-		case err == nil:
-			unix.Close(int(h.FD))
-			return nil
-		case errors.Is(err, unix.EAGAIN):
-			if err := waitWritable(s.tx, s.stopping); err != nil {
-				return err
-			}
-		case errors.Is(err, unix.EINTR):
-		default:
-			return fmt.Errorf("sendmsg(SCM_RIGHTS): %w", err)
-		}
-	}
-}
-
-func (s *scmInbox) WatchFD() int { return s.rx }
-
-func (s *scmInbox) Drain(register func(Handoff)) error {
-	var frame [FrameSize]byte
-	for {
-		n, oobn, flags, _, err := unix.Recvmsg(s.rx, frame[:], s.oob, unix.MSG_CMSG_CLOEXEC)
-		if err != nil {
-			if errors.Is(err, unix.EAGAIN) {
-				return nil
-			}
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return fmt.Errorf("recvmsg(SCM_RIGHTS): %w (EMFILE here means this fd table is full: lower -max-conns or add tables)", err)
-		}
-		var h Handoff
-		var derr error
-		var dec FrameDecoder
-		if err := dec.Feed(frame[:n], func(x Handoff) { h = x }); err != nil || n != FrameSize {
-			derr = fmt.Errorf("scm frame of %d bytes: %v", n, err)
-		}
-		if flags&unix.MSG_CTRUNC != 0 {
-			// The fd could not be installed: this private table is full
-			// (EMFILE on the receiving side), so the kernel dropped it,
-			// which closes the connection. One connection shed, not a
-			// reason to stop the server: tell the worker (FD -1).
-			closeRights(s.oob[:oobn])
-			if derr != nil {
-				return derr
-			}
-			register(Handoff{FD: -1, AcceptedNs: h.AcceptedNs})
-			continue
-		}
-		msgs, err := unix.ParseSocketControlMessage(s.oob[:oobn])
-		if err != nil || len(msgs) != 1 {
-			return fmt.Errorf("scm: %d control messages: %v", len(msgs), err)
-		}
-		fds, err := unix.ParseUnixRights(&msgs[0])
-		if err != nil || len(fds) != 1 {
-			return fmt.Errorf("scm: %d rights: %v", len(fds), err)
-		}
-		if derr != nil {
-			unix.Close(fds[0])
-			return derr
-		}
-		h.FD = int32(fds[0])
-		register(h)
-	}
-}
-
-// closeRights closes whatever fds a truncated control message still carried.
-func closeRights(oob []byte) {
-	msgs, _ := unix.ParseSocketControlMessage(oob)
-	for i := range msgs {
-		fds, _ := unix.ParseUnixRights(&msgs[i])
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}
-}
-
-func (s *scmInbox) Close() {
-	s.Drain(func(h Handoff) { unix.Close(int(h.FD)) })
-	unix.Close(s.rx)
-	unix.Close(s.tx)
 }

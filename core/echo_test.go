@@ -53,6 +53,43 @@ func TestEchoDispatchTrigger(t *testing.T) {
 			})
 		}
 	}
+	for _, taskrun := range []string{TaskrunSignal, TaskrunDefer} {
+		t.Run("uring-"+taskrun, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.Engine, cfg.UringTaskrun, cfg.Rings, cfg.MaxPending = EngineUring, taskrun, 3, 4096
+			testUringEcho(t, cfg, conns, perConn)
+		})
+	}
+}
+
+func testUringEcho(t *testing.T, cfg Config, conns, perConn int) {
+	{
+		s, addr := startRunner(t, cfg)
+		cs := dialMany(t, addr, conns)
+		require.NoError(t, parallel(conns, conns, func(i int) error {
+			return echoStream(cs[i], uint64(i), perConn, 1500, false)
+		}))
+		var snap Snapshot
+		waitFor(t, "bytes_out to count every echo", func() bool {
+			snap = s.Snapshot()
+			return snap.BytesOut >= uint64(conns*perConn)
+		})
+		assert.Equal(t, EngineUring, snap.Engine)
+		assert.Equal(t, 3, snap.Rings)
+		assert.EqualValues(t, conns, snap.Accepted)
+		assert.EqualValues(t, conns, snap.Conns)
+		assert.EqualValues(t, conns*perConn, snap.BytesIn)
+		assert.EqualValues(t, conns*perConn, snap.BytesOut)
+		assert.Positive(t, snap.UringEnters)
+		for _, w := range snap.Workers {
+			assert.Positive(t, w.Registered, "ring %d gets connections", w.ID)
+		}
+		closeAll(cs)
+		snap = waitConns(t, s.Snapshot, 0)
+		assert.EqualValues(t, conns, snap.Closed)
+		assert.EqualValues(t, conns, snap.CloseReasons["eof"])
+	}
 }
 
 // Least-connections balancing echoes and spreads a burst evenly: the
@@ -73,13 +110,13 @@ func TestEchoBalanceLeast(t *testing.T) {
 // byte back, then EOF; the server closes each connection once, as EOF.
 func TestHalfClose(t *testing.T) {
 	t.Parallel()
-	for _, tr := range triggers {
-		t.Run(tr, func(t *testing.T) {
+	for _, mode := range engineModes {
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			const conns = 20
-			cfg := testConfig()
-			cfg.Trigger, cfg.MaxPending = tr, 2048 // the FIN arrives while output is pending
-			s, addr := startServer(t, cfg)
+			cfg := withMode(testConfig(), mode)
+			cfg.MaxPending = 2048 // the FIN arrives while output is pending
+			s, addr := startRunner(t, cfg)
 			cs := dialMany(t, addr, conns)
 			require.NoError(t, parallel(conns, conns, func(i int) error {
 				size := 256 << 10 // FIN while output is pending
@@ -102,13 +139,11 @@ func TestHalfClose(t *testing.T) {
 // both ways, is closed and counted, and its state freed.
 func TestReset(t *testing.T) {
 	t.Parallel()
-	for _, tr := range triggers {
-		t.Run(tr, func(t *testing.T) {
+	for _, mode := range engineModes {
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			const conns = 20
-			cfg := testConfig()
-			cfg.Trigger = tr
-			s, addr := startServer(t, cfg)
+			s, addr := startRunner(t, withMode(testConfig(), mode))
 			cs := dialMany(t, addr, conns)
 			require.NoError(t, echoAll(cs)) // every one registered first
 			junk := pattern(7, 256<<10)
@@ -134,10 +169,19 @@ func TestReset(t *testing.T) {
 // one closes, a new one is held again.
 func TestMaxConnsSheds(t *testing.T) {
 	t.Parallel()
+	for _, engine := range []string{EngineEpoll, EngineUring} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testMaxConnsSheds(t, engine)
+		})
+	}
+}
+
+func testMaxConnsSheds(t *testing.T, engine string) {
 	cfg := testConfig()
-	cfg.MaxConns = 10
-	s, addr := startServer(t, cfg)
-	require.Equal(t, StrategySingle, s.Plan().Strategy)
+	cfg.MaxConns, cfg.Engine = 10, engine
+	s, addr := startRunner(t, cfg)
+	require.Contains(t, []string{StrategySingle, StrategyRings}, s.Plan().Strategy)
 	cs := make([]*net.TCPConn, 10)
 	for i := range cs {
 		cs[i] = dial(t, addr)
@@ -193,21 +237,29 @@ func TestNoFDLeak(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ln.Close()
-	for _, d := range DispatchModes {
+	for _, d := range append(DispatchModes, EngineUring) {
 		t.Run(d, func(t *testing.T) {
 			cfg := testConfig()
-			cfg.Dispatch = d
+			if d == EngineUring {
+				cfg.Engine = EngineUring
+			} else {
+				cfg.Dispatch = d
+			}
 			pre := countFDs(t)
-			s, err := NewServer(cfg)
+			s, err := Launch(cfg)
 			require.NoError(t, err)
 			t.Cleanup(s.Stop)
-			require.NoError(t, s.Start())
-			addr := s.Addrs()[0].String()
+			addr := s.(addrser).Addrs()[0].String()
 			running := countFDs(t)
 			cs := dialMany(t, addr, 100)
 			require.NoError(t, echoAll(cs))
 			waitConns(t, s.Snapshot, 100)
-			assert.GreaterOrEqual(t, countFDs(t), running+200, "100 client and 100 server sockets")
+			if d == EngineUring {
+				// The server's sockets live in the ring's registered-file table.
+				assert.Equal(t, running+100, countFDs(t), "100 client sockets, and no server socket in the fd table")
+			} else {
+				assert.GreaterOrEqual(t, countFDs(t), running+200, "100 client and 100 server sockets")
+			}
 			closeAll(cs)
 			waitConns(t, s.Snapshot, 0)
 			waitFor(t, "fds back to the running count", func() bool { return countFDs(t) == running })
@@ -221,7 +273,18 @@ func TestNoFDLeak(t *testing.T) {
 // /stats serves the snapshot as JSON with "conns" at the top.
 func TestServeStats(t *testing.T) {
 	t.Parallel()
-	s, addr := startServer(t, testConfig())
+	for _, engine := range []string{EngineEpoll, EngineUring} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testServeStats(t, engine)
+		})
+	}
+}
+
+func testServeStats(t *testing.T, engine string) {
+	cfg := testConfig()
+	cfg.Engine = engine
+	s, addr := startRunner(t, cfg)
 	cs := dialMany(t, addr, 5)
 	require.NoError(t, echoAll(cs))
 	ln, err := ServeStats("127.0.0.1:0", s.Snapshot)
@@ -235,6 +298,7 @@ func TestServeStats(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&got))
 	assert.EqualValues(t, 5, got["conns"])
 	assert.EqualValues(t, 5, got["accepted"])
+	assert.Equal(t, engine, got["engine"])
 	assert.NotContains(t, got, "workers")
 	assert.NotContains(t, got, "dispatch_hist")
 }

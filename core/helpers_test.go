@@ -71,6 +71,40 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	return s, addrs[0].String()
 }
 
+// addrser is a server that knows its listening addresses (both engines).
+type addrser interface{ Addrs() []netip.AddrPort }
+
+// engineModes are the ways the engine-independent tests run the server:
+// epoll in each trigger mode, and io_uring in each task-run mode.
+var engineModes = []string{"et", "lt", "uring-" + TaskrunSignal, "uring-" + TaskrunDefer}
+
+// withMode sets cfg up for one of engineModes.
+func withMode(cfg Config, mode string) Config {
+	if taskrun, ok := strings.CutPrefix(mode, "uring-"); ok {
+		cfg.Engine, cfg.UringTaskrun = EngineUring, taskrun
+	} else {
+		cfg.Trigger = mode
+	}
+	return cfg
+}
+
+// startRunner starts cfg with Launch (either engine) in this process and
+// stops it when the test ends.
+func startRunner(t testing.TB, cfg Config) (Runner, string) {
+	t.Helper()
+	r, err := Launch(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		r.Stop()
+		require.NoError(t, r.Err(), "server hit an internal error")
+	})
+	require.Empty(t, r.Snapshot().EngineNote, "the engine asked for is the one running")
+	addrs := r.(addrser).Addrs()
+	require.NotEmpty(t, addrs)
+	require.NotZero(t, addrs[0].Port())
+	return r, addrs[0].String()
+}
+
 // waitFor polls cond until it holds, failing the test after waitTimeout.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
@@ -416,7 +450,7 @@ func runSubServer(raw string) int {
 	}
 	defer r.Stop()
 	ready := subReady{Plan: r.Plan()}
-	if s, ok := r.(*Server); ok {
+	if s, ok := r.(addrser); ok {
 		for _, a := range s.Addrs() {
 			ready.Addrs = append(ready.Addrs, a.String())
 		}

@@ -120,3 +120,9 @@ func (p Plan) String() string {
 	}
 	return s + ")"
 }
+
+// Engines: what waits for socket readiness and moves the bytes.
+const (
+	EngineEpoll = "epoll" // epoll loops on locked threads; past one fd table, fdtables or prefork
+	EngineUring = "uring" // io_uring rings whose registered-file tables hold the sockets (no ordinary fds)
+)

@@ -24,6 +24,9 @@ type Runner interface {
 
 // Launch plans cfg and starts it: in this process, or as prefork children.
 func Launch(cfg Config) (Runner, error) {
+	if cfg.Engine == EngineUring {
+		return launchUring(cfg, uringSupport)
+	}
 	s, err := NewServer(cfg)
 	if err != nil {
 		return nil, err

@@ -18,24 +18,27 @@ import (
 
 // Config is everything the server's flags set.
 type Config struct {
-	Addr       string // base listen address ip:port
-	Ports      int    // consecutive ports from Addr's
-	Workers    int    // 0: one per CPU
-	Balance    string // rr | least
-	Pin        bool   // pin worker i to CPU i % NumCPU
-	Dispatch   string // pipe | chan | direct | reuseport (scm is chosen by the fdtables strategy)
-	Trigger    string // et | lt
-	RcvBuf     int    // SO_RCVBUF, 0: kernel default
-	SndBuf     int    // SO_SNDBUF, 0: kernel default
-	ReadBuf    int    // user-space read buffer, one per worker
-	MaxPending int    // unsent output kept per connection before reading pauses
-	MaxConns   int    // 0: what one fd table allows
-	Batch      int    // rr: consecutive connections given to one worker before moving on
-	Backlog    int
-	Strategy   string // auto | single | fdtables | prefork
-	Procs      int    // prefork processes, 0: as many as -max-conns needs
-	RawWaitMs  int    // ms a loop may wait in epoll without the Go scheduler knowing (0: never)
-	ReusePort  bool   // listen with SO_REUSEPORT (set for prefork children)
+	Addr         string // base listen address ip:port
+	Ports        int    // consecutive ports from Addr's
+	Workers      int    // 0: one per CPU
+	Balance      string // rr | least
+	Pin          bool   // pin worker i to CPU i % NumCPU
+	Dispatch     string // pipe | chan | direct | reuseport; past one fd table scm | scm-batch | reuseport | exclusive
+	Trigger      string // et | lt
+	RcvBuf       int    // SO_RCVBUF, 0: kernel default
+	SndBuf       int    // SO_SNDBUF, 0: kernel default
+	ReadBuf      int    // user-space read buffer, one per worker
+	MaxPending   int    // unsent output kept per connection before reading pauses
+	MaxConns     int    // 0: what one fd table allows
+	Batch        int    // rr: consecutive connections given to one worker before moving on
+	Backlog      int
+	Strategy     string // auto | single | fdtables | prefork
+	Procs        int    // prefork processes, 0: as many as -max-conns needs
+	RawWaitMs    int    // ms a loop may wait in epoll without the Go scheduler knowing (0: never)
+	ReusePort    bool   // listen with SO_REUSEPORT (set for prefork children)
+	Engine       string // epoll | uring (io_uring rings with registered files; see uring_server.go)
+	Rings        int    // uring: rings (0: as many as -max-conns needs, one registered-file table each)
+	UringTaskrun string // uring: signal | defer (how completions reach the ring's thread)
 }
 
 // DefaultConfig returns the defaults the flags start from.
@@ -43,7 +46,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:9876", Ports: 1, Workers: runtime.NumCPU(), Balance: "rr", Pin: true,
 		Dispatch: DispatchPipe, Trigger: "et", ReadBuf: 16 << 10, MaxPending: 64 << 10, Batch: 16,
-		Backlog: 65535, Strategy: StrategyAuto, RawWaitMs: 10,
+		Backlog: 65535, Strategy: StrategyAuto, RawWaitMs: 10, Engine: EngineEpoll,
 	}
 }
 
@@ -53,6 +56,20 @@ func (c *Config) validate() error {
 	}
 	if c.Ports <= 0 {
 		c.Ports = 1
+	}
+	switch c.Engine {
+	case "", EngineEpoll:
+		c.Engine = EngineEpoll
+	case EngineUring:
+		switch c.UringTaskrun {
+		case "":
+			c.UringTaskrun = TaskrunSignal
+		case TaskrunSignal, TaskrunDefer:
+		default:
+			return fmt.Errorf("-uring-taskrun %q: want signal or defer", c.UringTaskrun)
+		}
+	default:
+		return fmt.Errorf("-engine %q: want epoll or uring", c.Engine)
 	}
 	switch c.Trigger {
 	case "et", "lt":
@@ -65,9 +82,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("-balance %q: want rr or least", c.Balance)
 	}
 	switch c.Dispatch {
-	case DispatchPipe, DispatchChan, DispatchDirect, DispatchReusePort, DispatchSCM:
+	case DispatchPipe, DispatchChan, DispatchDirect, DispatchReusePort, DispatchSCM, DispatchSCMBatch, DispatchExclusive:
 	default:
-		return fmt.Errorf("-dispatch %q: want one of %v", c.Dispatch, DispatchModes)
+		return fmt.Errorf("-dispatch %q: want one of %v (past one fd table: %v)", c.Dispatch, DispatchModes, FDTablesDispatchModes)
 	}
 	if c.ReadBuf < 64 {
 		return fmt.Errorf("-readbuf %d: want at least 64 bytes", c.ReadBuf)
@@ -78,7 +95,7 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// Server is one process's core: workers, and an acceptor unless dispatch is reuseport.
+// Server is one process's core: workers, and an acceptor unless the workers accept (reuseport, exclusive).
 type Server struct {
 	cfg         Config
 	plan        Plan
@@ -86,12 +103,14 @@ type Server struct {
 	workers     []*worker
 	acceptor    *Loop
 	acc         *accepting
+	shared      []int // exclusive: the listeners every worker accepts on (in every private table too)
 	acceptStats []*acceptStats
 	open        atomic.Int64 // connections accepted and not yet closed
 	stopping    atomic.Bool
 	next        int // round-robin cursor (acceptor thread only)
 	runLeft     int // connections the current worker still gets before rr moves on
 	listenMu    sync.Mutex
+	engineNote  string // set when -engine uring fell back to this engine
 
 	errOnce sync.Once
 	err     error
@@ -114,7 +133,12 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	plan.NofileSoft, plan.NofileHard = soft, hard
 	if plan.Strategy == StrategyFDTables {
-		cfg.Dispatch = DispatchSCM // a private table can only receive fds over a unix socket
+		cfg.Dispatch = fdtablesDispatch(cfg.Dispatch)
+		if cfg.Dispatch == DispatchReusePort {
+			if plan, err = reuseportSlack(cfg, plan); err != nil {
+				return nil, err
+			}
+		}
 		cfg.Workers = plan.Workers
 	}
 	EnsureProcs(cfg.Workers + 1) // the workers and the acceptor
@@ -126,6 +150,21 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("-ports %d with -strategy %s needs a fixed base port, not 0 (each listener would get its own)", cfg.Ports, plan.Strategy)
 	}
 	return &Server{cfg: cfg, plan: plan, addrs: addrs, failed: make(chan struct{})}, nil
+}
+
+// reuseportSlack plans about 3% more tables for per-table SO_REUSEPORT
+// listeners: the kernel spreads connections over them by a hash of the
+// addresses, not by room, and what lands on a full table is shed.
+func reuseportSlack(cfg Config, plan Plan) (Plan, error) {
+	wider := cfg
+	wider.MaxConns = cfg.MaxConns + (cfg.MaxConns+31)/32
+	p, err := PlanCapacity(wider, plan.NofileSoft)
+	if err != nil {
+		return plan, err
+	}
+	p.MaxConns, p.MaxConnsPerProc = plan.MaxConns, plan.MaxConnsPerProc
+	p.NofileSoft, p.NofileHard = plan.NofileSoft, plan.NofileHard
+	return p, nil
 }
 
 // Plan is the capacity plan the server runs with.
@@ -172,6 +211,25 @@ func (s *Server) listenAll(reusePort bool) ([]int, error) {
 	return fds, nil
 }
 
+// portsFree fails if another process listens on one of the ports. The
+// workers' SO_REUSEPORT listeners would otherwise join its group and
+// silently share the port with it (prefork children mean to: they set
+// ReusePort). A socket bound without SO_REUSEPORT cannot join such a group.
+func (s *Server) portsFree() error {
+	opts := ListenOptions{Backlog: 1}
+	for _, ap := range s.Addrs() {
+		if ap.Port() == 0 {
+			continue
+		}
+		fd, err := Listen(ap, opts)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+	}
+	return nil
+}
+
 // Start opens the workers, then the listeners and the acceptor.
 func (s *Server) Start() error {
 	if err := s.start(); err != nil {
@@ -183,8 +241,21 @@ func (s *Server) Start() error {
 
 func (s *Server) start() error {
 	cfg := s.cfg
-	reuse := cfg.Dispatch == DispatchReusePort
+	reuse := acceptsInWorkers(cfg.Dispatch)
 	n := cfg.Workers
+	if cfg.Dispatch == DispatchExclusive {
+		// Before any worker unshares: its private table is a copy of this one.
+		fds, err := s.listenAll(false)
+		if err != nil {
+			return err
+		}
+		s.shared = fds
+	}
+	if cfg.Dispatch == DispatchReusePort && !cfg.ReusePort {
+		if err := s.portsFree(); err != nil {
+			return err
+		}
+	}
 	if reuse {
 		s.acceptStats = make([]*acceptStats, n)
 	} else {
@@ -234,8 +305,11 @@ func (s *Server) start() error {
 			return s.acc.ls.register(l.Poller)
 		},
 		Event: func(fd int, _ uint32) { s.acc.event(poller, fd, s.handOff) },
-		Tick:  func(now time.Time) time.Duration { return s.acc.tick(poller, now) },
-		Exit:  s.acc.close,
+		Tick: func(now time.Time) time.Duration {
+			s.flushAll()
+			return s.acc.tick(poller, now)
+		},
+		Exit: s.acc.close,
 	})
 	if err != nil {
 		s.acc.close()
@@ -265,6 +339,31 @@ func (s *Server) handOff(fd int, acceptedNs int64) {
 		if !errors.Is(err, errStopped) {
 			s.fatal(fmt.Errorf("dispatch to worker %d: %w", w.id, err))
 		}
+		return
+	}
+	if b, ok := w.inbox.(batcher); ok && b.Full() {
+		s.flush(w, b)
+	}
+}
+
+// flushAll sends what batching inboxes hold (acceptor thread, once per wake-up).
+func (s *Server) flushAll() {
+	for _, w := range s.workers {
+		if b, ok := w.inbox.(batcher); ok {
+			s.flush(w, b)
+		}
+	}
+}
+
+func (s *Server) flush(w *worker, b batcher) {
+	lost, err := b.Flush()
+	if err == nil {
+		return
+	}
+	w.stats.openConns.Add(int64(-lost))
+	s.open.Add(int64(-lost))
+	if !errors.Is(err, errStopped) {
+		s.fatal(fmt.Errorf("dispatch to worker %d: %w", w.id, err))
 	}
 }
 
@@ -335,6 +434,10 @@ func (s *Server) Stop() {
 			w.inbox.Close()
 		}
 	}
+	for _, fd := range s.shared {
+		unix.Close(fd)
+	}
+	s.shared = nil
 }
 
 // Err is the internal error that stopped the server, if any.
@@ -352,34 +455,18 @@ var heapMetric = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, 
 // Snapshot reads every counter (safe while running).
 func (s *Server) Snapshot() Snapshot {
 	snap := Snapshot{
-		Time: time.Now(), Strategy: s.plan.Strategy, Procs: 1, Tables: s.plan.Tables,
+		Time: time.Now(), Engine: EngineEpoll, EngineNote: s.engineNote, Strategy: s.plan.Strategy, Procs: 1, Tables: s.plan.Tables,
 		Dispatch: s.cfg.Dispatch, Trigger: s.cfg.Trigger,
 		CloseReasons: map[string]uint64{}, AcceptErrors: map[string]uint64{},
 	}
 	hist := NewLatencyHistogram()
 	for _, w := range s.workers {
 		st := w.stats
-		ws := WorkerSnapshot{ID: w.id, Conns: st.openConns.Load(), Registered: st.registered.Load(),
-			Closed: st.closed.Load(), Reads: st.reads.Load(), Writes: st.writes.Load()}
+		ws := st.snapshot(w.id)
 		if w.loop != nil {
 			ws.EpollWaits = w.loop.Waits.Load()
 		}
-		snap.Workers = append(snap.Workers, ws)
-		snap.Conns += ws.Conns
-		snap.Registered += ws.Registered
-		snap.Closed += ws.Closed
-		snap.Reads += ws.Reads
-		snap.Writes += ws.Writes
-		snap.EpollWaits += ws.EpollWaits
-		snap.BytesIn += st.bytesIn.Load()
-		snap.BytesOut += st.bytesOut.Load()
-		snap.Backpressure += st.backpressure.Load()
-		snap.CloseReasons["eof"] += st.closeEOF.Load()
-		snap.CloseReasons["reset"] += st.closeReset.Load()
-		snap.CloseReasons["epipe"] += st.closePipe.Load()
-		snap.CloseReasons["other"] += st.closeOther.Load()
-		snap.CloseReasons["shutdown"] += st.closeShutdown.Load()
-		snap.CloseReasons["no_fd"] += st.closeNoFD.Load()
+		snap.addWorker(ws, st)
 		st.mu.Lock()
 		hist.Merge(st.dispatch)
 		st.mu.Unlock()
@@ -391,6 +478,7 @@ func (s *Server) Snapshot() Snapshot {
 	if s.acceptor != nil {
 		snap.EpollWaits += s.acceptor.Waits.Load()
 	}
+	snap.Syscalls = snap.Reads + snap.Writes + snap.EpollWaits + snap.AcceptCalls
 	snap.DispatchUs = PercentilesOf(hist)
 	snap.DispatchHist = hist.Export()
 	samples := append([]metrics.Sample(nil), heapMetric...)

@@ -18,7 +18,6 @@ import (
 // (clients see EOF), prints a final JSON stats line and exits 0.
 func TestSIGTERMShutdown(t *testing.T) {
 	t.Parallel()
-	const n = 50
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go tool to build cmd/c1m-server")
@@ -28,9 +27,18 @@ func TestSIGTERMShutdown(t *testing.T) {
 	build.Dir = ".." // the module root; tests run in core/
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build:\n%s", out)
+	for _, engine := range []string{EngineEpoll, EngineUring} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			testSIGTERMShutdown(t, bin, engine)
+		})
+	}
+}
 
+func testSIGTERMShutdown(t *testing.T, bin, engine string) {
+	const n = 50
 	addr := loopbackAddr(reservePort(t))
-	cmd := exec.Command(bin, "-addr", addr, "-workers", "2", "-stats-interval", "0")
+	cmd := exec.Command(bin, "-addr", addr, "-workers", "2", "-stats-interval", "0", "-engine", engine)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -61,7 +69,9 @@ func TestSIGTERMShutdown(t *testing.T) {
 		}
 		return ""
 	}
-	require.Contains(t, nextLine(), "c1m-server: listening on "+addr)
+	started := nextLine()
+	require.Contains(t, started, "c1m-server: listening on "+addr)
+	require.Contains(t, started, "engine="+engine)
 
 	conns := dialMany(t, addr, n)
 	require.NoError(t, echoAll(conns))
@@ -83,6 +93,7 @@ func TestSIGTERMShutdown(t *testing.T) {
 	assert.Contains(t, strings.Join(log, "\n"), "terminated: closing every connection")
 	var final Snapshot
 	require.NoError(t, json.Unmarshal([]byte(log[len(log)-1]), &final), "the last line is the final stats")
+	assert.Equal(t, engine, final.Engine)
 	assert.Zero(t, final.Conns)
 	assert.EqualValues(t, n, final.Accepted)
 	assert.EqualValues(t, n, final.Closed)

@@ -53,6 +53,7 @@ type workerStats struct {
 	closeOther    atomic.Uint64
 	closeShutdown atomic.Uint64
 	closeNoFD     atomic.Uint64 // lost in passing: this worker's private fd table was full (scm)
+	noBuffers     atomic.Uint64 // uring: receives that ended for want of a provided buffer (re-armed)
 
 	mu       sync.Mutex
 	dispatch *hdrhistogram.Histogram // accept → registered, µs
@@ -84,18 +85,22 @@ type acceptStats struct {
 
 // WorkerSnapshot is one worker's counters.
 type WorkerSnapshot struct {
-	ID         int    `json:"id"`
-	Conns      int64  `json:"conns"`
-	Registered uint64 `json:"registered"`
-	Closed     uint64 `json:"closed"`
-	Reads      uint64 `json:"reads"`
-	Writes     uint64 `json:"writes"`
-	EpollWaits uint64 `json:"epoll_waits"`
+	ID          int    `json:"id"`
+	Conns       int64  `json:"conns"`
+	Registered  uint64 `json:"registered"`
+	Closed      uint64 `json:"closed"`
+	Reads       uint64 `json:"reads"`
+	Writes      uint64 `json:"writes"`
+	EpollWaits  uint64 `json:"epoll_waits"`
+	UringEnters uint64 `json:"uring_enters,omitempty"`
+	NoBuffers   uint64 `json:"no_buffers,omitempty"` // uring: receives that ran out of provided buffers
 }
 
 // Snapshot is the server's state as served at /stats and printed as JSON lines.
 type Snapshot struct {
 	Time         time.Time              `json:"time"`
+	Engine       string                 `json:"engine"`
+	Rings        int                    `json:"rings,omitempty"` // uring: io_uring instances, each with its own registered-file table
 	Strategy     string                 `json:"strategy"`
 	Procs        int                    `json:"procs"`
 	Tables       int                    `json:"tables"`
@@ -110,6 +115,9 @@ type Snapshot struct {
 	BytesIn      uint64                 `json:"bytes_in"`
 	BytesOut     uint64                 `json:"bytes_out"`
 	EpollWaits   uint64                 `json:"epoll_waits"`
+	UringEnters  uint64                 `json:"uring_enters,omitempty"` // io_uring_enter calls (submissions), uring engine
+	Syscalls     uint64                 `json:"syscalls"`               // system calls on the I/O path: epoll: epoll_wait, accept4, and read/write that moved data; uring: epoll_wait, eventfd read, io_uring_enter
+	EngineNote   string                 `json:"engine_note,omitempty"`  // why the engine asked for is not the one running
 	Backpressure uint64                 `json:"backpressure"`
 	AcceptCalls  uint64                 `json:"accept_calls"`
 	CloseReasons map[string]uint64      `json:"close_reasons"`
@@ -119,6 +127,33 @@ type Snapshot struct {
 	GoSysBytes   uint64                 `json:"go_sys_bytes"`
 	Workers      []WorkerSnapshot       `json:"workers,omitempty"`
 	DispatchHist *hdrhistogram.Snapshot `json:"dispatch_hist,omitempty"`
+}
+
+// snapshot is one worker's (or ring's) counters.
+func (s *workerStats) snapshot(id int) WorkerSnapshot {
+	return WorkerSnapshot{ID: id, Conns: s.openConns.Load(), Registered: s.registered.Load(),
+		Closed: s.closed.Load(), Reads: s.reads.Load(), Writes: s.writes.Load(), NoBuffers: s.noBuffers.Load()}
+}
+
+// addWorker adds one worker's (or ring's) counters to the totals.
+func (snap *Snapshot) addWorker(ws WorkerSnapshot, st *workerStats) {
+	snap.Workers = append(snap.Workers, ws)
+	snap.Conns += ws.Conns
+	snap.Registered += ws.Registered
+	snap.Closed += ws.Closed
+	snap.Reads += ws.Reads
+	snap.Writes += ws.Writes
+	snap.EpollWaits += ws.EpollWaits
+	snap.UringEnters += ws.UringEnters
+	snap.BytesIn += st.bytesIn.Load()
+	snap.BytesOut += st.bytesOut.Load()
+	snap.Backpressure += st.backpressure.Load()
+	snap.CloseReasons["eof"] += st.closeEOF.Load()
+	snap.CloseReasons["reset"] += st.closeReset.Load()
+	snap.CloseReasons["epipe"] += st.closePipe.Load()
+	snap.CloseReasons["other"] += st.closeOther.Load()
+	snap.CloseReasons["shutdown"] += st.closeShutdown.Load()
+	snap.CloseReasons["no_fd"] += st.closeNoFD.Load()
 }
 
 func (s *acceptStats) addTo(m map[string]uint64) uint64 {
@@ -143,6 +178,8 @@ func (s *Snapshot) Merge(o *Snapshot) {
 	s.BytesIn += o.BytesIn
 	s.BytesOut += o.BytesOut
 	s.EpollWaits += o.EpollWaits
+	s.UringEnters += o.UringEnters
+	s.Syscalls += o.Syscalls
 	s.Backpressure += o.Backpressure
 	s.AcceptCalls += o.AcceptCalls
 	s.GoHeapBytes += o.GoHeapBytes

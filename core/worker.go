@@ -24,7 +24,7 @@ type worker struct {
 	id         int
 	srv        *Server
 	loop       *Loop
-	inbox      Inbox // nil for reuseport
+	inbox      Inbox // nil when the worker accepts (reuseport, exclusive)
 	acc        *accepting
 	stats      *workerStats
 	connEvents uint32 // events a connection is registered for
@@ -91,16 +91,34 @@ func (w *worker) init(l *Loop) error {
 		}
 	}
 	if w.acc != nil {
+		return w.initAccepting(l)
+	}
+	return nil
+}
+
+// initAccepting readies a worker that accepts for itself, on its own thread
+// (after unshare, so the reserve fd and any listener it opens are in its table).
+func (w *worker) initAccepting(l *Loop) error {
+	srv := w.srv
+	exclusive := srv.cfg.Dispatch == DispatchExclusive
+	if exclusive {
+		// The server's listeners: the same numbers in a private copy of its table.
+		w.acc.ls = listenerSet{fds: srv.shared, exclusive: true, shared: true}
+	} else {
 		// reuseport: this worker's own listeners, opened in its own fd table.
-		fds, err := w.srv.listenAll(true)
+		fds, err := srv.listenAll(true)
 		if err != nil {
 			return err
 		}
 		w.acc.ls.fds = fds
-		w.acc.gate = newAcceptGate(w.srv.acceptStats[w.id], &w.srv.open, w.srv.maxConnsPerProcess())
-		return w.acc.ls.register(l.Poller)
 	}
-	return nil
+	w.acc.gate = newAcceptGate(srv.acceptStats[w.id], &srv.open, srv.maxConnsPerProcess())
+	if srv.plan.Strategy == StrategyFDTables {
+		// Shared listeners let a full table yield to the others; its own
+		// reuseport listeners can only shed what the kernel hashed to it.
+		w.acc.gate.limitTable(&w.stats.openConns, srv.plan.PerTable, exclusive)
+	}
+	return w.acc.ls.register(l.Poller)
 }
 
 func (w *worker) tick(now time.Time) time.Duration {
@@ -144,7 +162,7 @@ func (w *worker) register(h Handoff) {
 		return // the acceptor added it to epoll and counted it
 	}
 	if w.acc != nil {
-		w.stats.openConns.Add(1) // reuseport: accepted here; handOff counts the others
+		w.stats.openConns.Add(1) // accepted here; handOff counts the others
 	}
 	if err := w.loop.Poller.Add(fd, w.connEvents); err != nil {
 		w.closeConn(fd, &w.stats.closeOther)

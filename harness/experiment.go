@@ -85,3 +85,25 @@ type (
 	Check  = schema.Check
 	Figure = schema.Figure
 )
+
+// MillionSysctls are what a million loopback connections need on this
+// machine: deep accept queues, TCP memory past the default limit that a
+// million keepalive connections exceed, and no TIME_WAIT, so an arm need not
+// wait a minute for the last one's closed sockets (what is measured is
+// held connections, not closed ones).
+func MillionSysctls() map[string]string {
+	return map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
+		"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.ipv4.tcp_max_tw_buckets": "0"}
+}
+
+// DeriveEchoShare adds, for keepalive arms (Params interval_s), the
+// keepalives a second asked for (offered_per_sec) and the share of them
+// answered (echo_share). Use it as, or in, an Experiment's Derive.
+func DeriveEchoShare(_ Arm, m map[string]float64) {
+	if iv := m["interval_s"]; iv > 0 && m["established"] > 0 {
+		m["offered_per_sec"] = m["established"] / iv
+		if echo, ok := m["echo_per_sec"]; ok {
+			m["echo_share"] = echo / m["offered_per_sec"]
+		}
+	}
+}

@@ -9,6 +9,8 @@ var StandardMetrics = map[string]Metric{
 	"conns":                      metric("conns", "", "higher", "peak connections the server held"),
 	"established":                metric("established", "", "higher", "connections the client established"),
 	"connect_rate":               metric("connect_rate", "conn/s", "higher", "established ÷ ramp time"),
+	"server_ramp_s":              metric("server_ramp_s", "s", "lower", "from the client's start until the server held 99.9% of the connections the client established (its /stats, sampled each second)"),
+	"accept_rate":                metric("accept_rate", "conn/s", "higher", "established ÷ server_ramp_s: how fast the server took what the client opened"),
 	"kernel_bytes_per_conn":      metric("kernel_bytes_per_conn", "B", "lower", "slab growth ÷ connections at the peak (both ends: client and server socket on this machine)"),
 	"server_user_bytes_per_conn": metric("server_user_bytes_per_conn", "B", "lower", "server PSS growth from idle ÷ connections at the peak"),
 	"server_bytes_per_conn":      metric("server_bytes_per_conn", "B", "lower", "server PSS at the peak ÷ connections, runtimes included (all processes)"),
@@ -23,7 +25,8 @@ var StandardMetrics = map[string]Metric{
 	"timeouts":                   metric("timeouts", "", "lower", "echoes later than the client's -timeout"),
 	"server_cpu_us_per_conn":     metric("server_cpu_us_per_conn", "µs", "lower", "server CPU during the ramp ÷ connections"),
 	"server_cpu_us_per_msg":      metric("server_cpu_us_per_msg", "µs", "lower", "server CPU after the ramp ÷ messages it echoed"),
-	"syscalls_per_msg":           metric("syscalls_per_msg", "", "lower", "server reads + writes + epoll_waits after the ramp ÷ messages"),
+	"syscalls_per_msg":           metric("syscalls_per_msg", "", "lower", "server system calls on the I/O path after the ramp ÷ messages (the server's own count: epoll_wait, accept4, read and write; io_uring_enter and eventfd reads for the uring engine)"),
+	"server_fds":                 metric("server_fds", "", "lower", "open fds in the server's shared fd table (/proc/PID/fd) at the end of the hold; the fdtables strategy holds its connections in private tables beside it"),
 	"client_cpu_s":               metric("client_cpu_s", "s", "lower", "client CPU time, whole run"),
 	"dispatch_p50_us":            metric("dispatch_p50_us", "µs", "lower", "accept → registered in a worker, median (server's own histogram)"),
 	"dispatch_p99_us":            metric("dispatch_p99_us", "µs", "lower", "accept → registered in a worker, 99th percentile"),
@@ -32,6 +35,20 @@ var StandardMetrics = map[string]Metric{
 	"host_busy_cores":            metric("host_busy_cores", "cores", "lower", "whole machine's busy CPU per second during the hold (server, client, softirqs, everything); the machine's core count is the ceiling"),
 	"host_softirq_cores":         metric("host_softirq_cores", "cores", "lower", "part of host_busy_cores spent in softirqs (loopback TCP receive, timers)"),
 	"client_cpu_us_per_msg":      metric("client_cpu_us_per_msg", "µs", "lower", "client CPU after the ramp ÷ messages the server echoed"),
+	"server_user_us_per_msg":     metric("server_user_us_per_msg", "µs", "lower", "part of server_cpu_us_per_msg in user space"),
+	"server_sys_us_per_msg":      metric("server_sys_us_per_msg", "µs", "lower", "part of server_cpu_us_per_msg in the kernel (system calls, and the TCP work they do)"),
+	"client_user_us_per_msg":     metric("client_user_us_per_msg", "µs", "lower", "part of client_cpu_us_per_msg in user space"),
+	"client_sys_us_per_msg":      metric("client_sys_us_per_msg", "µs", "lower", "part of client_cpu_us_per_msg in the kernel"),
+	"host_cpu_us_per_msg":        metric("host_cpu_us_per_msg", "µs", "lower", "whole machine's busy CPU during the hold ÷ messages the server echoed (server, client, softirqs, the harness, everything)"),
+	"host_user_us_per_msg":       metric("host_user_us_per_msg", "µs", "lower", "part of host_cpu_us_per_msg in user space (user + nice)"),
+	"host_sys_us_per_msg":        metric("host_sys_us_per_msg", "µs", "lower", "part of host_cpu_us_per_msg in the kernel on behalf of a process (system time)"),
+	"host_softirq_us_per_msg":    metric("host_softirq_us_per_msg", "µs", "lower", "part of host_cpu_us_per_msg in softirqs (loopback TCP receive, timers) charged to no process"),
+	"server_ctxt_per_msg":        metric("server_ctxt_per_msg", "", "lower", "context switches (voluntary + involuntary) of every server thread during the hold ÷ messages echoed"),
+	"client_ctxt_per_msg":        metric("client_ctxt_per_msg", "", "lower", "context switches of every client thread (all its processes) during the hold ÷ messages echoed"),
+	"host_ctxt_per_msg":          metric("host_ctxt_per_msg", "", "lower", "the whole machine's context switches (/proc/stat ctxt) during the hold ÷ messages echoed"),
+	"tcp_segs_per_msg":           metric("tcp_segs_per_msg", "", "lower", "TCP segments sent during the hold, in the server's network namespace (on loopback: both ends) ÷ messages echoed"),
+	"server_threads":             metric("server_threads", "", "lower", "threads of the server (all its processes) at the end of the hold"),
+	"client_threads":             metric("client_threads", "", "lower", "threads of the load client (all its processes) at the end of the hold"),
 	"tcp_segs_per_sec":           metric("tcp_segs_per_sec", "seg/s", "lower", "TCP segments sent per second after the ramp, in the server's network namespace (on loopback: both ends)"),
 	"tcp_retrans_segs":           metric("tcp_retrans_segs", "", "lower", "TCP segments retransmitted during the run (server's namespace)"),
 	"tcp_memory_pressures":       metric("tcp_memory_pressures", "", "lower", "times TCP entered memory pressure (tcp_mem) during the run"),
@@ -151,6 +168,7 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 		m["dispatch_p99_us"] = rows[len(rows)-2]["srv_dispatch_p99_us"]
 	}
 	m["server_cpu_us_per_conn"] = (rows[rampEnd]["server_cpu_s"] - rows[1]["server_cpu_s"]) / conns * 1e6
+	serverRamp(m, rows, res.Established)
 	// The hold: from the ramp's end to the last sample that still had every
 	// connection open (the client's close and exit come after; its CPU
 	// column falls as its processes end).
@@ -177,9 +195,79 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 				m["client_cpu_us_per_msg"] = (b["client_cpu_s"] - a["client_cpu_s"]) / msgs * 1e6
 				m["server_cpu_us_per_msg"] = (b["server_cpu_s"] - a["server_cpu_s"]) / msgs * 1e6
 				calls := (b["srv_reads"] + b["srv_writes"] + b["srv_epoll_waits"]) - (a["srv_reads"] + a["srv_writes"] + a["srv_epoll_waits"])
+				if _, ok := a["srv_syscalls"]; ok {
+					calls = b["srv_syscalls"] - a["srv_syscalls"] // the server's own count, right for either engine
+				}
 				m["syscalls_per_msg"] = calls / msgs
+				perMsg(m, a, b, msgs)
 			}
+		}
+		for _, side := range []string{"server", "client"} {
+			if v, ok := b[side+"_threads"]; ok {
+				m[side+"_threads"] = v
+			}
+		}
+		if v, ok := b["server_fds"]; ok {
+			m["server_fds"] = v
 		}
 	}
 	return m
+}
+
+// serverRamp sets server_ramp_s and accept_rate: the client starts just
+// after row 1 (the idle server); the ramp ends at the first sample whose
+// server held 99.9% of what the client established. A sample's time is
+// when the server's /stats answered (t_stats_s) where recorded: under a
+// ramp that answer can lag the sample's start by seconds.
+func serverRamp(m map[string]float64, rows []Sample, established float64) {
+	if established <= 0 || len(rows) < 3 {
+		return
+	}
+	at := func(r Sample) float64 {
+		if t, ok := r["t_stats_s"]; ok {
+			return t
+		}
+		return r["t_s"]
+	}
+	for _, r := range rows[2:] {
+		if r["conns_server"] >= 0.999*established {
+			if d := at(r) - at(rows[1]); d > 0 {
+				m["server_ramp_s"] = d
+				m["accept_rate"] = established / d
+			}
+			return
+		}
+	}
+}
+
+// perMsgColumns are the cumulative sample columns divided by the hold's
+// messages: metric name → column and scale (1e6: seconds to µs).
+var perMsgColumns = map[string]struct {
+	col   string
+	scale float64
+}{
+	"server_user_us_per_msg":  {"server_user_s", 1e6},
+	"server_sys_us_per_msg":   {"server_sys_s", 1e6},
+	"client_user_us_per_msg":  {"client_user_s", 1e6},
+	"client_sys_us_per_msg":   {"client_sys_s", 1e6},
+	"host_cpu_us_per_msg":     {"host_busy_s", 1e6},
+	"host_user_us_per_msg":    {"host_user_s", 1e6},
+	"host_sys_us_per_msg":     {"host_sys_s", 1e6},
+	"host_softirq_us_per_msg": {"host_softirq_s", 1e6},
+	"server_ctxt_per_msg":     {"server_ctxt", 1},
+	"client_ctxt_per_msg":     {"client_ctxt", 1},
+	"host_ctxt_per_msg":       {"host_ctxt", 1},
+	"tcp_segs_per_msg":        {"tcp_out_segs", 1},
+}
+
+// perMsg sets each per-message metric whose column both ends of the hold
+// (rows a and b) have: its growth over the hold ÷ msgs.
+func perMsg(m map[string]float64, a, b Sample, msgs float64) {
+	for name, c := range perMsgColumns {
+		va, okA := a[c.col]
+		vb, okB := b[c.col]
+		if okA && okB {
+			m[name] = (vb - va) / msgs * c.scale
+		}
+	}
 }

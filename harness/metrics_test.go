@@ -80,6 +80,24 @@ func TestNoHoldLeavesEchoRateEmpty(t *testing.T) {
 	assert.NotContains(t, m, "echo_per_sec")
 }
 
+// The server's ramp runs from the client's start (row 1) to the first
+// sample holding 99.9% of what the client established, timed by when
+// /stats answered where the sample says.
+func TestServerRamp(t *testing.T) {
+	t.Parallel()
+	m := deriveMetrics(fixtureRows(), clientResult{Established: 1000})
+	assert.Equal(t, 2.0, m["server_ramp_s"], "row 1 at 1 s to 1000 held at 3 s")
+	assert.Equal(t, 500.0, m["accept_rate"])
+
+	rows := fixtureRows()
+	rows[3]["t_stats_s"], rows[1]["t_stats_s"] = 3.5, 1.1
+	m = deriveMetrics(rows, clientResult{Established: 1000})
+	assert.InDelta(t, 2.4, m["server_ramp_s"], 1e-9, "a late /stats answer counts when it came")
+
+	m = deriveMetrics(fixtureRows(), clientResult{Established: 2000})
+	assert.NotContains(t, m, "server_ramp_s", "never reached: not measured")
+}
+
 func TestNoRoundTripLeavesRTTEmpty(t *testing.T) {
 	t.Parallel()
 	m := deriveMetrics(fixtureRows(), clientResult{Established: 1000})
@@ -116,4 +134,35 @@ func TestWriteResults(t *testing.T) {
 func TestMetricsPanicsOnUnknownName(t *testing.T) {
 	t.Parallel()
 	assert.Panics(t, func() { Metrics("no_such_metric") })
+}
+
+// Per-message costs over the hold: each cumulative column's growth from
+// the ramp's end (row 3) to the hold's end (row 4) ÷ the 1000 messages.
+func TestPerMessageMetrics(t *testing.T) {
+	t.Parallel()
+	rows := fixtureRows()
+	for col, v := range map[string][2]float64{
+		"server_user_s": {0.4, 0.5}, "server_sys_s": {1.6, 2.5}, "client_user_s": {0.1, 0.15}, "client_sys_s": {0.15, 0.35},
+		"host_user_s": {50, 50.25}, "host_sys_s": {40, 41}, "server_ctxt": {10_000, 12_000}, "client_ctxt": {500, 3500},
+		"host_ctxt": {1e9, 1e9 + 9000}, "server_threads": {51, 51}, "client_threads": {300, 310},
+	} {
+		rows[3][col], rows[4][col] = v[0], v[1]
+	}
+	res := clientResult{Established: 1000, RampSeconds: 2, HoldSeconds: 5, Echoed: 2000, BytesReceived: 22_000, RttHoldUs: pcts{N: 1000}}
+	m := deriveMetrics(rows, res)
+	for name, want := range map[string]float64{
+		"server_user_us_per_msg": 100, "server_sys_us_per_msg": 900, "client_user_us_per_msg": 50, "client_sys_us_per_msg": 200,
+		"host_cpu_us_per_msg": 1500, "host_user_us_per_msg": 250, "host_sys_us_per_msg": 1000, "host_softirq_us_per_msg": 500,
+		"server_ctxt_per_msg": 2, "client_ctxt_per_msg": 3, "host_ctxt_per_msg": 9, "tcp_segs_per_msg": 3,
+		"server_threads": 51, "client_threads": 310,
+	} {
+		assert.InDelta(t, want, m[name], 1e-9, name)
+	}
+
+	// Columns the samples lack: not measured, not 0.
+	rows = fixtureRows()
+	rows[4]["host_ctxt"] = 5 // at one end of the hold only
+	m = deriveMetrics(rows, res)
+	assert.NotContains(t, m, "host_ctxt_per_msg")
+	assert.NotContains(t, m, "server_threads")
 }

@@ -42,6 +42,7 @@ type serverStats struct {
 	Reads      float64 `json:"reads"`
 	Writes     float64 `json:"writes"`
 	EpollWaits float64 `json:"epoll_waits"`
+	Syscalls   float64 `json:"syscalls"` // the server's own count of its I/O-path system calls (either engine)
 	BytesOut   float64 `json:"bytes_out"`
 	Accepted   float64 `json:"accepted"`
 	GoHeap     float64 `json:"go_heap_bytes"`
@@ -67,11 +68,15 @@ func (s *sampler) serverStats() (serverStats, error) {
 func (s *sampler) take(t0 time.Time) Sample {
 	row := Sample{"t_s": time.Since(t0).Seconds()}
 	if st, err := s.serverStats(); err == nil {
+		row["t_stats_s"] = time.Since(t0).Seconds() // when it answered (late under load)
 		row["conns_server"] = st.Conns
 		row["srv_accepted"] = st.Accepted
 		row["srv_reads"] = st.Reads
 		row["srv_writes"] = st.Writes
 		row["srv_epoll_waits"] = st.EpollWaits
+		if st.Syscalls > 0 {
+			row["srv_syscalls"] = st.Syscalls
+		}
 		row["srv_bytes_out"] = st.BytesOut
 		row["server_go_heap"] = st.GoHeap
 		if st.DispatchUs.N > 0 { // the holder has no dispatch to time
@@ -82,6 +87,10 @@ func (s *sampler) take(t0 time.Time) Sample {
 	if cpu, err := s.fs.HostCPU(); err == nil {
 		row["host_busy_s"] = cpu.Busy.Seconds()
 		row["host_softirq_s"] = cpu.Softirq.Seconds()
+		row["host_user_s"], row["host_sys_s"] = cpu.User.Seconds(), cpu.System.Seconds()
+		if cpu.Ctxt > 0 {
+			row["host_ctxt"] = float64(cpu.Ctxt)
+		}
 	}
 	if mi, err := s.fs.Meminfo(); err == nil {
 		row["slab_bytes"] = float64(mi["Slab"])
@@ -120,14 +129,31 @@ func (s *sampler) take(t0 time.Time) Sample {
 		if pid <= 0 {
 			continue
 		}
-		rss, pss, cpu := s.tree(pid)
-		row[side+"_rss"], row[side+"_pss"], row[side+"_cpu_s"] = rss, pss, cpu
+		u := s.tree(pid)
+		row[side+"_rss"], row[side+"_pss"], row[side+"_cpu_s"] = u.rss, u.pss, u.user+u.sys
+		row[side+"_user_s"], row[side+"_sys_s"] = u.user, u.sys
+		if u.threads > 0 {
+			row[side+"_ctxt"], row[side+"_threads"] = u.switches, u.threads
+		}
+		if side == "server" {
+			if n, err := s.fs.FDCount(pid); err == nil {
+				row["server_fds"] = float64(n) // the root process's shared table; private tables (fdtables) are beside it
+			}
+		}
 	}
 	return row
 }
 
-// tree sums RSS, PSS and CPU over a process and its descendants.
-func (s *sampler) tree(pid int) (rss, pss, cpu float64) {
+// treeUsage is what a process tree uses, summed over its processes.
+type treeUsage struct {
+	rss, pss, user, sys float64
+	// switches are context switches (voluntary and not) of every thread;
+	// threads counts the threads read (0: none could be).
+	switches, threads float64
+}
+
+// tree sums memory, CPU and context switches over a process and its descendants.
+func (s *sampler) tree(pid int) (u treeUsage) {
 	t, ok := s.trees[pid]
 	if !ok || len(t.pids) == 1 || time.Since(t.listed) > treeRefresh {
 		t = processTree{pids: []int{pid}, listed: time.Now()}
@@ -141,16 +167,21 @@ func (s *sampler) tree(pid int) (rss, pss, cpu float64) {
 	}
 	for _, p := range t.pids {
 		if m, err := s.fs.ProcMem(p); err == nil {
-			rss += float64(m.Rss)
-			pss += float64(m.Pss)
+			u.rss += float64(m.Rss)
+			u.pss += float64(m.Pss)
 		} else {
 			delete(s.trees, pid) // one has exited: list again next time
 		}
-		if u, sys, err := s.fs.ProcCPU(p); err == nil {
-			cpu += (u + sys).Seconds()
+		if user, sys, err := s.fs.ProcCPU(p); err == nil {
+			u.user += user.Seconds()
+			u.sys += sys.Seconds()
+		}
+		if sw, n, err := s.fs.ProcSwitches(p); err == nil {
+			u.switches += float64(sw.Total())
+			u.threads += float64(n)
 		}
 	}
-	return rss, pss, cpu
+	return u
 }
 
 // netCounterColumns are the kernel's TCP counters each sample records

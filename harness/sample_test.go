@@ -19,6 +19,8 @@ func fakeProcess(t *testing.T, root string, pid int, children string, pssKB, cpu
 	p := strconv.Itoa(pid)
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "task", p), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "task", p, "children"), []byte(children), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "task", p, "status"), // as many voluntary switches as CPU ticks, one forced
+		[]byte("voluntary_ctxt_switches:\t"+strconv.Itoa(cpuTicks)+"\nnonvoluntary_ctxt_switches:\t1\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "smaps_rollup"),
 		[]byte("Rss: "+strconv.Itoa(2*pssKB)+" kB\nPss: "+strconv.Itoa(pssKB)+" kB\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "stat"),
@@ -35,21 +37,21 @@ func TestSamplerTree(t *testing.T) {
 	fakeProcess(t, root, 12, "", 10, 50)
 	s := &sampler{fs: procfs.New(root)}
 
-	_, pss, cpu := s.tree(10)
-	assert.Equal(t, 120.0*1024, pss)
-	assert.InDelta(t, 2.0, cpu, 1e-9)
+	u := s.tree(10)
+	assert.Equal(t, 120.0*1024, u.pss)
+	assert.InDelta(t, 2.0, u.user+u.sys, 1e-9)
+	assert.Equal(t, 203.0, u.switches, "every thread of every process: 101 + 51 + 51")
+	assert.Equal(t, 3.0, u.threads)
 
 	// A child forked since the listing is not seen until it is stale...
 	fakeProcess(t, root, 13, "", 10, 50)
 	require.NoError(t, os.WriteFile(filepath.Join(root, "proc/10/task/10/children"), []byte("11 12 13"), 0o644))
-	_, pss, _ = s.tree(10)
-	assert.Equal(t, 120.0*1024, pss, "the listing is kept")
+	assert.Equal(t, 120.0*1024, s.tree(10).pss, "the listing is kept")
 	// ... or one of the listed is gone.
 	require.NoError(t, os.RemoveAll(filepath.Join(root, "proc/12")))
 	require.NoError(t, os.WriteFile(filepath.Join(root, "proc/10/task/10/children"), []byte("11 13"), 0o644))
-	_, pss, _ = s.tree(10)
-	assert.Equal(t, 110.0*1024, pss, "12 is gone; 13 is not listed yet")
-	_, pss, cpu = s.tree(10)
-	assert.Equal(t, 120.0*1024, pss, "listed again: 10, 11 and 13")
-	assert.InDelta(t, 2.0, cpu, 1e-9)
+	assert.Equal(t, 110.0*1024, s.tree(10).pss, "12 is gone; 13 is not listed yet")
+	u = s.tree(10)
+	assert.Equal(t, 120.0*1024, u.pss, "listed again: 10, 11 and 13")
+	assert.InDelta(t, 2.0, u.user+u.sys, 1e-9)
 }

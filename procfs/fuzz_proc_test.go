@@ -54,3 +54,15 @@ func FuzzLimits(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSwitches covers the context-switch lines of /proc/PID/task/TID/status.
+func FuzzSwitches(f *testing.F) {
+	f.Add("Name:\tx\nvoluntary_ctxt_switches:\t17\nnonvoluntary_ctxt_switches:\t4\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		s, err := parseSwitches(text)
+		if err != nil && s != (Switches{}) {
+			t.Fatalf("error %v with counts %+v", err, s)
+		}
+		_ = s.Total()
+	})
+}

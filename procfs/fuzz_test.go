@@ -43,9 +43,11 @@ func FuzzStat(f *testing.F) {
 
 func FuzzHostCPU(f *testing.F) {
 	f.Add("cpu  571615 122079 1360076 2994784 2963 0 351158 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+	f.Add("cpu  1 2 3 4 5 6 7 8 9 10\nintr 1 0\nctxt 9876543\nbtime 1700000000\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		cpu, err := parseHostCPU(text)
-		if err == nil && (cpu.Busy < 0 || cpu.Softirq < 0 || cpu.Softirq > cpu.Busy) {
+		if err == nil && (cpu.Busy < 0 || cpu.Softirq < 0 || cpu.Softirq > cpu.Busy || cpu.User < 0 || cpu.User > cpu.Busy ||
+			cpu.System < 0 || cpu.System > cpu.Busy) {
 			t.Fatalf("impossible CPU times %+v", cpu)
 		}
 	})

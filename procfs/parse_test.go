@@ -175,12 +175,35 @@ func TestParsePortList(t *testing.T) {
 func TestParseHostCPU(t *testing.T) {
 	t.Parallel()
 	// user nice system idle iowait irq softirq steal guest guest_nice
-	cpu, err := parseHostCPU("cpu  100 20 300 5000 7 1 50 2 40 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+	cpu, err := parseHostCPU("cpu  100 20 300 5000 7 1 50 2 40 0\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 5 1 2\nctxt 123456\nbtime 1\n")
 	require.NoError(t, err)
-	assert.Equal(t, HostCPU{Busy: (100 + 20 + 300 + 1 + 50 + 2) * 10 * time.Millisecond, Softirq: 500 * time.Millisecond}, cpu)
+	assert.Equal(t, HostCPU{Busy: (100 + 20 + 300 + 1 + 50 + 2) * 10 * time.Millisecond, User: 1200 * time.Millisecond,
+		System: 3 * time.Second, Softirq: 500 * time.Millisecond, Ctxt: 123456}, cpu)
+
+	cpu, err = parseHostCPU("cpu  100 20 300 5000 7 1 50\n")
+	require.NoError(t, err, "no ctxt line: the times alone")
+	assert.Zero(t, cpu.Ctxt)
+	_, err = parseHostCPU("cpu  100 20 300 5000 7 1 50\nctxt x\n")
+	require.Error(t, err)
 
 	_, err = parseHostCPU("cpu0 1 2 3 4 5 6 7\n")
 	require.Error(t, err, "the first line must be the all-CPU total")
 	_, err = parseHostCPU("cpu 1 2 x 4 5 6 7\n")
 	require.Error(t, err)
+}
+
+func TestParseSwitches(t *testing.T) {
+	t.Parallel()
+	s, err := parseSwitches(readTestdata(t, "status"))
+	require.NoError(t, err)
+	assert.Equal(t, Switches{}, s)
+	s, err = parseSwitches("Name:\tx\nvoluntary_ctxt_switches:\t17\nnonvoluntary_ctxt_switches:\t4\n")
+	require.NoError(t, err)
+	assert.Equal(t, Switches{Voluntary: 17, Involuntary: 4}, s)
+	assert.Equal(t, uint64(21), s.Total())
+
+	for _, bad := range []string{"", "voluntary_ctxt_switches:\t17\n", "voluntary_ctxt_switches: 1\nnonvoluntary_ctxt_switches: -2\n"} {
+		_, err := parseSwitches(bad)
+		assert.Error(t, err, bad)
+	}
 }

@@ -203,7 +203,12 @@ func parseLimitValue(s string) (uint64, error) {
 // first line of /proc/stat.
 type HostCPU struct {
 	Busy    time.Duration // everything but idle and iowait
+	User    time.Duration // part of Busy: user and nice
+	System  time.Duration // part of Busy: system calls and kernel threads
 	Softirq time.Duration // part of Busy: softirqs, where loopback TCP runs when no process pays for it
+	// Ctxt is the machine's context switches since boot (the "ctxt" line);
+	// 0 when the file has none.
+	Ctxt uint64
 }
 
 // HostCPU reads the machine's CPU time.
@@ -215,9 +220,9 @@ func (fs FS) HostCPU() (HostCPU, error) {
 	return parseHostCPU(text)
 }
 
-// parseHostCPU reads the "cpu" line: user nice system idle iowait irq
-// softirq steal guest guest_nice, in USER_HZ. Guest time is already in user
-// and nice, so it is not added again.
+// parseHostCPU reads the "cpu" line (user nice system idle iowait irq
+// softirq steal guest guest_nice, in USER_HZ) and the "ctxt" line. Guest
+// time is already in user and nice, so it is not added again.
 func parseHostCPU(text string) (HostCPU, error) {
 	line, _, _ := strings.Cut(text, "\n")
 	fields := strings.Fields(line)
@@ -245,5 +250,28 @@ func parseHostCPU(text string) (HostCPU, error) {
 			}
 		}
 	}
-	return HostCPU{Busy: ticksToDuration(busy), Softirq: ticksToDuration(ticks[6])}, nil
+	cpu := HostCPU{Busy: ticksToDuration(busy), System: ticksToDuration(ticks[2]), Softirq: ticksToDuration(ticks[6])}
+	if ticks[0] <= math.MaxUint64-ticks[1] {
+		cpu.User = ticksToDuration(ticks[0] + ticks[1])
+	}
+	ctxt, err := parseCtxt(text)
+	if err != nil {
+		return HostCPU{}, err
+	}
+	cpu.Ctxt = ctxt
+	return cpu, nil
+}
+
+// parseCtxt reads the "ctxt N" line of /proc/stat (0 when there is none).
+func parseCtxt(text string) (uint64, error) {
+	for line := range strings.Lines(text) {
+		if rest, ok := strings.CutPrefix(line, "ctxt "); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("procfs: stat: ctxt: %w", err)
+			}
+			return n, nil
+		}
+	}
+	return 0, nil
 }

@@ -57,7 +57,7 @@ type Check struct {
 
 // Figure is a plot the experiment asks the analysis for.
 type Figure struct {
-	Kind   string   `json:"kind"` // "series", "bars", "timeline", or "ratios" (tables and a figure: see Baseline)
+	Kind   string   `json:"kind"` // "series", "bars", "timeline", "ratios" (tables and a figure: see Baseline) or "curve" (summary metrics Y against X, a line per arm family)
 	X      string   `json:"x,omitempty"`
 	Y      []string `json:"y,omitempty"`
 	Stack  []string `json:"stack,omitempty"`

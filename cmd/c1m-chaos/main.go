@@ -1,7 +1,9 @@
 // Command c1m-chaos is the hostile-client suite (package chaos): it starts
 // bin/c1m-server, holds a population of verified keepalive connections on
-// it, throws each kind of hostile client at it and then all at once, and
-// writes results/chaos. It exits non-zero, naming them, when scenarios fail.
+// it, throws each kind of hostile client at it and then all at once, then
+// runs the reconnect storm (the server SIGKILLed under 200,000 connections
+// and restarted), and writes results/chaos. It exits non-zero, naming
+// them, when scenarios fail.
 package main
 
 import (
@@ -14,16 +16,19 @@ import (
 	"syscall"
 
 	"c1m/chaos"
+	"c1m/client"
 	"c1m/harness"
 )
 
 func main() {
+	client.RunChildIfAsked() // the storm's client runs past one fd table in children of this process
 	var cfg chaos.Config
 	fs := flag.NewFlagSet("c1m-chaos", flag.ExitOnError)
 	fs.BoolVar(&cfg.Quick, "quick", false, "a seconds-long run with fewer connections (CI)")
 	fs.StringVar(&cfg.Results, "results", "results/chaos", "results directory")
 	fs.StringVar(&cfg.Bin, "bin", "bin", "directory of c1m-server (make build)")
-	only := fs.String("only", "", "comma-separated scenarios to run (default: all, then all together); names: "+names())
+	only := fs.String("only", "", "comma-separated scenarios to run (default: all, then all together, then the storm); names: "+names())
+	fs.IntVar(&cfg.StormConns, "storm-conns", 0, "connections of the reconnect storm (default: 200000, -quick 2000)")
 	server := fs.String("server-flags", "", "extra c1m-server flags, space-separated (e.g. \"-trigger lt -dispatch reuseport\")")
 	fs.Parse(os.Args[1:])
 	cfg.Server = strings.Fields(*server)
@@ -49,7 +54,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "c1m-chaos: FAILED: %s\n", strings.Join(rep.Failed, ", "))
 		os.Exit(1)
 	}
-	fmt.Fprintf(os.Stderr, "c1m-chaos: all %d scenarios passed\n", len(rep.Scenarios))
+	if len(rep.Scenarios) > 0 {
+		fmt.Fprintf(os.Stderr, "c1m-chaos: all %d scenarios passed\n", len(rep.Scenarios))
+	}
+	if st := rep.Storm; st != nil {
+		fmt.Fprintf(os.Stderr, "c1m-chaos: storm passed: all %d connections back and verified %.1f s after the kill\n", st.Scale.Conns, st.AllBackS)
+	}
 }
 
 func names() string {
@@ -57,5 +67,5 @@ func names() string {
 	for _, s := range chaos.Scenarios() {
 		n = append(n, s.Name)
 	}
-	return strings.Join(append(n, "together"), ", ")
+	return strings.Join(append(n, "together", chaos.StormName), ", ")
 }

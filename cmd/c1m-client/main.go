@@ -43,6 +43,7 @@ func run() int {
 	fs.BoolVar(&cfg.QuietRamp, "quiet-ramp", cfg.QuietRamp, "send no keepalive until every connection is open, then start the phases from there (the hold measures the steady state, not the ramp's backlog)")
 	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "event loops per process (0: one per CPU with one process, else 1)")
 	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "processes to split the connections over (0: as RLIMIT_NOFILE requires)")
+	fs.BoolVar(&cfg.FDTables, "fdtables", cfg.FDTables, "one process whose event loops each unshare a private fd table (as the server's fdtables), instead of one process per RLIMIT_NOFILE of connections")
 	fs.BoolVar(&cfg.Reconnect, "reconnect", cfg.Reconnect, "reconnect dropped or failed connections, with exponential back-off and jitter")
 	fs.Float64Var(&cfg.Churn, "churn", cfg.Churn, "once every connection is open, close this many idle connections per second (over all processes) and reconnect each at once (a soak's steady turnover; 0: none)")
 	fs.BoolVar(&cfg.Force, "force", cfg.Force, "connect even when the spread plan says the connections cannot fit (to see where it fails)")
@@ -69,7 +70,7 @@ func run() int {
 	}
 	summarise(res)
 	if *jsonPath != "" {
-		res.ConnectHist, res.RttHist, res.RttHoldHist = nil, nil, nil
+		res.ConnectHist, res.RttHist, res.RttHoldHist, res.DowntimeHist = nil, nil, nil, nil
 		b, _ := json.MarshalIndent(&res, "", "  ")
 		if werr := os.WriteFile(*jsonPath, append(b, '\n'), 0o644); werr != nil {
 			fmt.Fprintf(os.Stderr, "c1m-client: writing -json: %v\n", werr)

@@ -42,6 +42,9 @@ func run() int {
 	fs.IntVar(&cfg.Backlog, "backlog", cfg.Backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
 	fs.StringVar(&cfg.Strategy, "strategy", cfg.Strategy, "how to pass RLIMIT_NOFILE: auto, single (one fd table), fdtables (workers with private fd tables fed over SCM_RIGHTS), prefork (processes sharing ports via SO_REUSEPORT)")
 	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "prefork: server processes (0: as many as -max-conns needs)")
+	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (event loops on locked threads; past one fd table, -strategy) or uring (io_uring rings whose registered-file tables hold the sockets: one process, one thread per CPU, no fd per connection; falls back to epoll, saying why, where the kernel refuses)")
+	fs.IntVar(&cfg.Rings, "rings", cfg.Rings, "uring: rings, each a table of up to RLIMIT_NOFILE sockets (0: as many as -max-conns needs)")
+	fs.StringVar(&cfg.UringTaskrun, "uring-taskrun", "signal", "uring: how completions reach a ring's thread: signal (the kernel interrupts it) or defer (they wait for its next io_uring_enter; its eventfd wakes it)")
 	statsAddr := fs.String("stats-addr", "", "serve JSON stats at http://ADDR/stats and pprof at /debug/pprof/ (e.g. 127.0.0.1:9100)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print one JSON stats line on stderr this often (0: only at exit)")
 	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
@@ -56,8 +59,12 @@ func run() int {
 		return 1
 	}
 	c := r.Config()
-	fmt.Fprintf(os.Stderr, "c1m-server: listening on %s (+%d ports) dispatch=%s trigger=%s %s\n",
-		c.Addr, c.Ports-1, c.Dispatch, c.Trigger, r.Plan())
+	snap := r.Snapshot()
+	if snap.EngineNote != "" {
+		fmt.Fprintf(os.Stderr, "c1m-server: %s\n", snap.EngineNote)
+	}
+	fmt.Fprintf(os.Stderr, "c1m-server: listening on %s (+%d ports) engine=%s dispatch=%s trigger=%s %s\n",
+		c.Addr, c.Ports-1, snap.Engine, c.Dispatch, c.Trigger, r.Plan())
 	if *statsAddr != "" {
 		ln, err := core.ServeStats(*statsAddr, r.Snapshot)
 		if err != nil {

@@ -76,8 +76,7 @@ func main() {
 		// As experiment 1: a deep accept queue, and TCP memory past what 1M keepalive connections need.
 		// And no TIME_WAIT, so the harness need not wait 60 s for the last run's to go before each arm:
 		// what is measured is held connections, not closed ones.
-		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
-			"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.ipv4.tcp_max_tw_buckets": "0"},
+		Sysctls:    harness.MillionSysctls(),
 		ArmTimeout: 15 * time.Minute,
 		Checks: []harness.Check{
 			{Metric: "server_bytes_per_conn", A: "fdtables" + hold, B: "prefork" + hold, Expect: "a<=b", Tolerance: 0.05,

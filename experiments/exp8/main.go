@@ -51,20 +51,12 @@ func main() {
 			return arms
 		},
 		Repeats: func(harness.Scale) int { return 1 },
-		Derive: func(arm harness.Arm, m map[string]float64) {
-			if iv := m["interval_s"]; iv > 0 && m["established"] > 0 {
-				m["offered_per_sec"] = m["established"] / iv
-				if echo, ok := m["echo_per_sec"]; ok {
-					m["echo_share"] = echo / m["offered_per_sec"]
-				}
-			}
-		},
+		Derive:  harness.DeriveEchoShare,
 		// As experiment 1: a deep accept queue, and TCP memory past the
 		// default limit that a million keepalive connections exceed here.
 		// No TIME_WAIT: the next arm need not wait a minute for the last
 		// one's closed sockets (what is measured is held connections).
-		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
-			"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.ipv4.tcp_max_tw_buckets": "0"},
+		Sysctls:    harness.MillionSysctls(),
 		ArmTimeout: 15 * time.Minute,
 		Checks: []harness.Check{
 			{Metric: "echo_share", A: "1m0s", B: "1s", Expect: "a>=b", Tolerance: 0.05, Claim: "60 s keepalives are answered; 1 s keepalives are not"},

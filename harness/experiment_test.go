@@ -1,0 +1,23 @@
+package harness
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestDeriveEchoShare(t *testing.T) {
+	t.Parallel()
+	m := map[string]float64{"interval_s": 60, "established": 1_000_000, "echo_per_sec": 15_000}
+	DeriveEchoShare(Arm{}, m)
+	assert.InDelta(t, 16_666.67, m["offered_per_sec"], 0.01)
+	assert.InDelta(t, 0.9, m["echo_share"], 1e-9)
+
+	idle := map[string]float64{"established": 1000} // no keepalive interval: nothing to derive
+	DeriveEchoShare(Arm{}, idle)
+	assert.NotContains(t, idle, "echo_share")
+	noHold := map[string]float64{"interval_s": 1, "established": 1000} // no echo rate measured
+	DeriveEchoShare(Arm{}, noHold)
+	assert.Equal(t, 1000.0, noHold["offered_per_sec"])
+	assert.NotContains(t, noHold, "echo_share")
+}
