@@ -82,9 +82,8 @@ func testUringEcho(t *testing.T, cfg Config, conns, perConn int) {
 		assert.EqualValues(t, conns*perConn, snap.BytesIn)
 		assert.EqualValues(t, conns*perConn, snap.BytesOut)
 		assert.Positive(t, snap.UringEnters)
-		for _, w := range snap.Workers {
-			assert.Positive(t, w.Registered, "ring %d gets connections", w.ID)
-		}
+		// Which ring takes a connection is the kernel's choice (a ring whose
+		// thread is awake takes what is queued): no balance is asserted.
 		closeAll(cs)
 		snap = waitConns(t, s.Snapshot, 0)
 		assert.EqualValues(t, conns, snap.Closed)

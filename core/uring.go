@@ -14,6 +14,7 @@ import (
 // rings are set up and driven through raw system calls.
 
 const (
+	iouringSetupSubmitAll    = 1 << 7
 	iouringSetupTaskrunFlag  = 1 << 9
 	iouringSetupSingleIssuer = 1 << 12
 	iouringSetupDeferTaskrun = 1 << 13
@@ -30,6 +31,7 @@ const (
 	iouringOffSqRing = 0
 	iouringOffSqes   = 0x10000000
 
+	iouringUnregisterFiles  = 3
 	iouringRegisterEventfd  = 4
 	iouringRegisterProbe    = 8
 	iouringRegisterFiles2   = 13
@@ -114,7 +116,6 @@ type uring struct {
 	sqMask  uint32
 	sqes    []sqe
 	sqLocal uint32 // next free SQE (tail not yet published)
-	sqPub   uint32 // tail as published to the kernel
 	defer_  bool   // IORING_SETUP_DEFER_TASKRUN: completions wait for this thread's next enter
 
 	cqHead  *uint32
@@ -163,8 +164,7 @@ func newUring(sqEntries, cqEntries uint32, flags uint32) (*uring, error) {
 	r.cqHead, r.cqTail, r.cqFlags = u32(p.CqOff.Head), u32(p.CqOff.Tail), u32(p.CqOff.Flags)
 	r.cqMask = *u32(p.CqOff.RingMask)
 	r.cqes = unsafe.Slice((*cqe)(unsafe.Pointer(&mem[p.CqOff.Cqes])), p.CqEntries)
-	r.sqPub = atomic.LoadUint32(r.sqTail)
-	r.sqLocal = r.sqPub
+	r.sqLocal = atomic.LoadUint32(r.sqTail)
 	return r, nil
 }
 
@@ -185,22 +185,28 @@ func (r *uring) getSQE() (*sqe, error) {
 	return s, nil
 }
 
-// queued is how many SQEs wait for the next submit.
-func (r *uring) queued() uint32 { return r.sqLocal - r.sqPub }
+// queued is how many SQEs the kernel has not taken yet: written since the
+// last submit, or published and refused (EAGAIN, EBUSY).
+func (r *uring) queued() uint32 { return r.sqLocal - atomic.LoadUint32(r.sqHead) }
 
 // submit hands every queued SQE to the kernel without waiting. A full
 // completion ring (the kernel holding overflowed CQEs) is flushed with it.
+// What the kernel refuses stays queued, counted by queued, for the next one.
 func (r *uring) submit() error {
-	n := r.sqLocal - r.sqPub
+	n := r.queued()
 	var flags uintptr
-	if atomic.LoadUint32(r.sqFlags)&(iouringSqCqOverflow|iouringSqTaskrun) != 0 {
+	// Deferred completions are run only by an enter that asks for events.
+	// The kernel runs a bounded batch of them per enter (20 since Linux
+	// 6.13), keeps the rest and may clear IORING_SQ_TASKRUN meanwhile, so
+	// a deferring ring always asks: the caller enters again while
+	// completions keep coming.
+	if r.defer_ || atomic.LoadUint32(r.sqFlags)&(iouringSqCqOverflow|iouringSqTaskrun) != 0 {
 		flags |= iouringEnterGetEvents // flush overflowed CQEs, run deferred completions
 	}
 	if n == 0 && flags == 0 {
 		return nil
 	}
 	atomic.StoreUint32(r.sqTail, r.sqLocal)
-	r.sqPub = r.sqLocal
 	for {
 		if r.enters != nil {
 			r.enters.Add(1)

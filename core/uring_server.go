@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -97,6 +96,7 @@ type uringThread struct {
 	efd   int
 	rings []*ringWorker
 	wakes atomic.Uint64 // eventfd reads
+	more  bool          // the last run ended with work left
 }
 
 // recvByteLimit: the kernel ends a multishot receive at a byte limit
@@ -230,6 +230,12 @@ func (s *uringServer) Stop() {
 	if s.stopping.Swap(true) {
 		return
 	}
+	// Out of LISTEN first: the rings' armed accepts hold the listeners, and
+	// a deferring ring drops them only when its completions run, which may
+	// be after Stop returns; shut down, they free their ports at once.
+	for _, fd := range s.listeners {
+		unix.Shutdown(fd, unix.SHUT_RDWR)
+	}
 	for _, th := range s.threads {
 		th.loop.Stop()
 	}
@@ -293,7 +299,13 @@ func (th *uringThread) hooks(s *uringServer) LoopHooks {
 			}
 		},
 		Tick: func(now time.Time) time.Duration {
+			if th.more {
+				th.run()
+			}
 			wait := time.Duration(-1)
+			if th.more {
+				wait = 0
+			}
 			for _, w := range th.rings {
 				d := w.tick(now)
 				if w.ring != nil && w.ring.queued() > 0 {
@@ -336,9 +348,13 @@ func (th *uringThread) run() {
 		if !busy && !last {
 			round = 14 // one more pass, notifications on
 		} else if !busy {
+			th.more = false
 			return
 		}
 	}
+	// Still busy after every round: come back at once (Tick) rather than
+	// wait for a signal that a deferring ring may not send.
+	th.more = true
 }
 
 func (th *uringThread) exit() {
@@ -349,522 +365,6 @@ func (th *uringThread) exit() {
 		unix.Close(th.efd)
 		th.efd = -1
 	}
-}
-
-// Per-slot connection state in a ring.
-const (
-	slotOpen       uint8 = 1 << iota
-	slotRecv             // a multishot receive is armed
-	slotCancelling       // its cancel was asked for (backpressure)
-	slotPeerClosed       // EOF seen: close once output is sent
-)
-
-// Operations, in the top byte of user_data.
-const (
-	opAccept = iota + 1
-	opRecv
-	opSend
-	opClose
-	opCancel    // a receive paused for backpressure
-	opCancelAll // every request on a closing connection
-)
-
-const heapBid = 0xFFFF // a send from a heap slice, not from a provided buffer
-
-// userData packs an operation with what its completion needs: the slot and
-// its generation (so a late completion is never taken for the slot's next
-// connection) and the provided buffer a send returns.
-func userData(op uint8, gen uint32, bid, slot uint16) uint64 {
-	return uint64(op)<<56 | uint64(gen&0xFFFFFF)<<32 | uint64(bid)<<16 | uint64(slot)
-}
-
-func splitUserData(u uint64) (op uint8, gen uint32, bid, slot uint16) {
-	return uint8(u >> 56), uint32(u>>32) & 0xFFFFFF, uint16(u >> 16), uint16(u)
-}
-
-// outKey names one connection's output: slot and generation.
-func outKey(gen uint32, slot uint16) uint64 { return uint64(gen)<<16 | uint64(slot) }
-
-// connOut is a connection's output while a send is in flight: what is being
-// sent (a provided buffer or a heap slice), and what came in meanwhile.
-type connOut struct {
-	buf     []byte
-	bid     uint16
-	off     int
-	pending []byte
-	closed  bool // the connection closed with the send in flight
-}
-
-// ringWorker is one ring: its registered-file table of connections.
-type ringWorker struct {
-	id        int
-	srv       *uringServer
-	ring      *uring
-	bufs      *bufRing
-	stats     *workerStats
-	acc       *acceptStats
-	capacity  int
-	conns     int
-	bufTarget int // buffers kept offered in the ring
-
-	gen      []uint32
-	state    []uint8
-	out      map[uint64]*connOut
-	spare    [][]byte
-	rearm    []uint64 // outKeys whose receive stopped for want of buffers
-	armed    []bool   // an accept is armed on listener i
-	nArmed   int
-	pauseEnd time.Time
-	backoff  time.Duration
-	fatal    error
-
-	enterCount atomic.Uint64 // read by Snapshot from any goroutine
-}
-
-func (w *ringWorker) init(efd int) error {
-	flags := uint32(iouringSetupSingleIssuer)
-	if w.srv.cfg.UringTaskrun == TaskrunDefer {
-		flags |= iouringSetupDeferTaskrun | iouringSetupTaskrunFlag
-	}
-	r, err := newUring(ringSQEntries, ringCQEntries, flags)
-	if err != nil {
-		return fmt.Errorf("ring %d: %w", w.id, err)
-	}
-	w.ring = r
-	r.enters = &w.enterCount
-	table := w.srv.plan.PerTable + w.srv.cfg.Ports + acceptSlack
-	if err := r.registerSparseFiles(table); err != nil {
-		return fmt.Errorf("ring %d: %w", w.id, err)
-	}
-	if err := r.registerEventfd(efd); err != nil {
-		return fmt.Errorf("ring %d: %w", w.id, err)
-	}
-	if w.bufs, err = newBufRing(r, ringBufEntries, ringBufCount, ringBufSize); err != nil {
-		return fmt.Errorf("ring %d: %w", w.id, err)
-	}
-	w.bufTarget = ringBufFirst
-	w.bufs.refill(w.bufTarget)
-	w.capacity = w.srv.plan.PerTable
-	w.gen = make([]uint32, table)
-	w.state = make([]uint8, table)
-	w.out = make(map[uint64]*connOut)
-	w.armed = make([]bool, len(w.srv.listeners))
-	w.armAccepts()
-	return w.ring.submit()
-}
-
-// serve reaps every completion, then submits what handling them queued.
-func (w *ringWorker) serve() {
-	for i := 0; i < 4; i++ {
-		n := w.ring.reap(w.complete)
-		w.bufs.refill(w.bufTarget)
-		w.retryReceives()
-		w.armAccepts()
-		if err := w.ring.submit(); err != nil && w.fatal == nil {
-			w.fatal = err
-			w.srv.fatal(fmt.Errorf("ring %d: %w", w.id, err))
-		}
-		if n == 0 {
-			return
-		}
-	}
-}
-
-func (w *ringWorker) enters() uint64 { return w.enterCount.Load() }
-
-func (w *ringWorker) sqe() *sqe {
-	s, err := w.ring.getSQE()
-	if err != nil {
-		if w.fatal == nil {
-			w.fatal = err
-			w.srv.fatal(fmt.Errorf("ring %d: %w", w.id, err))
-		}
-		return &sqe{} // a scratch entry the kernel never sees; the server is stopping
-	}
-	return s
-}
-
-func (w *ringWorker) complete(c *cqe) {
-	op, gen, bid, slot := splitUserData(c.UserData)
-	switch op {
-	case opAccept:
-		w.accepted(int(slot), c.Res)
-	case opRecv:
-		w.received(gen, slot, c.Res, c.Flags)
-	case opSend:
-		w.sent(gen, bid, slot, c.Res)
-	case opCancel:
-		// A multishot receive that is running, not waiting, is not found
-		// (ENOENT, EALREADY): ask again at its next completion.
-		if c.Res < 0 && w.live(gen, slot) {
-			w.state[slot] &^= slotCancelling
-		}
-	}
-}
-
-// armAccepts arms one accept per listener while the table has room and
-// accepting is not backing off. An accept puts the socket straight into a
-// free slot of this ring's table (no ordinary fd).
-func (w *ringWorker) armAccepts() {
-	if w.srv.stopping.Load() || time.Now().Before(w.pauseEnd) {
-		return
-	}
-	for i, lfd := range w.srv.listeners {
-		if w.armed[i] || w.conns+w.nArmed >= w.capacity {
-			continue
-		}
-		s := w.sqe()
-		s.Opcode, s.Fd, s.FileIndex = iouringOpAccept, int32(lfd), iouringFileIndexAlloc
-		s.UserData = userData(opAccept, 0, 0, uint16(i))
-		w.armed[i] = true
-		w.nArmed++
-		w.acc.calls.Add(1)
-	}
-}
-
-func (w *ringWorker) accepted(listener int, res int32) {
-	if listener < len(w.armed) && w.armed[listener] {
-		w.armed[listener] = false
-		w.nArmed--
-	}
-	if res < 0 {
-		switch err := unix.Errno(-res); err {
-		case unix.ECANCELED:
-		case unix.ECONNABORTED, unix.EINTR, unix.EAGAIN:
-			w.acc.econnaborted.Add(1)
-		case unix.ENFILE, unix.EMFILE:
-			w.acc.enfile.Add(1)
-			w.startBackoff()
-		default:
-			w.acc.otherErr.Add(1)
-			w.startBackoff()
-		}
-		return
-	}
-	w.backoff = 0
-	slot := uint16(res)
-	if limit := int64(w.srv.plan.MaxConns); limit > 0 && w.srv.open.Load() >= limit {
-		w.closeSlot(slot)
-		w.acc.shedMaxConns.Add(1)
-		return
-	}
-	w.srv.open.Add(1)
-	w.conns++
-	w.stats.openConns.Add(1)
-	w.stats.registered.Add(1)
-	w.acc.accepted.Add(1)
-	w.gen[slot] = (w.gen[slot] + 1) & 0xFFFFFF
-	w.state[slot] = slotOpen
-	w.armRecv(slot)
-}
-
-func (w *ringWorker) startBackoff() {
-	w.backoff = min(max(2*w.backoff, backoffFirst), backoffMax)
-	w.acc.backoffs.Add(1)
-	w.pauseEnd = time.Now().Add(w.backoff)
-}
-
-// tick re-arms accepts once a back-off has run out.
-func (w *ringWorker) tick(now time.Time) time.Duration {
-	if w.ring == nil || w.pauseEnd.IsZero() {
-		return -1
-	}
-	if left := w.pauseEnd.Sub(now); left > 0 {
-		return left
-	}
-	w.pauseEnd = time.Time{}
-	w.armAccepts()
-	w.ring.submit()
-	return -1
-}
-
-// armRecv arms a multishot receive: one request that posts a completion,
-// with a provided buffer, each time data arrives. It ends after the room
-// left under -max-pending (the kernel's multishot byte limit, in optlen;
-// Linux 6.17+), so a client that does not read its echo cannot make the
-// server hold more; older kernels ignore the limit and the backpressure
-// cancel below bounds it instead.
-func (w *ringWorker) armRecv(slot uint16) {
-	queued := w.queued(w.gen[slot], slot)
-	room := w.srv.cfg.MaxPending - queued
-	if queued > 0 {
-		room -= ringBufSize // the limit is checked after a receive, which may fill one buffer past it
-	}
-	if room <= 0 {
-		w.stats.backpressure.Add(1) // paused: the send that drains the output re-arms it
-		return
-	}
-	s := w.sqe()
-	s.Opcode, s.Fd, s.Flags = iouringOpRecv, int32(slot), iosqeFixedFile|iosqeBufferSelect
-	s.Ioprio, s.BufGroup = iouringRecvMultishot, bufGroup
-	if recvByteLimit {
-		s.FileIndex = uint32(room) // optlen: the multishot's total byte limit
-	}
-	s.UserData = userData(opRecv, w.gen[slot], 0, slot)
-	w.state[slot] |= slotRecv
-}
-
-// queued is a connection's output not yet sent.
-func (w *ringWorker) queued(gen uint32, slot uint16) int {
-	if o := w.out[outKey(gen, slot)]; o != nil {
-		return len(o.buf) - o.off + len(o.pending)
-	}
-	return 0
-}
-
-func (w *ringWorker) live(gen uint32, slot uint16) bool {
-	return int(slot) < len(w.state) && w.state[slot]&slotOpen != 0 && w.gen[slot] == gen
-}
-
-func (w *ringWorker) received(gen uint32, slot uint16, res int32, flags uint32) {
-	hasBuf := flags&iouringCqeFBuffer != 0
-	bid := uint16(flags >> iouringCqeBufferShift)
-	if hasBuf {
-		w.bufs.consumed()
-	}
-	if !w.live(gen, slot) {
-		if hasBuf {
-			w.bufs.release(bid)
-		}
-		return
-	}
-	ended := flags&iouringCqeFMore == 0
-	if ended {
-		w.state[slot] &^= slotRecv | slotCancelling
-	}
-	switch {
-	case res > 0 && hasBuf:
-		w.stats.reads.Add(1)
-		w.stats.bytesIn.Add(uint64(res))
-		w.echo(gen, slot, bid, int(res))
-	case res == 0:
-		w.stats.reads.Add(1)
-		if _, busy := w.out[outKey(gen, slot)]; busy {
-			w.state[slot] |= slotPeerClosed
-		} else {
-			w.closeConn(slot, &w.stats.closeEOF)
-		}
-		return
-	case res == -int32(unix.ENOBUFS):
-		// Offer more buffers from now on: the memory touched follows the
-		// echoes in flight, not a guess.
-		w.bufTarget = min(2*w.bufTarget, ringBufEntries)
-		w.stats.noBuffers.Add(1)
-		w.rearm = append(w.rearm, outKey(gen, slot))
-		return
-	case res == -int32(unix.ECANCELED):
-	case res < 0:
-		w.closeConn(slot, w.reasonOf(unix.Errno(-res)))
-		return
-	}
-	if ended && w.state[slot]&slotOpen != 0 {
-		w.maybeRearm(gen, slot)
-	}
-}
-
-// maybeRearm re-arms a connection's receive unless it is paused for
-// backpressure (its send will re-arm it) or the peer has closed.
-func (w *ringWorker) maybeRearm(gen uint32, slot uint16) {
-	st := w.state[slot]
-	if st&(slotRecv|slotPeerClosed) != 0 || st&slotOpen == 0 {
-		return
-	}
-	w.armRecv(slot)
-}
-
-// retryReceives re-arms receives that ended for want of a buffer.
-func (w *ringWorker) retryReceives() {
-	if len(w.rearm) == 0 || w.bufs.inRing == 0 {
-		return
-	}
-	list := w.rearm
-	w.rearm = nil
-	for _, k := range list {
-		gen, slot := uint32(k>>16), uint16(k)
-		if w.live(gen, slot) {
-			w.maybeRearm(gen, slot)
-		}
-	}
-}
-
-// echo sends what arrived back. With no send in flight the provided buffer
-// itself is sent; otherwise the bytes wait in the connection's pending
-// slice (bounded by -max-pending) and the buffer goes back at once.
-func (w *ringWorker) echo(gen uint32, slot uint16, bid uint16, n int) {
-	key := outKey(gen, slot)
-	if o := w.out[key]; o != nil {
-		if o.pending == nil {
-			o.pending = w.takeSpare()
-		}
-		o.pending = append(o.pending, w.bufs.at(bid)[:n]...)
-		w.bufs.release(bid)
-		if w.queued(gen, slot) >= w.srv.cfg.MaxPending && w.state[slot]&(slotRecv|slotCancelling) == slotRecv {
-			w.stats.backpressure.Add(1)
-			w.cancelRecv(gen, slot)
-		}
-		return
-	}
-	o := &connOut{buf: w.bufs.at(bid)[:n], bid: bid}
-	w.out[key] = o
-	w.send(gen, slot, o)
-}
-
-func (w *ringWorker) send(gen uint32, slot uint16, o *connOut) {
-	s := w.sqe()
-	s.Opcode, s.Fd, s.Flags = iouringOpSend, int32(slot), iosqeFixedFile
-	s.Addr = uint64(uintptr(unsafe.Pointer(&o.buf[o.off])))
-	s.Len = uint32(len(o.buf) - o.off)
-	s.OpFlags = unix.MSG_NOSIGNAL
-	s.UserData = userData(opSend, gen, o.bid, slot)
-}
-
-func (w *ringWorker) cancelRecv(gen uint32, slot uint16) {
-	s := w.sqe()
-	s.Opcode, s.Addr = iouringOpAsyncCancel, userData(opRecv, gen, 0, slot)
-	s.UserData = userData(opCancel, gen, 0, slot)
-	w.state[slot] |= slotCancelling
-}
-
-func (w *ringWorker) sent(gen uint32, bid, slot uint16, res int32) {
-	key := outKey(gen, slot)
-	o := w.out[key]
-	if o == nil {
-		if bid != heapBid {
-			w.bufs.release(bid) // cannot happen; never lose a buffer
-		}
-		return
-	}
-	if o.closed || !w.live(gen, slot) {
-		w.finishOut(key, o)
-		return
-	}
-	if res < 0 {
-		w.finishOut(key, o)
-		w.closeConn(slot, w.reasonOf(unix.Errno(-res)))
-		return
-	}
-	w.stats.writes.Add(1)
-	w.stats.bytesOut.Add(uint64(res))
-	o.off += int(res)
-	if o.off < len(o.buf) {
-		w.send(gen, slot, o) // a short send: the rest, in order
-		return
-	}
-	if o.bid != heapBid {
-		w.bufs.release(o.bid)
-	} else {
-		w.putSpare(o.buf)
-	}
-	if len(o.pending) > 0 {
-		o.buf, o.bid, o.off, o.pending = o.pending, heapBid, 0, nil
-		w.send(gen, slot, o)
-		w.maybeRearm(gen, slot)
-		return
-	}
-	delete(w.out, key)
-	if w.state[slot]&slotPeerClosed != 0 {
-		w.closeConn(slot, &w.stats.closeEOF)
-		return
-	}
-	w.maybeRearm(gen, slot)
-}
-
-// finishOut drops a connection's output once the kernel is done with it.
-func (w *ringWorker) finishOut(key uint64, o *connOut) {
-	if o.bid != heapBid {
-		w.bufs.release(o.bid)
-	} else {
-		w.putSpare(o.buf)
-	}
-	if o.pending != nil {
-		w.putSpare(o.pending)
-	}
-	delete(w.out, key)
-}
-
-func (w *ringWorker) takeSpare() []byte {
-	if n := len(w.spare); n > 0 {
-		b := w.spare[n-1]
-		w.spare = w.spare[:n-1]
-		return b[:0]
-	}
-	return make([]byte, 0, min(w.srv.cfg.MaxPending, 64<<10))
-}
-
-func (w *ringWorker) putSpare(b []byte) {
-	if len(w.spare) < maxSpare && cap(b) <= w.srv.cfg.MaxPending && cap(b) > 0 {
-		w.spare = append(w.spare, b[:0])
-	}
-}
-
-func (w *ringWorker) reasonOf(err unix.Errno) *atomic.Uint64 {
-	switch err {
-	case unix.ECONNRESET:
-		return &w.stats.closeReset
-	case unix.EPIPE:
-		return &w.stats.closePipe
-	}
-	return &w.stats.closeOther
-}
-
-// closeConn cancels what is in flight on a connection and closes its slot.
-// A send still in flight keeps its output until its completion comes.
-func (w *ringWorker) closeConn(slot uint16, reason *atomic.Uint64) {
-	if w.state[slot]&slotOpen == 0 {
-		return
-	}
-	gen := w.gen[slot]
-	if o := w.out[outKey(gen, slot)]; o != nil {
-		o.closed = true
-		if o.pending != nil {
-			w.putSpare(o.pending)
-			o.pending = nil
-		}
-	}
-	w.state[slot] = 0
-	w.conns--
-	w.stats.openConns.Add(-1)
-	w.stats.closed.Add(1)
-	w.srv.open.Add(-1)
-	reason.Add(1)
-	// Cancel every request on the socket: an armed receive holds the file,
-	// so closing the slot alone would not close the connection.
-	s := w.sqe()
-	s.Opcode, s.Fd = iouringOpAsyncCancel, int32(slot)
-	s.OpFlags = iouringCancelAll | iouringCancelFD | iouringCancelFDFixed
-	s.UserData = userData(opCancelAll, gen, 0, slot)
-	w.closeSlot(slot)
-}
-
-// closeSlot closes a registered socket and frees its slot.
-func (w *ringWorker) closeSlot(slot uint16) {
-	s := w.sqe()
-	s.Opcode, s.FileIndex = iouringOpClose, uint32(slot)+1
-	s.UserData = userData(opClose, 0, 0, slot)
-}
-
-// close ends the ring: the kernel cancels every request and closes every
-// socket in its table.
-func (w *ringWorker) close() {
-	if w.ring == nil {
-		return
-	}
-	for slot, st := range w.state {
-		if st&slotOpen != 0 {
-			w.state[slot] = 0
-			w.stats.closeShutdown.Add(1)
-			w.stats.closed.Add(1)
-			w.stats.openConns.Add(-1)
-			w.srv.open.Add(-1)
-		}
-	}
-	w.conns = 0
-	w.ring.close()
-	if w.bufs != nil {
-		w.bufs.close()
-	}
-	w.out = nil
-	w.ring = nil
 }
 
 // launchUring starts the io_uring engine, or, when this kernel cannot run

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // The structs shared with the kernel have the ABI's sizes.
@@ -107,4 +108,27 @@ func TestUringPassesOneTable(t *testing.T) {
 	snap = waitConns(t, srv.Snapshot, 0)
 	assert.EqualValues(t, n, snap.Closed)
 	assert.EqualValues(t, n, snap.CloseReasons["eof"])
+}
+
+// Stop closes every connection and releases the ports before it returns:
+// the kernel is not left to tear the rings down after the process is gone,
+// so a server restarted at once can listen again.
+func TestUringStopFreesPorts(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Engine, cfg.Addr = EngineUring, loopbackAddr(reservePort(t))
+	r, err := Launch(cfg)
+	require.NoError(t, err)
+	t.Cleanup(r.Stop)
+	addr := r.(addrser).Addrs()[0]
+	cs := dialMany(t, addr.String(), 200)
+	require.NoError(t, echoAll(cs))
+	r.Stop()
+	fd, err := Listen(addr, ListenOptions{})
+	require.NoError(t, err, "the port is free once Stop returns")
+	require.NoError(t, unix.Close(fd))
+	require.NoError(t, parallel(len(cs), len(cs), func(i int) error { return expectEOF(cs[i]) }))
+	snap := r.Snapshot()
+	assert.Zero(t, snap.Conns)
+	assert.EqualValues(t, 200, snap.CloseReasons["shutdown"])
 }
