@@ -111,15 +111,16 @@ type uring struct {
 	ringMem []byte
 	sqeMem  []byte
 
-	sqTail  *uint32
-	sqHead  *uint32
-	sqFlags *uint32
-	sqMask  uint32
-	sqes    []sqe
-	sqLocal uint32 // next free SQE (tail not yet published)
-	defer_  bool   // IORING_SETUP_DEFER_TASKRUN: completions wait for this thread's next enter
-	getArg  getEventsArg
-	zeroTS  [2]int64 // struct __kernel_timespec {0, 0}: wait for nothing
+	sqTail      *uint32
+	sqHead      *uint32
+	sqFlags     *uint32
+	sqMask      uint32
+	sqes        []sqe
+	sqLocal     uint32 // next free SQE (tail not yet published)
+	defer_      bool   // IORING_SETUP_DEFER_TASKRUN: completions wait for this thread's next enter
+	getArg      getEventsArg
+	mayHaveMore bool     // the last enter ran completions enough to have left some
+	zeroTS      [2]int64 // struct __kernel_timespec {0, 0}: wait for nothing
 
 	cqHead  *uint32
 	cqTail  *uint32
@@ -209,12 +210,14 @@ func (r *uring) submit() error {
 	if atomic.LoadUint32(r.sqFlags)&(iouringSqCqOverflow|iouringSqTaskrun) != 0 {
 		flags |= iouringEnterGetEvents // flush overflowed CQEs, run deferred completions
 	}
-	if r.defer_ {
+	if r.defer_ && (flags != 0 || n > 0 || r.mayHaveMore) {
 		// Deferred completions run only in an enter that asks for events,
 		// and only as many as it asks for (at least 20, Linux 6.13+): the
 		// rest are kept aside with IORING_SQ_TASKRUN cleared, and no signal
 		// comes for them. So ask for a whole CQ's worth, with a zero
 		// timeout: every pending completion runs and the enter never waits.
+		// An enter that posted that many may have left some: the next one
+		// goes in even with nothing else to do (mayHaveMore).
 		flags |= iouringEnterGetEvents | iouringEnterExtArg
 		minComplete = uintptr(len(r.cqes))
 		r.getArg = getEventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.zeroTS)))}
@@ -229,7 +232,9 @@ func (r *uring) submit() error {
 			r.enters.Add(1)
 		}
 		// Never blocks (min_complete 0): a raw call skips the scheduler's bookkeeping.
+		tail := atomic.LoadUint32(r.cqTail)
 		_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n), minComplete, flags, arg, argSize)
+		r.mayHaveMore = r.defer_ && atomic.LoadUint32(r.cqTail)-tail >= uint32(len(r.cqes))/2
 		switch e {
 		case 0, unix.ETIME: // ETIME: fewer completions than asked for, as expected
 			return nil
