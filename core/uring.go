@@ -206,11 +206,13 @@ func (r *uring) queued() uint32 { return r.sqLocal - atomic.LoadUint32(r.sqHead)
 // What the kernel refuses stays queued, counted by queued, for the next one.
 func (r *uring) submit() error {
 	n := r.queued()
+	poke := r.mayHaveMore
+	r.mayHaveMore = false
 	var flags, minComplete, arg, argSize uintptr
 	if atomic.LoadUint32(r.sqFlags)&(iouringSqCqOverflow|iouringSqTaskrun) != 0 {
 		flags |= iouringEnterGetEvents // flush overflowed CQEs, run deferred completions
 	}
-	if r.defer_ && (flags != 0 || n > 0 || r.mayHaveMore) {
+	if r.defer_ && (flags != 0 || n > 0 || poke) {
 		// Deferred completions run only in an enter that asks for events,
 		// and only as many as it asks for (at least 20, Linux 6.13+): the
 		// rest are kept aside with IORING_SQ_TASKRUN cleared, and no signal

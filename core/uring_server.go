@@ -92,12 +92,19 @@ type uringServer struct {
 }
 
 type uringThread struct {
-	loop  *Loop
-	efd   int
-	rings []*ringWorker
-	wakes atomic.Uint64 // eventfd reads
-	more  bool          // the last run ended with work left
+	loop   *Loop
+	efd    int
+	rings  []*ringWorker
+	wakes  atomic.Uint64 // eventfd reads
+	more   bool          // the last run ended with work left
+	polled time.Time     // when every ring was last looked into regardless
 }
+
+// pollEvery is how often a thread looks into all its rings even when no
+// eventfd signal came: a completion the kernel kept back unsignalled
+// waits at most this long. Measured at 1M: without it, a few dozen
+// keepalives in a million were never answered.
+const pollEvery = 50 * time.Millisecond
 
 // recvByteLimit: the kernel ends a multishot receive at a byte limit
 // (sqe->optlen, Linux 6.17+); older kernels would refuse the field.
@@ -299,10 +306,21 @@ func (th *uringThread) hooks(s *uringServer) LoopHooks {
 			}
 		},
 		Tick: func(now time.Time) time.Duration {
+			if now.Sub(th.polled) >= pollEvery {
+				// A safety net, not the way completions normally arrive:
+				// look into every ring (entering the kernel for deferring
+				// ones) however quiet the eventfd has been.
+				for _, w := range th.rings {
+					if w.ring != nil {
+						w.ring.mayHaveMore = true
+					}
+				}
+				th.more, th.polled = true, now
+			}
 			if th.more {
 				th.run()
 			}
-			wait := time.Duration(-1)
+			wait := pollEvery
 			if th.more {
 				wait = 0
 			}
@@ -340,7 +358,7 @@ func (th *uringThread) run() {
 			if last {
 				w.ring.notify(true)
 			}
-			if w.ring.ready() || w.ring.queued() > 0 {
+			if w.ring.ready() || w.ring.queued() > 0 || w.ring.mayHaveMore {
 				w.serve()
 				busy = true
 			}
