@@ -63,7 +63,7 @@ func (c *Config) validate() error {
 	case EngineUring:
 		switch c.UringTaskrun {
 		case "":
-			c.UringTaskrun = TaskrunDefer
+			c.UringTaskrun = TaskrunSignal
 		case TaskrunSignal, TaskrunDefer:
 		default:
 			return fmt.Errorf("-uring-taskrun %q: want signal or defer", c.UringTaskrun)

@@ -206,20 +206,20 @@ func (r *uring) queued() uint32 { return r.sqLocal - atomic.LoadUint32(r.sqHead)
 // What the kernel refuses stays queued, counted by queued, for the next one.
 func (r *uring) submit() error {
 	n := r.queued()
-	poke := r.mayHaveMore
-	r.mayHaveMore = false
+	r.mayHaveMore = false // a deferring ring always enters (below); the flag only makes run look
 	var flags, minComplete, arg, argSize uintptr
 	if atomic.LoadUint32(r.sqFlags)&(iouringSqCqOverflow|iouringSqTaskrun) != 0 {
 		flags |= iouringEnterGetEvents // flush overflowed CQEs, run deferred completions
 	}
-	if r.defer_ && (flags != 0 || n > 0 || poke) {
+	if r.defer_ {
 		// Deferred completions run only in an enter that asks for events,
 		// and only as many as it asks for (at least 20, Linux 6.13+): the
 		// rest are kept aside with IORING_SQ_TASKRUN cleared, and no signal
 		// comes for them. So ask for a whole CQ's worth, with a zero
 		// timeout: every pending completion runs and the enter never waits.
-		// An enter that posted that many may have left some: the next one
-		// goes in even with nothing else to do (mayHaveMore).
+		// (Entering only with something flagged or to submit was measured:
+		// at 1M the kept-back completions then waited for the 50 ms poll,
+		// and CPU per echo doubled.)
 		flags |= iouringEnterGetEvents | iouringEnterExtArg
 		minComplete = uintptr(len(r.cqes))
 		r.getArg = getEventsArg{Ts: uint64(uintptr(unsafe.Pointer(&r.zeroTS)))}

@@ -14,9 +14,9 @@ import (
 var engines = []string{"epoll", "uring"}
 
 var engineFlags = map[string][]string{
-	"epoll":        {"-engine", "epoll"},
-	"uring":        {"-engine", "uring"}, // -uring-taskrun defer, the default
-	"uring-signal": {"-engine", "uring", "-uring-taskrun", "signal"},
+	"epoll":       {"-engine", "epoll"},
+	"uring":       {"-engine", "uring"}, // -uring-taskrun signal, the default
+	"uring-defer": {"-engine", "uring", "-uring-taskrun", "defer"},
 }
 
 // Full-scale workloads; the checks name arms by them.
@@ -57,7 +57,7 @@ func arms(s harness.Scale) []harness.Arm {
 			out = append(out, harness.Arm{Name: e + "." + name, Server: server(e), Client: client, ClientNice: 10, Params: params, Note: note})
 		}
 	}
-	small := append(append([]string(nil), engines...), "uring-signal")
+	small := append(append([]string(nil), engines...), "uring-defer")
 	n := strconv.Itoa(echo)
 	add("echo-"+count(echo), nil, []string{"-conns", n, "-ports", "20", "-hold", "10s", "-interval", "0", "-depth", "1", "-size", "16"},
 		"saturating 16 B echo: the most messages a second either engine answers", small...)
@@ -95,8 +95,8 @@ func main() {
 		Factor: "-engine epoll|uring, both sized for 1M (-max-conns 1000000: 51 fd tables with a thread each, or 51 rings on one " +
 			"thread per CPU). Arms are ENGINE.WORKLOAD: echo-1k (saturating 16 B), keepalive-20k (1 s interval), and hold-1M-T " +
 			"(1M connections with an unthrottled quiet ramp, then a keepalive every T = 60 s, 30 s, 15 s for 90 s). The uring " +
-			"engine runs -uring-taskrun defer (completions wait for the ring thread's next io_uring_enter); uring-signal, the " +
-			"kernel interrupting the thread to post them instead, runs the two small workloads only. One repeat.",
+			"engine runs -uring-taskrun signal (the kernel interrupts the ring's thread to post completions); uring-defer " +
+			"(IORING_SETUP_DEFER_TASKRUN: they wait for the thread's next io_uring_enter) runs the two small workloads only. One repeat.",
 		Metrics: append(harness.Metrics("established", "conns", "server_ramp_s", "accept_rate"),
 			m["server_threads"], m["server_fds"], m["server_user_bytes_per_conn"], m["server_bytes_per_conn"], m["kernel_bytes_per_conn"],
 			harness.Metric{Name: "interval_s", Unit: "s", Better: "", Help: "keepalive period (hold and keepalive arms)"},
@@ -115,8 +115,6 @@ func main() {
 		Checks: []harness.Check{
 			{Metric: "server_threads", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a<=b", Tolerance: 0,
 				Claim: "io_uring holds 1M with fewer threads"},
-			{Metric: "server_fds", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a<=b", Tolerance: 0,
-				Claim: "io_uring's connections take no ordinary fd"},
 			{Metric: "server_ramp_s", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a<=b", Tolerance: 0.10,
 				Claim: "io_uring fills 1M no slower (accepts straight into a ring's table)"},
 			{Metric: "kernel_bytes_per_conn", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a>=b", Tolerance: 0,
@@ -133,7 +131,7 @@ func main() {
 				Claim: "at 1M and the fastest keepalives, io_uring answers a larger share"},
 			{Metric: "echo_per_sec", A: "uring.echo-1k", B: "epoll.echo-1k", Expect: "a~b", Tolerance: 0.15,
 				Claim: "at 1k saturating connections the two engines echo within 15% of each other"},
-			{Metric: "server_cpu_us_per_msg", A: "uring.echo-1k", B: "uring-signal.echo-1k", Expect: "a<=b", Tolerance: 0.05,
+			{Metric: "server_cpu_us_per_msg", A: "uring-defer.echo-1k", B: "uring.echo-1k", Expect: "a<=b", Tolerance: 0.05,
 				Claim: "deferred task-run costs no more CPU per echo than signalled (no interrupt per batch of completions)"},
 		},
 		Figures: []harness.Figure{
