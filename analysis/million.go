@@ -22,6 +22,7 @@ type millionArm struct {
 	share    float64
 	ramp     float64 // server_ramp_s; 0: not measured
 	p99      float64 // rtt_p99_us; 0: not measured
+	late     float64 // unanswered_at_close
 	full     bool
 }
 
@@ -51,6 +52,9 @@ func answerMillion(exps []Experiment) []string {
 		}
 		if p, ok := e.Metric("rtt_p99_us", arm); ok {
 			a.p99 = p.Median
+		}
+		if l, ok := e.Metric("unanswered_at_close", arm); ok {
+			a.late = l.Median
 		}
 		timeouts, _ := e.Metric("timeouts", arm)
 		mismatched, _ := e.Metric("mismatched", arm)
@@ -105,6 +109,9 @@ func millionLine(engine string, arms []millionArm) string {
 	s += fmt.Sprintf("; the highest keepalive rate answered in full: %s/s (one every %s per connection)", FormatNumber(best.offered), IntervalText(best.interval))
 	if best.p99 > 0 {
 		s += fmt.Sprintf(", round trip p99 %s", FormatQuantity(best.p99/1e6, "s"))
+	}
+	if best.late > 0 {
+		s += fmt.Sprintf(", yet %s keepalives were still unanswered when the client closed", FormatNumber(best.late))
 	}
 	for _, a := range arms {
 		if a.offered > best.offered {

@@ -23,6 +23,7 @@ var StandardMetrics = map[string]Metric{
 	"echo_per_sec":               metric("echo_per_sec", "msg/s", "higher", "verified echoes per second of the hold (messages sent once every connection was open)"),
 	"mismatched":                 metric("mismatched", "", "lower", "echoes with a wrong byte"),
 	"timeouts":                   metric("timeouts", "", "lower", "echoes later than the client's -timeout"),
+	"unanswered_at_close":        metric("unanswered_at_close", "", "lower", "keepalives still unanswered when the client closed, after waiting -timeout for them at the end of the hold"),
 	"server_cpu_us_per_conn":     metric("server_cpu_us_per_conn", "µs", "lower", "server CPU during the ramp ÷ connections"),
 	"server_cpu_us_per_msg":      metric("server_cpu_us_per_msg", "µs", "lower", "server CPU after the ramp ÷ messages it echoed"),
 	"syscalls_per_msg":           metric("syscalls_per_msg", "", "lower", "server system calls on the I/O path after the ramp ÷ messages (the server's own count: epoll_wait, accept4, read and write; io_uring_enter and eventfd reads for the uring engine)"),
@@ -98,7 +99,7 @@ func annotate(rows []Sample) {
 
 func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 	m := map[string]float64{
-		"established": res.Established, "mismatched": res.Mismatched, "timeouts": res.Timeouts,
+		"established": res.Established, "mismatched": res.Mismatched, "timeouts": res.Timeouts, "unanswered_at_close": res.InFlightClose,
 		"connect_p50_us": res.ConnectUs.P50, "connect_p99_us": res.ConnectUs.P99, "client_cpu_s": res.CPUSeconds,
 	}
 	if res.RttHoldUs.N > 0 { // no echo, no round trip: left empty, not 0

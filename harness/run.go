@@ -375,6 +375,7 @@ type clientResult struct {
 	Echoed        float64            `json:"echoed"`
 	Mismatched    float64            `json:"mismatched"`
 	Timeouts      float64            `json:"timeouts"`
+	InFlightClose float64            `json:"in_flight_at_close"`
 	BytesReceived float64            `json:"bytes_received"`
 	CPUSeconds    float64            `json:"cpu_seconds"`
 	ConnectUs     pcts               `json:"connect_us"`

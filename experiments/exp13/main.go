@@ -104,7 +104,7 @@ func main() {
 			m["echo_per_sec"],
 			harness.Metric{Name: "echo_share", Unit: "", Better: "higher", Help: "echo_per_sec ÷ offered_per_sec: 1 means every keepalive was answered"},
 			m["server_cpu_us_per_msg"], m["host_cpu_us_per_msg"], m["syscalls_per_msg"], m["server_ctxt_per_msg"], m["host_busy_cores"],
-			m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"], m["timeouts"], m["mismatched"]),
+			m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"], m["timeouts"], m["unanswered_at_close"], m["mismatched"]),
 		Arms:    arms,
 		Repeats: func(harness.Scale) int { return 1 },
 		Derive:  harness.DeriveEchoShare,
