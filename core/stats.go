@@ -54,6 +54,7 @@ type workerStats struct {
 	closeShutdown atomic.Uint64
 	closeNoFD     atomic.Uint64 // lost in passing: this worker's private fd table was full (scm)
 	noBuffers     atomic.Uint64 // uring: receives that ended for want of a provided buffer (re-armed)
+	sendRetries   atomic.Uint64 // uring: sends that met a full socket (EAGAIN), retried 50 ms later
 
 	mu       sync.Mutex
 	dispatch *hdrhistogram.Histogram // accept → registered, µs
@@ -93,7 +94,8 @@ type WorkerSnapshot struct {
 	Writes      uint64 `json:"writes"`
 	EpollWaits  uint64 `json:"epoll_waits"`
 	UringEnters uint64 `json:"uring_enters,omitempty"`
-	NoBuffers   uint64 `json:"no_buffers,omitempty"` // uring: receives that ran out of provided buffers
+	NoBuffers   uint64 `json:"no_buffers,omitempty"`   // uring: receives that ran out of provided buffers
+	SendRetries uint64 `json:"send_retries,omitempty"` // uring: sends that met a full socket and were retried
 }
 
 // Snapshot is the server's state as served at /stats and printed as JSON lines.
@@ -132,7 +134,8 @@ type Snapshot struct {
 // snapshot is one worker's (or ring's) counters.
 func (s *workerStats) snapshot(id int) WorkerSnapshot {
 	return WorkerSnapshot{ID: id, Conns: s.openConns.Load(), Registered: s.registered.Load(),
-		Closed: s.closed.Load(), Reads: s.reads.Load(), Writes: s.writes.Load(), NoBuffers: s.noBuffers.Load()}
+		Closed: s.closed.Load(), Reads: s.reads.Load(), Writes: s.writes.Load(), NoBuffers: s.noBuffers.Load(),
+		SendRetries: s.sendRetries.Load()}
 }
 
 // addWorker adds one worker's (or ring's) counters to the totals.

@@ -313,6 +313,7 @@ func (th *uringThread) hooks(s *uringServer) LoopHooks {
 				for _, w := range th.rings {
 					if w.ring != nil {
 						w.ring.mayHaveMore = true
+						w.retrySends()
 					}
 				}
 				th.more, th.polled = true, now
