@@ -80,6 +80,33 @@ func Listen(ap netip.AddrPort, o ListenOptions) (int, error) {
 	return fd, nil
 }
 
+// ListenOn opens a listener on every address, or none: on an error it
+// closes those it opened. A port of 0 is replaced in addrs by the one the
+// kernel chose.
+func ListenOn(addrs []netip.AddrPort, o ListenOptions) ([]int, error) {
+	var fds []int
+	for i, ap := range addrs {
+		fd, err := Listen(ap, o)
+		if err != nil {
+			for _, f := range fds {
+				unix.Close(f)
+			}
+			return nil, err
+		}
+		if ap.Port() == 0 {
+			if sa, err := unix.Getsockname(fd); err == nil {
+				if in4, ok := sa.(*unix.SockaddrInet4); ok {
+					addrs[i] = netip.AddrPortFrom(ap.Addr(), uint16(in4.Port))
+				} else if in6, ok := sa.(*unix.SockaddrInet6); ok {
+					addrs[i] = netip.AddrPortFrom(ap.Addr(), uint16(in6.Port))
+				}
+			}
+		}
+		fds = append(fds, fd)
+	}
+	return fds, nil
+}
+
 // SetBuffers sets SO_RCVBUF/SO_SNDBUF where non-zero.
 func SetBuffers(fd, rcv, snd int) error {
 	if rcv > 0 {

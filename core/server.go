@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,27 +187,7 @@ func (s *Server) listenAll(reusePort bool) ([]int, error) {
 	s.listenMu.Lock()
 	defer s.listenMu.Unlock()
 	opts := ListenOptions{Backlog: s.cfg.Backlog, ReusePort: reusePort || s.cfg.ReusePort, RcvBuf: s.cfg.RcvBuf, SndBuf: s.cfg.SndBuf}
-	var fds []int
-	for i, ap := range s.addrs {
-		fd, err := Listen(ap, opts)
-		if err != nil {
-			for _, f := range fds {
-				unix.Close(f)
-			}
-			return nil, err
-		}
-		if ap.Port() == 0 {
-			if sa, err := unix.Getsockname(fd); err == nil {
-				if in4, ok := sa.(*unix.SockaddrInet4); ok {
-					s.addrs[i] = netip.AddrPortFrom(ap.Addr(), uint16(in4.Port))
-				} else if in6, ok := sa.(*unix.SockaddrInet6); ok {
-					s.addrs[i] = netip.AddrPortFrom(ap.Addr(), uint16(in6.Port))
-				}
-			}
-		}
-		fds = append(fds, fd)
-	}
-	return fds, nil
+	return ListenOn(s.addrs, opts)
 }
 
 // portsFree fails if another process listens on one of the ports. The
@@ -450,8 +429,6 @@ func (s *Server) Err() error {
 	}
 }
 
-var heapMetric = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
-
 // Snapshot reads every counter (safe while running).
 func (s *Server) Snapshot() Snapshot {
 	snap := Snapshot{
@@ -481,9 +458,6 @@ func (s *Server) Snapshot() Snapshot {
 	snap.Syscalls = snap.Reads + snap.Writes + snap.EpollWaits + snap.AcceptCalls
 	snap.DispatchUs = PercentilesOf(hist)
 	snap.DispatchHist = hist.Export()
-	samples := append([]metrics.Sample(nil), heapMetric...)
-	metrics.Read(samples)
-	snap.GoHeapBytes = samples[0].Value.Uint64()
-	snap.GoSysBytes = samples[1].Value.Uint64()
+	snap.readGoMemory()
 	return snap
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,16 @@ type Snapshot struct {
 	GoSysBytes   uint64                 `json:"go_sys_bytes"`
 	Workers      []WorkerSnapshot       `json:"workers,omitempty"`
 	DispatchHist *hdrhistogram.Snapshot `json:"dispatch_hist,omitempty"`
+}
+
+var heapMetric = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+
+// readGoMemory fills in the Go runtime's heap and total memory.
+func (snap *Snapshot) readGoMemory() {
+	samples := append([]metrics.Sample(nil), heapMetric...)
+	metrics.Read(samples)
+	snap.GoHeapBytes = samples[0].Value.Uint64()
+	snap.GoSysBytes = samples[1].Value.Uint64()
 }
 
 // snapshot is one worker's (or ring's) counters.

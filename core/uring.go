@@ -48,17 +48,15 @@ const (
 	iouringOpSend        = 26
 	iouringOpRecv        = 27
 
-	iouringRecvMultishot     = 1 << 1
-	iouringCancelAll         = 1 << 0
-	iouringCancelFD          = 1 << 1
-	iouringCancelFDFixed     = 1 << 3
-	iouringFileIndexAlloc    = ^uint32(0)
-	iouringCqeFBuffer        = 1 << 0
-	iouringCqeFMore          = 1 << 1
-	iouringCqeBufferShift    = 16
-	iouringProbeOpSupported  = 1 << 0
-	iouringMinKernelMajor    = 6 // multishot recv, provided-buffer rings, sparse tables, fixed-fd cancel
-	iouringPbufRingMaxSizeLg = 15
+	iouringRecvMultishot    = 1 << 1
+	iouringCancelAll        = 1 << 0
+	iouringCancelFD         = 1 << 1
+	iouringCancelFDFixed    = 1 << 3
+	iouringFileIndexAlloc   = ^uint32(0)
+	iouringCqeFBuffer       = 1 << 0
+	iouringCqeFMore         = 1 << 1
+	iouringCqeBufferShift   = 16
+	iouringProbeOpSupported = 1 << 0
 )
 
 type iouringSqOffsets struct {

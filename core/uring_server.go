@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -189,22 +188,11 @@ func (s *uringServer) fatal(err error) {
 // Start listens, then starts the threads; each creates its rings on itself
 // (the ring's single issuer) and arms an accept per listener on each.
 func (s *uringServer) Start() error {
-	opts := ListenOptions{Backlog: s.cfg.Backlog, RcvBuf: s.cfg.RcvBuf, SndBuf: s.cfg.SndBuf}
-	for i, ap := range s.addrs {
-		fd, err := Listen(ap, opts)
-		if err != nil {
-			s.Stop()
-			return err
-		}
-		if ap.Port() == 0 {
-			if sa, err := unix.Getsockname(fd); err == nil {
-				if in4, ok := sa.(*unix.SockaddrInet4); ok {
-					s.addrs[i] = netip.AddrPortFrom(ap.Addr(), uint16(in4.Port))
-				}
-			}
-		}
-		s.listeners = append(s.listeners, fd)
+	fds, err := ListenOn(s.addrs, ListenOptions{Backlog: s.cfg.Backlog, RcvBuf: s.cfg.RcvBuf, SndBuf: s.cfg.SndBuf})
+	if err != nil {
+		return err
 	}
+	s.listeners = fds
 	for i := 0; i < s.plan.Tables; i++ {
 		s.rings = append(s.rings, &ringWorker{id: i, srv: s, stats: newWorkerStats(), acc: &acceptStats{}})
 	}
@@ -270,10 +258,7 @@ func (s *uringServer) Snapshot() Snapshot {
 		snap.Syscalls += th.loop.Waits.Load() + th.wakes.Load()
 	}
 	snap.Syscalls += snap.UringEnters
-	samples := append([]metrics.Sample(nil), heapMetric...)
-	metrics.Read(samples)
-	snap.GoHeapBytes = samples[0].Value.Uint64()
-	snap.GoSysBytes = samples[1].Value.Uint64()
+	snap.readGoMemory()
 	return snap
 }
 
