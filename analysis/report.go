@@ -49,6 +49,7 @@ func WriteReport(resultsDir, outPath string) error {
 	v.Q3 = answerPerConn(exps, "server_user_bytes_per_conn", "Server user-space memory")
 	v.Q4, v.ModelTable = answerKeepalives(exps)
 	v.Million = answerMillion(exps)
+	v.Peers1M = peersAtMillion(exps, v.Experiments)
 	v.Env = newEnvView(exps)
 	if v.Robustness, err = newRobustnessView(resultsDir, outDir); err != nil {
 		return err
@@ -72,6 +73,7 @@ type reportView struct {
 	ModelTable     table
 	ModelFigures   []figureView
 	Experiments    []experimentView
+	Peers1M        peersView // the core and its peers at 1M, side by side (peers1m.go)
 	Env            envView
 	Robustness     robustnessView // results/chaos and results/soak (chaos.go)
 }

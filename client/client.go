@@ -247,7 +247,12 @@ const (
 //
 // hold tells that every process has ramped (a parent's signal; nil: this
 // process decides alone): round trips from then on also go to rtt_hold_us.
-func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
+// runJob runs one process's share of the connections. finish ends the hold
+// (its parent's signal); hold starts it. closeOK, when not nil, is the
+// parent's word that every process has drained: this one, drained, reports
+// so and keeps reading late echoes until then, so no process's close storm
+// (a million FINs through loopback's backlog) delays another's last echoes.
+func runJob(job Job, stop, finish, hold, closeOK <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
 	job.prepare()
 	start := time.Now()
 	cpu0 := cpuSeconds()
@@ -351,6 +356,18 @@ func runJob(job Job, stop, finish, hold <-chan struct{}, every time.Duration, pr
 			case <-stop:
 				deadline = time.Now()
 			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		if closeOK != nil && progress != nil {
+			p := snapshot()
+			p.Drained = true
+			progress(p)
+			// The parent says when all have drained; the bound only keeps a
+			// child whose parent is gone from waiting for ever.
+			select {
+			case <-closeOK:
+			case <-stop:
+			case <-time.After(job.Timeout + drainGrace):
 			}
 		}
 	}

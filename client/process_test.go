@@ -3,10 +3,12 @@ package client
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -129,4 +131,62 @@ func TestResultMerge(t *testing.T) {
 		assert.Equal(t, int64(3), res.RttUs.N)
 		assert.InDelta(t, 300, res.RttUs.Max, 3, "HDR keeps 2 significant digits")
 	}
+}
+
+// At the hold's end no child process closes before every child has its
+// echoes in: one connection's echoes come 700 ms late, and no connection
+// (of either child) reaches EOF before that last late echo was written.
+// Without the barrier the child without the slow connection closes at once
+// and its close storm, at 1M, delays the other child's last echoes.
+func TestChildrenCloseAfterAllDrained(t *testing.T) {
+	t.Parallel()
+	const slowBy = 700 * time.Millisecond
+	var (
+		mu        sync.Mutex
+		accepted  int
+		lastSlow  time.Time // when the slow connection's last echo was written
+		firstEOF  time.Time
+		slowEchos int
+	)
+	addr := startGoServer(t, func(c net.Conn) {
+		mu.Lock()
+		slow := accepted == 0
+		accepted++
+		mu.Unlock()
+		buf := make([]byte, 4096)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				mu.Lock()
+				if firstEOF.IsZero() {
+					firstEOF = time.Now()
+				}
+				mu.Unlock()
+				return
+			}
+			if slow {
+				time.Sleep(slowBy)
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+			if slow {
+				mu.Lock()
+				lastSlow, slowEchos = time.Now(), slowEchos+1
+				mu.Unlock()
+			}
+		}
+	})
+	cfg := testConfig(addr)
+	cfg.Conns, cfg.Procs, cfg.Hold = 20, 2, 1500*time.Millisecond
+	res := runClient(t, cfg)
+
+	assert.Equal(t, endHold, res.Ended)
+	assert.Zero(t, res.InFlightAtClose, "the slow connection's last echo came within -timeout")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Positive(t, slowEchos, "the slow connection echoed")
+	require.False(t, firstEOF.IsZero(), "the client closed its connections")
+	assert.False(t, firstEOF.Before(lastSlow),
+		"a connection closed %v before the slow connection's last echo was written", lastSlow.Sub(firstEOF))
 }

@@ -134,6 +134,9 @@ type Progress struct {
 	Failed       map[string]int64 `json:"failed"`
 	Dropped      map[string]int64 `json:"dropped"`
 	RampDone     bool             `json:"ramp_done"`
+	// Drained: the hold is over and this process's echoes are in (or
+	// timed out); it closes when every process has drained.
+	Drained bool `json:"drained,omitempty"`
 }
 
 func (p *Progress) add(o *Progress) {

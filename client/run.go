@@ -20,6 +20,12 @@ const jobEnv = "C1M_CLIENT_JOB"
 // reportEvery is how often children report progress to the parent.
 const reportEvery = 500 * time.Millisecond
 
+// drainGrace bounds the wait for the other processes past -timeout: the
+// parent closes them all by -timeout + drainGrace/2 whether or not every
+// one said it drained, and a child whose parent is gone closes at
+// -timeout + drainGrace.
+const drainGrace = 10 * time.Second
+
 // childLine is one line a child writes to its parent.
 type childLine struct {
 	Progress *Progress `json:"progress,omitempty"`
@@ -52,22 +58,25 @@ func runChild(raw string) int {
 		report.Encode(childLine{Error: err.Error()})
 		return 1
 	}
-	// SIGUSR1 from the parent: every process has ramped and the hold is
-	// over, close cleanly. SIGTERM/SIGINT: interrupted.
-	// SIGUSR2 from the parent: every process has ramped (the hold starts).
-	stop, finish, hold := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	// From the parent: SIGUSR2, every process has ramped (the hold
+	// starts); SIGUSR1, the hold is over: drain, say so, and wait; SIGUSR2
+	// again, every process has drained: close. SIGTERM/SIGINT: interrupted.
+	stop, finish, hold, closeOK := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
 	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
 	go func() {
-		holding := false
+		holding, finishing := false, false
 		for s := range sigs {
 			switch {
+			case s == syscall.SIGUSR2 && finishing:
+				close(closeOK)
+				return
 			case s == syscall.SIGUSR2 && !holding:
 				holding = true
 				close(hold)
-			case s == syscall.SIGUSR1:
+			case s == syscall.SIGUSR1 && !finishing:
+				finishing = true
 				close(finish)
-				return
 			case s == syscall.SIGTERM || s == syscall.SIGINT:
 				close(stop)
 				return
@@ -75,7 +84,7 @@ func runChild(raw string) int {
 		}
 	}()
 	var mu sync.Mutex // the encoder is shared by the progress callback and the end
-	res, err := runJob(job, stop, finish, hold, reportEvery, func(p Progress) {
+	res, err := runJob(job, stop, finish, hold, closeOK, reportEvery, func(p Progress) {
 		mu.Lock()
 		report.Encode(childLine{Progress: &p})
 		mu.Unlock()
@@ -107,7 +116,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	pr.also = cfg.OnProgress
 	var res Result
 	if len(jobs) == 1 {
-		res, err = runJob(jobs[0], stop, nil, nil, time.Second, pr.print)
+		res, err = runJob(jobs[0], stop, nil, nil, nil, time.Second, pr.print)
 	} else {
 		res, err = runChildren(jobs, stop, pr)
 	}
@@ -168,7 +177,8 @@ func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result,
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	exits := 0
-	var holdEnd time.Time
+	var holdEnd, drainStart time.Time
+	closed := false
 	lastPrint := time.Now()
 	for exits < len(jobs) {
 		select {
@@ -193,9 +203,21 @@ func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result,
 				holdEnd = time.Now().Add(hold)
 				group.Signal(syscall.SIGUSR2) // the hold starts: RTTs from now are the steady state
 			}
-			if !holdEnd.IsZero() && time.Now().After(holdEnd) {
-				group.Signal(syscall.SIGUSR1) // every child drains and closes together
-				holdEnd = time.Now().Add(time.Hour)
+			if !holdEnd.IsZero() && drainStart.IsZero() && time.Now().After(holdEnd) {
+				group.Signal(syscall.SIGUSR1) // every child drains, then waits for the others
+				drainStart = time.Now()
+			}
+			if !drainStart.IsZero() && !closed {
+				mu.Lock()
+				all := true
+				for i := range latest {
+					all = all && (latest[i].Drained || results[i] != nil || errs[i] != "")
+				}
+				mu.Unlock()
+				if all || time.Since(drainStart) > jobs[0].Timeout+drainGrace/2 {
+					group.Signal(syscall.SIGUSR2) // all drained: every child closes now
+					closed = true
+				}
 			}
 		}
 	}

@@ -53,11 +53,11 @@ func TestEchoDispatchTrigger(t *testing.T) {
 			})
 		}
 	}
-	for _, taskrun := range []string{TaskrunSignal, TaskrunDefer} {
-		t.Run("uring-"+taskrun, func(t *testing.T) {
+	for _, mode := range []string{"uring-" + TaskrunSignal, "uring-" + TaskrunDefer, "uring-" + RecvSingle} {
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			cfg := testConfig()
-			cfg.Engine, cfg.UringTaskrun, cfg.Rings, cfg.MaxPending = EngineUring, taskrun, 3, 4096
+			cfg := withMode(testConfig(), mode)
+			cfg.Rings, cfg.MaxPending = 3, 4096
 			testUringEcho(t, cfg, conns, perConn)
 		})
 	}

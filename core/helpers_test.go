@@ -75,13 +75,19 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 type addrser interface{ Addrs() []netip.AddrPort }
 
 // engineModes are the ways the engine-independent tests run the server:
-// epoll in each trigger mode, and io_uring in each task-run mode.
-var engineModes = []string{"et", "lt", "uring-" + TaskrunSignal, "uring-" + TaskrunDefer}
+// epoll in each trigger mode, io_uring in each task-run mode, and io_uring
+// with single-shot receives.
+var engineModes = []string{"et", "lt", "uring-" + TaskrunSignal, "uring-" + TaskrunDefer, "uring-" + RecvSingle}
 
 // withMode sets cfg up for one of engineModes.
 func withMode(cfg Config, mode string) Config {
-	if taskrun, ok := strings.CutPrefix(mode, "uring-"); ok {
-		cfg.Engine, cfg.UringTaskrun = EngineUring, taskrun
+	if rest, ok := strings.CutPrefix(mode, "uring-"); ok {
+		cfg.Engine = EngineUring
+		if rest == RecvSingle {
+			cfg.UringRecv = RecvSingle
+		} else {
+			cfg.UringTaskrun = rest
+		}
 	} else {
 		cfg.Trigger = mode
 	}

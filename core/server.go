@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,7 @@ type Config struct {
 	Engine       string // epoll | uring (io_uring rings with registered files; see uring_server.go)
 	Rings        int    // uring: rings (0: as many as -max-conns needs, one registered-file table each)
 	UringTaskrun string // uring: signal | defer (how completions reach the ring's thread)
+	UringRecv    string // uring: multishot | single (how a connection's receive is armed)
 }
 
 // DefaultConfig returns the defaults the flags start from.
@@ -56,29 +59,22 @@ func (c *Config) validate() error {
 	if c.Ports <= 0 {
 		c.Ports = 1
 	}
-	switch c.Engine {
-	case "", EngineEpoll:
-		c.Engine = EngineEpoll
-	case EngineUring:
-		switch c.UringTaskrun {
-		case "":
-			c.UringTaskrun = TaskrunSignal
-		case TaskrunSignal, TaskrunDefer:
-		default:
-			return fmt.Errorf("-uring-taskrun %q: want signal or defer", c.UringTaskrun)
+	if err := oneOf("-engine", &c.Engine, EngineEpoll, EngineUring); err != nil {
+		return err
+	}
+	if c.Engine == EngineUring {
+		if err := oneOf("-uring-taskrun", &c.UringTaskrun, TaskrunSignal, TaskrunDefer); err != nil {
+			return err
 		}
-	default:
-		return fmt.Errorf("-engine %q: want epoll or uring", c.Engine)
+		if err := oneOf("-uring-recv", &c.UringRecv, RecvMultishot, RecvSingle); err != nil {
+			return err
+		}
 	}
-	switch c.Trigger {
-	case "et", "lt":
-	default:
-		return fmt.Errorf("-trigger %q: want et or lt", c.Trigger)
+	if err := oneOf("-trigger", &c.Trigger, "et", "lt"); err != nil {
+		return err
 	}
-	switch c.Balance {
-	case "rr", "least":
-	default:
-		return fmt.Errorf("-balance %q: want rr or least", c.Balance)
+	if err := oneOf("-balance", &c.Balance, "rr", "least"); err != nil {
+		return err
 	}
 	switch c.Dispatch {
 	case DispatchPipe, DispatchChan, DispatchDirect, DispatchReusePort, DispatchSCM, DispatchSCMBatch, DispatchExclusive:
@@ -92,6 +88,19 @@ func (c *Config) validate() error {
 		return fmt.Errorf("-max-pending %d: want at least 1 byte", c.MaxPending)
 	}
 	return nil
+}
+
+// oneOf checks a flag's value against the allowed ones; empty means the
+// first of them, the default.
+func oneOf(flag string, v *string, allowed ...string) error {
+	if *v == "" {
+		*v = allowed[0]
+		return nil
+	}
+	if slices.Contains(allowed, *v) {
+		return nil
+	}
+	return fmt.Errorf("%s %q: want %s", flag, *v, strings.Join(allowed, " or "))
 }
 
 // Server is one process's core: workers, and an acceptor unless the workers accept (reuseport, exclusive).

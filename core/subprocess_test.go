@@ -85,18 +85,18 @@ func TestEMFILEAcceptDoesNotSpin(t *testing.T) {
 // back byte-exact.
 func TestBackpressureBoundsMemory(t *testing.T) {
 	t.Parallel()
-	for _, engine := range []string{EngineEpoll, EngineUring} {
-		t.Run(engine, func(t *testing.T) {
+	for _, mode := range []string{"et", "uring-" + TaskrunSignal, "uring-" + RecvSingle} {
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			testBackpressureBoundsMemory(t, engine)
+			testBackpressureBoundsMemory(t, mode)
 		})
 	}
 }
 
-func testBackpressureBoundsMemory(t *testing.T, engine string) {
+func testBackpressureBoundsMemory(t *testing.T, mode string) {
 	const total, maxPending, bufSize = 50 << 20, 64 << 10, 64 << 10
-	cfg := testConfig()
-	cfg.MaxPending, cfg.Engine = maxPending, engine
+	cfg := withMode(testConfig(), mode)
+	cfg.MaxPending = maxPending
 	cfg.RcvBuf, cfg.SndBuf = bufSize, bufSize // no kernel autotuning to soak up the flood
 	srv := startSubServer(t, subSpec{Config: cfg})
 	addr := srv.Addr()

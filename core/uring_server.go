@@ -41,6 +41,12 @@ const (
 	TaskrunDefer  = "defer"  // they wait until the thread enters the kernel for them (IORING_SETUP_DEFER_TASKRUN); its eventfd says when
 )
 
+// How a connection's receive is armed (-uring-recv).
+const (
+	RecvMultishot = "multishot" // one request posts a completion each time data arrives
+	RecvSingle    = "single"    // one request per receive, armed again after each completion
+)
+
 // PlanRings sizes the io_uring engine: how many rings (registered-file
 // tables of up to nofile slots each) and threads -max-conns needs.
 func PlanRings(cfg Config, nofile uint64) (Plan, error) {
@@ -245,7 +251,7 @@ func (s *uringServer) Stop() {
 
 func (s *uringServer) Snapshot() Snapshot {
 	snap := Snapshot{Time: time.Now(), Engine: EngineUring, Strategy: StrategyRings, Procs: 1, Tables: len(s.rings), Rings: len(s.rings),
-		Dispatch: "uring", Trigger: "multishot", CloseReasons: map[string]uint64{}, AcceptErrors: map[string]uint64{}}
+		Dispatch: "uring", Trigger: s.cfg.UringRecv, CloseReasons: map[string]uint64{}, AcceptErrors: map[string]uint64{}}
 	for _, w := range s.rings {
 		ws := w.stats.snapshot(w.id)
 		ws.UringEnters = w.enters()

@@ -264,9 +264,12 @@ func (w *ringWorker) armRecv(slot uint16) {
 	}
 	s := w.sqe()
 	s.Opcode, s.Fd, s.Flags = iouringOpRecv, int32(slot), iosqeFixedFile|iosqeBufferSelect
-	s.Ioprio, s.BufGroup = iouringRecvMultishot, bufGroup
-	if recvByteLimit {
-		s.FileIndex = uint32(room) // optlen: the multishot's total byte limit
+	s.BufGroup = bufGroup
+	if w.srv.cfg.UringRecv != RecvSingle {
+		s.Ioprio = iouringRecvMultishot
+		if recvByteLimit {
+			s.FileIndex = uint32(room) // optlen: the multishot's total byte limit
+		}
 	}
 	s.UserData = userData(opRecv, w.gen[slot], 0, slot)
 	w.state[slot] |= slotRecv

@@ -22,7 +22,7 @@ func fixtureRows() []Sample {
 		{"t_s": 3, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 2, "client_cpu_s": 0.25,
 			"tcp_out_segs": 1000, "tcp_tw": 7, "host_busy_s": 100, "host_softirq_s": 10,
 			"srv_bytes_out": 11_000, "srv_reads": 1000, "srv_writes": 1000, "srv_epoll_waits": 500, "client_pss": 2_000_000},
-		{"t_s": 4, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_020_000, "server_cpu_s": 3, "client_cpu_s": 0.5,
+		{"t_s": 4, "slab_bytes": 11_000_000, "conns_server": 1000, "server_pss": 5_050_000, "server_cpu_s": 3, "client_cpu_s": 0.5,
 			"tcp_out_segs": 4000, "tcp_tw": 3, "srv_bytes_out": 22_000, "srv_reads": 2000, "srv_writes": 2000, "srv_epoll_waits": 1000,
 			"host_busy_s": 101.5, "host_softirq_s": 10.5},
 		// The client closing: connections going, its processes exiting.
@@ -40,6 +40,7 @@ func TestDeriveMetrics(t *testing.T) {
 	assert.Equal(t, 1000.0, m["conns"])
 	assert.Equal(t, 10_000.0, m["kernel_bytes_per_conn"], "(11 MB − 1 MB) ÷ 1000")
 	assert.Equal(t, 20.0, m["server_user_bytes_per_conn"], "PSS growth from the idle server ÷ 1000")
+	assert.Equal(t, 50.0, m["server_user_bytes_per_conn_hold"], "PSS growth by the hold's last sample ÷ 1000")
 	assert.Equal(t, 2000.0, m["client_bytes_per_conn"])
 	assert.Equal(t, 5020.0, m["server_bytes_per_conn"], "the whole server's PSS at the peak ÷ 1000")
 	assert.Equal(t, 500.0, m["connect_rate"])

@@ -45,6 +45,7 @@ func run() int {
 	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (event loops on locked threads; past one fd table, -strategy) or uring (io_uring rings whose registered-file tables hold the sockets: one process, one thread per CPU, no fd per connection; falls back to epoll, saying why, where the kernel refuses)")
 	fs.IntVar(&cfg.Rings, "rings", cfg.Rings, "uring: rings, each a table of up to RLIMIT_NOFILE sockets (0: as many as -max-conns needs)")
 	fs.StringVar(&cfg.UringTaskrun, "uring-taskrun", core.TaskrunSignal, "uring: how completions reach a ring's thread: signal (the kernel interrupts it) or defer (they wait for its next io_uring_enter; its eventfd wakes it)")
+	fs.StringVar(&cfg.UringRecv, "uring-recv", core.RecvMultishot, "uring: how a connection's receive is armed: multishot (one request, a completion per arrival) or single (one request per receive, armed again after each)")
 	statsAddr := fs.String("stats-addr", "", "serve JSON stats at http://ADDR/stats and pprof at /debug/pprof/ (e.g. 127.0.0.1:9100)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print one JSON stats line on stderr this often (0: only at exit)")
 	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")

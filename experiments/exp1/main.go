@@ -16,11 +16,13 @@ func main() {
 		Hypothesis: "Kernel memory per connection is flat in N and close to the bare holder's (epoll and echo add one epoll item per socket); the core's user memory per idle connection stays far below 100 B.",
 		Factor:     "what holds the accepted sockets: the core server (epoll workers, echo) or a bare holder (accept and keep, no epoll, no reads)",
 		Metrics: harness.Metrics("conns", "established", "kernel_bytes_per_conn", "server_user_bytes_per_conn",
-			"client_bytes_per_conn", "connect_rate", "rtt_p50_us", "rtt_p99_us", "rtt_p999_us", "mismatched", "timeouts"),
+			"client_bytes_per_conn", "connect_rate", "server_ramp_s", "rtt_p50_us", "rtt_p99_us", "rtt_p999_us", "mismatched", "timeouts"),
 		Arms: func(s harness.Scale) []harness.Arm {
 			n := strconv.Itoa(s.Pick(1_000_000, 3_000))
 			hold := (time.Duration(s.Pick(60, 3)) * time.Second).String()
-			client := []string{"-conns", n, "-ports", "20", "-hold", hold, "-reconnect"}
+			// A quiet ramp (no keepalive until every connection is open), so the
+			// round trips measure the hold, not the accept queues of the ramp.
+			client := []string{"-conns", n, "-ports", "20", "-hold", hold, "-reconnect", "-quiet-ramp"}
 			return []harness.Arm{
 				{Name: "core", Server: []string{"-max-conns", n, "-ports", "20"}, ClientNice: 10,
 					Client: append(client, "-interval", "60s"), Note: "keepalives every 60 s, every echo verified"},
@@ -29,11 +31,11 @@ func main() {
 			}
 		},
 		Repeats: func(harness.Scale) int { return 1 },
-		// A deep accept queue so a fast ramp is queued, not dropped; and TCP
+		// A deep accept queue so a fast ramp is queued, not dropped; TCP
 		// memory (pages) past the default limit, which 1M keepalive
-		// connections exceed here (tcp_mem max 575,796 pages: drops, then timeouts).
-		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
-			"net.ipv4.tcp_mem": "1500000 2000000 3000000"},
+		// connections exceed here (tcp_mem max 575,796 pages: drops, then
+		// timeouts); no TIME_WAIT, so the second arm need not wait for the first's.
+		Sysctls:    harness.MillionSysctls(),
 		ArmTimeout: 15 * time.Minute,
 		Checks: []harness.Check{
 			{Metric: "kernel_bytes_per_conn", A: "core", B: "holder", Expect: "a~b", Tolerance: 0.15,

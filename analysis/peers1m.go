@@ -1,0 +1,342 @@
+package analysis
+
+// The summary's "At 1,000,000 connections": the core and its peers side by
+// side at a million, from experiment 14 (peers at a million). An arm that
+// did not reach the million keeps its row, and a line says what stopped it,
+// read from the run's client result and server log.
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// peersExperiment is the experiment the table is built from.
+const peersExperiment = 14
+
+// heldInFull is the share of the client's connections the server must
+// hold for an arm to count as having reached them all.
+const heldInFull = 0.99
+
+// peersView is the summary's table of the servers at a million, the lines
+// under it, and the experiment's figure of ratios to the core.
+type peersView struct {
+	Table  table
+	Lines  []string
+	Figure *figureView
+}
+
+// peerArms are one server's two arms of experiment 14 ("" when absent).
+type peerArms struct {
+	server, idle, keep string
+}
+
+func peersAtMillion(exps []Experiment, views []experimentView) peersView {
+	const what = "The core, gnet, nbio and Go's net side by side at 1,000,000 connections"
+	e := findExperiment(exps, peersExperiment)
+	if e == nil {
+		return peersView{Lines: []string{notMeasured(what, peersExperiment)}}
+	}
+	servers := peerServers(e)
+	if len(servers) == 0 {
+		return peersView{Lines: []string{what + ": experiment 14 has no idle or keepalive arm."}}
+	}
+	var v peersView
+	idleIv, keepIv := intervalOf(e, servers, false), intervalOf(e, servers, true)
+	both := "(" + idleIv + " / " + keepIv + ")"
+	v.Table.Header = []string{"server", "held " + both, "time to hold all", "user memory / conn: filled → end of hold", "kernel memory / conn",
+		"server CPU / keepalive", "machine CPU / keepalive", "answered " + both, "RTT p50 / p99 / p999 (" + keepIv + ")", "mismatched / timed out"}
+	for _, s := range servers {
+		v.Table.Rows = append(v.Table.Rows, peerRow(e, s))
+	}
+	h := heading(e)
+	v.Lines = append(v.Lines, fmt.Sprintf("From [%s](#%s), one repeat: memory and the time to hold every connection from the idle "+
+		"arms (a keepalive every %s), CPU and round trips from the keepalive arms (every %s). User memory is the growth of the PSS "+
+		"of every server process from the idle server, per connection: once all are open (the experiment's "+
+		"`server_user_bytes_per_conn`; the ramp is quiet, so no keepalive has been read yet) and at the hold's last sample "+
+		"(`server_user_bytes_per_conn_hold`), when "+
+		"every connection has read some (buffers a server keeps per connection are touched by then). Server CPU is every "+
+		"process of the server; machine CPU is everything on this machine (the client included), both per keepalive answered "+
+		"during the hold.", h, anchor(h), idleIv, keepIv))
+	for _, c := range []struct{ metric, label string }{
+		{"server_user_bytes_per_conn_hold", "user memory per idle connection at the end of the hold"},
+		{"server_cpu_us_per_msg", "server CPU per keepalive"},
+	} {
+		if line := cheapest(e, servers, c.metric, c.label); line != "" {
+			v.Lines = append(v.Lines, line)
+		}
+	}
+	for _, s := range servers {
+		for _, arm := range []string{s.idle, s.keep} {
+			if arm != "" {
+				if line := shortfall(e, arm); line != "" {
+					v.Lines = append(v.Lines, line)
+				}
+			}
+		}
+	}
+	v.Figure = ratiosFigure(views, h)
+	return v
+}
+
+// intervalOf is the keepalive period of the idle (or keepalive) arms, as text.
+func intervalOf(e *Experiment, servers []peerArms, keep bool) string {
+	for _, s := range servers {
+		arm := s.idle
+		if keep {
+			arm = s.keep
+		}
+		if iv, ok := e.Metric("interval_s", arm); ok && arm != "" {
+			return IntervalText(time.Duration(iv.Median * float64(time.Second)))
+		}
+	}
+	return "–"
+}
+
+// peerServers lists the servers of experiment 14 in arm order, each with
+// its idle and keepalive arm.
+func peerServers(e *Experiment) []peerArms {
+	var out []peerArms
+	for _, arm := range e.ArmNames() {
+		server, workload := splitArm(arm)
+		i := slices.IndexFunc(out, func(p peerArms) bool { return p.server == server })
+		if i < 0 {
+			out = append(out, peerArms{server: server})
+			i = len(out) - 1
+		}
+		switch {
+		case strings.HasPrefix(workload, "idle-") && out[i].idle == "":
+			out[i].idle = arm
+		case strings.HasPrefix(workload, "keepalive-") && out[i].keep == "":
+			out[i].keep = arm
+		}
+	}
+	return slices.DeleteFunc(out, func(p peerArms) bool { return p.idle == "" && p.keep == "" })
+}
+
+func peerRow(e *Experiment, s peerArms) []string {
+	cell := func(arm, metric, unit string) string {
+		if arm == "" {
+			return "–"
+		}
+		sp, ok := e.Metric(metric, arm)
+		if !ok {
+			return "–"
+		}
+		return FormatQuantity(sp.Median, unit)
+	}
+	held := func(arm string) string {
+		c := cell(arm, "conns", "")
+		if arm != "" && c != "–" && !reachedAll(e, arm) {
+			c += " (short)"
+		}
+		return c
+	}
+	share := func(arm string) string {
+		if sp, ok := e.Metric("echo_share", arm); ok && arm != "" {
+			return strconv.FormatFloat(100*sp.Median, 'f', 1, 64) + "%"
+		}
+		return "–"
+	}
+	errs := func(metric string) string {
+		total, any := 0.0, false
+		for _, arm := range []string{s.idle, s.keep} {
+			if sp, ok := e.Metric(metric, arm); ok && arm != "" {
+				total, any = total+sp.Median, true
+			}
+		}
+		if !any {
+			return "–"
+		}
+		return FormatNumber(total)
+	}
+	ramp := cell(s.idle, "server_ramp_s", "s")
+	if ramp == "–" {
+		ramp = cell(s.keep, "server_ramp_s", "s")
+	}
+	return []string{"**" + s.server + "**",
+		held(s.idle) + " / " + held(s.keep),
+		ramp,
+		cell(s.idle, "server_user_bytes_per_conn", "B") + " → " + cell(s.idle, "server_user_bytes_per_conn_hold", "B"),
+		cell(s.idle, "kernel_bytes_per_conn", "B"),
+		cell(s.keep, "server_cpu_us_per_msg", "µs"),
+		cell(s.keep, "host_cpu_us_per_msg", "µs"),
+		share(s.idle) + " / " + share(s.keep),
+		cell(s.keep, "rtt_p50_us", "µs") + " / " + cell(s.keep, "rtt_p99_us", "µs") + " / " + cell(s.keep, "rtt_p999_us", "µs"),
+		errs("mismatched") + " / " + errs("timeouts"),
+	}
+}
+
+// target is the connections an arm's client was asked for (its -conns).
+func target(e *Experiment, arm string) float64 {
+	for _, a := range e.Meta.Arms {
+		if a.Name != arm {
+			continue
+		}
+		if i := slices.Index(a.ClientFlags, "-conns"); i >= 0 && i+1 < len(a.ClientFlags) {
+			if n, err := strconv.ParseFloat(a.ClientFlags[i+1], 64); err == nil {
+				return n
+			}
+		}
+	}
+	return 1e6
+}
+
+// reachedAll says whether the server held (nearly) every connection asked for.
+func reachedAll(e *Experiment, arm string) bool {
+	c, ok := e.Metric("conns", arm)
+	return ok && c.Median >= heldInFull*target(e, arm)
+}
+
+// cheapest names the server with the lowest metric among those that held
+// every connection, and how far the next one is.
+func cheapest(e *Experiment, servers []peerArms, metric, label string) string {
+	type entry struct {
+		server string
+		value  float64
+	}
+	var got []entry
+	for _, s := range servers {
+		arm := s.keep
+		if metric == "server_user_bytes_per_conn_hold" {
+			arm = s.idle
+		}
+		if arm == "" || !reachedAll(e, arm) {
+			continue
+		}
+		if sp, ok := e.Metric(metric, arm); ok && sp.Median > 0 {
+			got = append(got, entry{s.server, sp.Median})
+		}
+	}
+	if len(got) == 0 {
+		return ""
+	}
+	slices.SortStableFunc(got, func(a, b entry) int { return cmp.Compare(a.value, b.value) })
+	unit := unitOf(e, metric)
+	s := fmt.Sprintf("Cheapest in %s among the servers that held every connection: **%s** (%s)", label, got[0].server, FormatQuantity(got[0].value, unit))
+	if len(got) > 1 {
+		s += fmt.Sprintf("; next %s (%s, %s× as much)", got[1].server, FormatQuantity(got[1].value, unit), FormatNumber(got[1].value/got[0].value))
+	}
+	return s + "."
+}
+
+// shortfall says, for an arm that did not hold every connection (or has no
+// result), how far it got and what stopped it, from its logs; "" when it
+// held them all.
+func shortfall(e *Experiment, arm string) string {
+	want := target(e, arm)
+	c, measured := e.Metric("conns", arm)
+	if measured && c.Median >= heldInFull*want {
+		return ""
+	}
+	s := fmt.Sprintf("**%s** ", arm)
+	if measured {
+		s += fmt.Sprintf("held at most %s of %s connections", FormatNumber(c.Median), FormatNumber(want))
+	} else {
+		s += "has no result (the run ended before or during it)"
+	}
+	var why []string
+	if r, ok := readClientEnd(filepath.Join(e.Dir, "client-"+arm+"-r1.json")); ok {
+		why = append(why, r.sentence())
+	}
+	if line := lastServerProblem(filepath.Join(e.Dir, "server-"+arm+"-r1.log")); line != "" {
+		why = append(why, "its server log ends with `"+line+"`")
+	}
+	if len(why) == 0 {
+		return s + "; no client result or server complaint says why."
+	}
+	return s + ": " + strings.Join(why, "; ") + "."
+}
+
+// clientEnd is what the client's result says about how its run ended.
+type clientEnd struct {
+	Ended       string             `json:"ended"`
+	Established float64            `json:"established"`
+	RampSeconds float64            `json:"ramp_seconds"`
+	HoldSeconds float64            `json:"hold_seconds"`
+	WallSeconds float64            `json:"wall_seconds"`
+	Failed      map[string]float64 `json:"failed"`
+}
+
+func readClientEnd(path string) (clientEnd, bool) {
+	var r clientEnd
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		return r, false
+	}
+	return r, true
+}
+
+func (r clientEnd) sentence() string {
+	var s string
+	switch {
+	case r.Ended == "interrupted" && r.HoldSeconds == 0:
+		s = fmt.Sprintf("the arm's time limit stopped the client %s after its start, its ramp unfinished at %s established",
+			FormatQuantity(r.WallSeconds, "s"), FormatNumber(r.Established))
+	case r.Ended == "interrupted":
+		s = fmt.Sprintf("the client was stopped %s after its start, %s established", FormatQuantity(r.WallSeconds, "s"), FormatNumber(r.Established))
+	default:
+		s = fmt.Sprintf("the client ended with %q, %s established", r.Ended, FormatNumber(r.Established))
+	}
+	var fails []string
+	for errno, n := range r.Failed {
+		if n > 0 {
+			fails = append(fails, fmt.Sprintf("%s %s", errno, FormatNumber(n)))
+		}
+	}
+	if len(fails) > 0 {
+		slices.Sort(fails)
+		s += " (failed connects: " + strings.Join(fails, ", ") + ")"
+	}
+	return s
+}
+
+// serverProblem matches a server log line that says something went wrong.
+var serverProblem = regexp.MustCompile(`(?i)error|exited|killed|fail|panic|out of memory|cannot|too many`)
+
+// lastServerProblem is the last line of a server log that reports a
+// problem ("" when none, or no log). JSON stats lines are skipped.
+func lastServerProblem(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var last string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") && serverProblem.MatchString(line) {
+			last = line
+		}
+	}
+	const most = 200 // a quoted line stays on one screen
+	if len(last) > most {
+		last = last[:most] + "…"
+	}
+	return strings.ReplaceAll(last, "`", "'")
+}
+
+// ratiosFigure is the ratios-to-the-core figure of experiment 14's section.
+func ratiosFigure(views []experimentView, heading string) *figureView {
+	for _, v := range views {
+		if v.Heading != heading {
+			continue
+		}
+		for i := range v.Figures {
+			if strings.HasPrefix(filepath.Base(v.Figures[i].PNG), "fig-ratios-") {
+				return &v.Figures[i]
+			}
+		}
+	}
+	return nil
+}

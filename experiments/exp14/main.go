@@ -1,0 +1,154 @@
+// Experiment 14: the core against its peers at a million connections.
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"c1m/harness"
+)
+
+// servers are the factor: the core (bin/c1m-server) and experiment 9's
+// peers (bin/c1m-peer-NAME), in the order each workload runs them.
+var servers = []string{"core", "gnet", "nbio", "netgo"}
+
+var peers = servers[1:]
+
+// Full-scale sizes; the checks name arms by them, so at quick scale
+// (other names) they are reported as not measured.
+const (
+	million = 1_000_000
+	ports   = 20
+)
+
+// workload is a keepalive period every connection keeps: idle (every
+// 60 s) and keepalive (every 30 s, which experiment 13's epoll server
+// answered in full at 1M).
+type workload struct {
+	name     string
+	interval time.Duration
+}
+
+var fullWorkloads = []workload{{"idle", 60 * time.Second}, {"keepalive", 30 * time.Second}}
+
+// count names a connection count: 3k, 1m.
+func count(n int) string {
+	if n >= million && n%million == 0 {
+		return strconv.Itoa(n/million) + "m"
+	}
+	if n >= 1000 && n%1000 == 0 {
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
+
+func armName(server, workload string, n int) string {
+	return server + "." + workload + "-" + count(n)
+}
+
+var notes = map[string]string{
+	"core":  "bin/c1m-server with its defaults: past one fd table the fdtables strategy (one process, a private fd table per loop thread)",
+	"gnet":  "gnet v2 multicore, echo in OnTraffic; past one fd table SO_REUSEPORT processes (WithReusePort), about 54 at 1M",
+	"nbio":  "nbio engine, a poller per CPU, echo in OnData; past one fd table SO_REUSEPORT processes, about 54 at 1M",
+	"netgo": "Go's net package, a goroutine and a 4 KiB buffer per connection; past one fd table SO_REUSEPORT processes, about 54 at 1M",
+}
+
+func arms(s harness.Scale) []harness.Arm {
+	n := s.Pick(million, 3_000)
+	hold := time.Duration(s.Pick(60, 3)) * time.Second
+	ws := fullWorkloads
+	if s.Quick {
+		ws = []workload{{"idle", 2 * time.Second}, {"keepalive", time.Second}}
+	}
+	// At quick scale the servers are still sized past one fd table, so
+	// the peers run as several processes and the core as fd tables.
+	server := []string{"-max-conns", strconv.Itoa(s.Pick(million, 30_000)), "-ports", strconv.Itoa(ports)}
+	var out []harness.Arm
+	for _, w := range ws {
+		// Unthrottled connects (the server's time to hold them all is a
+		// metric) and quiet until all are open, so the hold measures the
+		// steady state; -reconnect retries what a full accept queue drops.
+		client := []string{"-conns", strconv.Itoa(n), "-ports", strconv.Itoa(ports), "-quiet-ramp",
+			"-interval", w.interval.String(), "-hold", hold.String(), "-reconnect"}
+		params := map[string]float64{"interval_s": w.interval.Seconds()}
+		for _, srv := range servers { // interleaved: the servers of a workload run back to back
+			a := harness.Arm{Name: armName(srv, w.name, n), Server: server, Client: client, ClientNice: 10,
+				Params: params, Note: notes[srv] + "; a keepalive every " + w.interval.String()}
+			if srv != "core" {
+				a.ServerBin = "c1m-peer-" + srv
+			}
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// checks ask which server is cheapest at 1M: the core against each peer in
+// user memory per idle connection and in server CPU per answered keepalive.
+func checks() []harness.Check {
+	var out []harness.Check
+	idle, keep := "idle-"+count(million), "keepalive-"+count(million)
+	for _, p := range peers {
+		out = append(out, harness.Check{Metric: "server_user_bytes_per_conn_hold", A: "core." + idle, B: p + "." + idle,
+			Expect: "a<=b", Tolerance: 0.05,
+			Claim: fmt.Sprintf("at 1M idle connections the core holds one in fewer user-space bytes than %s", p)})
+	}
+	for _, p := range peers {
+		out = append(out, harness.Check{Metric: "server_cpu_us_per_msg", A: "core." + keep, B: p + "." + keep,
+			Expect: "a<=b", Tolerance: 0.05,
+			Claim: fmt.Sprintf("at 1M connections and a keepalive every 30 s the core answers one in less server CPU than %s", p)})
+	}
+	return out
+}
+
+func main() {
+	m := harness.StandardMetrics
+	harness.Main(harness.Experiment{
+		Number: 14,
+		Title:  "Peers at a million",
+		Question: "At the million connections the project is named for, what does each choice cost on one machine: the core, " +
+			"gnet, nbio or Go's net package, driven by the same client? How long does each take to hold 1M, how many user and " +
+			"kernel bytes does a connection cost, how much CPU does an answered keepalive cost the server and the whole machine, " +
+			"and does each answer every keepalive?",
+		Hypothesis: "Stated before the run. All four hold 1M (the peers as ~54 SO_REUSEPORT processes, the core as one process " +
+			"with 51 fd tables); kernel bytes per connection are the same for all (the same sockets); the core holds an idle " +
+			"connection in the fewest user bytes (tens of bytes; gnet and nbio about 500 B, a connection object each; net about " +
+			"4 KiB, a goroutine stack and its buffer, as at 100k in experiment 9) and answers a keepalive in the least server CPU; " +
+			"Go's net fills 1M slowest.",
+		Factor: "the server: the core (bin/c1m-server -max-conns 1000000 -ports 20, its default strategy) or a peer " +
+			"(bin/c1m-peer-gnet, -nbio, -netgo with the same flags, each past one fd table as SO_REUSEPORT processes); arms are " +
+			"SERVER.WORKLOAD: idle-1m (1M connections, a keepalive every 60 s) and keepalive-1m (every 30 s), each an unthrottled " +
+			"quiet ramp then a 60 s hold, the client niced (10) to stand in for remote machines. One repeat; an arm that does " +
+			"not reach 1M within the arm timeout keeps its row with what it reached.",
+		Metrics: append(harness.Metrics("conns", "established", "server_ramp_s", "accept_rate"),
+			m["server_user_bytes_per_conn"], m["server_user_bytes_per_conn_hold"], m["server_bytes_per_conn"], m["kernel_bytes_per_conn"], m["server_threads"],
+			m["interval_s"],
+			m["offered_per_sec"],
+			m["echo_per_sec"],
+			m["echo_share"],
+			m["server_cpu_us_per_msg"], m["host_cpu_us_per_msg"], m["host_busy_cores"],
+			m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"], m["mismatched"], m["timeouts"], m["unanswered_at_close"], m["connect_failures"]),
+		Arms:    arms,
+		Repeats: func(harness.Scale) int { return 1 },
+		Derive:  harness.DeriveEchoShare,
+		Sysctls: harness.MillionSysctls(),
+		// Bounds a server that cannot fill 1M: the quiet before the arm,
+		// the start, a ramp of up to about 3 minutes (1M at 5,000/s or
+		// faster) and the hold. Then the client is stopped and writes what
+		// it reached; the row keeps it.
+		ArmTimeout: 5 * time.Minute,
+		Checks:     checks(),
+		Figures: []harness.Figure{
+			{Kind: "ratios", Baseline: "core", Y: []string{"server_ramp_s", "server_user_bytes_per_conn_hold", "server_bytes_per_conn",
+				"kernel_bytes_per_conn", "echo_share", "server_cpu_us_per_msg", "host_cpu_us_per_msg", "rtt_p50_us", "rtt_p99_us", "rtt_p999_us"}},
+			{Kind: "bars", Metric: "server_user_bytes_per_conn_hold"},
+			{Kind: "bars", Metric: "server_cpu_us_per_msg"},
+			{Kind: "bars", Metric: "host_cpu_us_per_msg"},
+			{Kind: "bars", Metric: "server_ramp_s"},
+			{Kind: "bars", Metric: "echo_share"},
+			{Kind: "bars", Metric: "rtt_p99_us"},
+			{Kind: "timeline", Y: []string{"conns_server"}, Title: "Connections the server holds over time"},
+		},
+	})
+}
