@@ -247,11 +247,11 @@ const (
 //
 // hold tells that every process has ramped (a parent's signal; nil: this
 // process decides alone): round trips from then on also go to rtt_hold_us.
-// runJob runs one process's share of the connections. finish ends the hold
-// (its parent's signal); hold starts it. closeOK, when not nil, is the
-// parent's word that every process has drained: this one, drained, reports
-// so and keeps reading late echoes until then, so no process's close storm
-// (a million FINs through loopback's backlog) delays another's last echoes.
+//
+// closeOK, when not nil, is the parent's word that every process has
+// drained: this one, drained, says so and keeps reading late echoes until
+// then, so no process's close storm (20,000 FINs at once) delays another's
+// last echoes.
 func runJob(job Job, stop, finish, hold, closeOK <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
 	job.prepare()
 	start := time.Now()

@@ -107,8 +107,7 @@ type uringThread struct {
 
 // pollEvery is how often a thread looks into all its rings even when no
 // eventfd signal came: a completion the kernel kept back unsignalled
-// waits at most this long. Measured at 1M: without it, a few dozen
-// keepalives in a million were never answered.
+// (a deferring ring's, past what one enter runs) waits at most this long.
 const pollEvery = 50 * time.Millisecond
 
 // recvByteLimit: the kernel ends a multishot receive at a byte limit

@@ -246,8 +246,9 @@ func (w *ringWorker) tick(now time.Time) time.Duration {
 	return -1
 }
 
-// armRecv arms a multishot receive: one request that posts a completion,
-// with a provided buffer, each time data arrives. It ends after the room
+// armRecv arms a connection's receive into a provided buffer: by default a
+// multishot one, a request that posts a completion each time data arrives
+// (-uring-recv single: one completion, armed again after it). It ends after the room
 // left under -max-pending (the kernel's multishot byte limit, in optlen;
 // Linux 6.17+), so a client that does not read its echo cannot make the
 // server hold more; older kernels ignore the limit and the backpressure
@@ -386,10 +387,10 @@ func (w *ringWorker) send(gen uint32, slot uint16, o *connOut) {
 	s.Addr = uint64(uintptr(unsafe.Pointer(&o.buf[o.off])))
 	s.Len = uint32(len(o.buf) - o.off)
 	// MSG_DONTWAIT: a send the socket cannot take now comes back EAGAIN
-	// and is retried by the thread's 50 ms look (retrySends). Left to
-	// io_uring to wait for write space, a send now and then stayed parked
-	// on an idle socket until its peer closed (measured at 1M: 0.01-0.2%
-	// of keepalives unanswered at the close; with this flag, none).
+	// and is retried by the thread's 50 ms look (retrySends), instead of
+	// waiting in io_uring for write space that an idle socket may never
+	// signal. (At 1M, send_retries stays 0: it is a guard. The keepalives
+	// once unanswered at the close were the client's own close storm.)
 	s.OpFlags = unix.MSG_NOSIGNAL | unix.MSG_DONTWAIT
 	s.UserData = userData(opSend, gen, o.bid, slot)
 }
