@@ -146,6 +146,7 @@ func TestChildrenCloseAfterAllDrained(t *testing.T) {
 		accepted  int
 		lastSlow  time.Time // when the slow connection's last echo was written
 		firstEOF  time.Time
+		eofs      int
 		slowEchos int
 	)
 	addr := startGoServer(t, func(c net.Conn) {
@@ -161,6 +162,7 @@ func TestChildrenCloseAfterAllDrained(t *testing.T) {
 				if firstEOF.IsZero() {
 					firstEOF = time.Now()
 				}
+				eofs++
 				mu.Unlock()
 				return
 			}
@@ -178,15 +180,22 @@ func TestChildrenCloseAfterAllDrained(t *testing.T) {
 		}
 	})
 	cfg := testConfig(addr)
-	cfg.Conns, cfg.Procs, cfg.Hold = 20, 2, 1500*time.Millisecond
+	// A short interval: the slow connection sends again right after each late
+	// echo, so the hold ends with one in flight on it.
+	cfg.Conns, cfg.Procs, cfg.Hold, cfg.Interval = 20, 2, 1500*time.Millisecond, 10*time.Millisecond
 	res := runClient(t, cfg)
 
 	assert.Equal(t, endHold, res.Ended)
 	assert.Zero(t, res.InFlightAtClose, "the slow connection's last echo came within -timeout")
+	// The client has closed; the server's reads see the EOFs a moment later.
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return eofs == cfg.Conns
+	}, 10*time.Second, 10*time.Millisecond, "every connection reaches EOF at the server")
 	mu.Lock()
 	defer mu.Unlock()
 	require.Positive(t, slowEchos, "the slow connection echoed")
-	require.False(t, firstEOF.IsZero(), "the client closed its connections")
 	assert.False(t, firstEOF.Before(lastSlow),
 		"a connection closed %v before the slow connection's last echo was written", lastSlow.Sub(firstEOF))
 }
