@@ -168,12 +168,7 @@ func TestReset(t *testing.T) {
 // one closes, a new one is held again.
 func TestMaxConnsSheds(t *testing.T) {
 	t.Parallel()
-	for _, engine := range []string{EngineEpoll, EngineUring} {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			testMaxConnsSheds(t, engine)
-		})
-	}
+	parallelRuns(t, []string{EngineEpoll, EngineUring}, testMaxConnsSheds)
 }
 
 func testMaxConnsSheds(t *testing.T, engine string) {
@@ -272,12 +267,7 @@ func TestNoFDLeak(t *testing.T) {
 // /stats serves the snapshot as JSON with "conns" at the top.
 func TestServeStats(t *testing.T) {
 	t.Parallel()
-	for _, engine := range []string{EngineEpoll, EngineUring} {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			testServeStats(t, engine)
-		})
-	}
+	parallelRuns(t, []string{EngineEpoll, EngineUring}, testServeStats)
 }
 
 func testServeStats(t *testing.T, engine string) {

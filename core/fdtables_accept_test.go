@@ -3,7 +3,6 @@ package core
 import (
 	"io"
 	"net"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,27 +55,12 @@ func TestFDTablesWorkersAcceptShedAtMaxConns(t *testing.T) {
 // connections once fds are free again.
 func TestFDTablesWorkerEMFILEDoesNotSpin(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{DispatchReusePort, DispatchExclusive} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			testWorkerEMFILE(t, mode)
-		})
-	}
+	parallelRuns(t, []string{DispatchReusePort, DispatchExclusive}, testWorkerEMFILE)
 }
 
 func testWorkerEMFILE(t *testing.T, mode string) {
 	const total = 120
-	cfg := testConfig()
-	cfg.Strategy, cfg.MaxConns, cfg.Pin, cfg.Dispatch = StrategyFDTables, 1000, false, mode
-	srv := startSubServer(t, subSpec{Nofile: 300, Config: cfg})
-	require.Equal(t, StrategyFDTables, srv.Plan.Strategy)
-
-	mainFDs := countDir(t, "/proc/"+strconv.Itoa(srv.Pid())+"/fd")
-	var old unix.Rlimit
-	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, nil, &old))
-	low := old
-	low.Cur = uint64(mainFDs + 4) // a few connections a private table
-	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, &low, nil))
+	srv, _, old, low := startSqueezedFDTables(t, mode, 4) // a few connections a private table
 
 	before := srv.Snapshot()
 	conns := dialMany(t, srv.Addr(), total)

@@ -21,29 +21,12 @@ import (
 // in part.
 func TestFDTablesFullTableShedsNotFatal(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{DispatchSCM, DispatchSCMBatch} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			testFullTableSheds(t, mode)
-		})
-	}
+	parallelRuns(t, []string{DispatchSCM, DispatchSCMBatch}, testFullTableSheds)
 }
 
 func testFullTableSheds(t *testing.T, mode string) {
 	const n = 300
-	cfg := testConfig()
-	cfg.Strategy, cfg.MaxConns, cfg.Pin, cfg.Dispatch = StrategyFDTables, 1000, false, mode
-	srv := startSubServer(t, subSpec{Nofile: 300, Config: cfg})
-	require.Equal(t, StrategyFDTables, srv.Plan.Strategy)
-
-	// Lower the soft limit under what the plan assumed: the shared table
-	// keeps room to accept, the private tables fill after a few connections.
-	mainFDs := countDir(t, "/proc/"+strconv.Itoa(srv.Pid())+"/fd")
-	var old unix.Rlimit
-	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, nil, &old))
-	low := old
-	low.Cur = uint64(mainFDs + 8)
-	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, &low, nil))
+	srv, mainFDs, old, low := startSqueezedFDTables(t, mode, 8)
 
 	conns := dialMany(t, srv.Addr(), n)
 	var snap Snapshot
@@ -80,4 +63,24 @@ func countDir(t *testing.T, dir string) int {
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	return len(ents)
+}
+
+// startSqueezedFDTables starts an fd-tables server (RLIMIT_NOFILE 300,
+// -dispatch mode) in a subprocess, then lowers its soft limit under what the
+// plan assumed, to the fds its shared table holds plus room: the shared
+// table keeps room to accept, the private tables fill after a few
+// connections. It returns the server, the shared table's fds, and the limit
+// before and after.
+func startSqueezedFDTables(t *testing.T, mode string, room int) (srv *subServer, mainFDs int, old, low unix.Rlimit) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Strategy, cfg.MaxConns, cfg.Pin, cfg.Dispatch = StrategyFDTables, 1000, false, mode
+	srv = startSubServer(t, subSpec{Nofile: 300, Config: cfg})
+	require.Equal(t, StrategyFDTables, srv.Plan.Strategy)
+	mainFDs = countDir(t, "/proc/"+strconv.Itoa(srv.Pid())+"/fd")
+	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, nil, &old))
+	low = old
+	low.Cur = uint64(mainFDs + room)
+	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, &low, nil))
+	return srv, mainFDs, old, low
 }

@@ -79,6 +79,17 @@ type addrser interface{ Addrs() []netip.AddrPort }
 // with single-shot receives.
 var engineModes = []string{"et", "lt", "uring-" + TaskrunSignal, "uring-" + TaskrunDefer, "uring-" + RecvSingle}
 
+// parallelRuns runs fn as a parallel subtest for each name.
+func parallelRuns(t *testing.T, names []string, fn func(t *testing.T, name string)) {
+	t.Helper()
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, name)
+		})
+	}
+}
+
 // withMode sets cfg up for one of engineModes.
 func withMode(cfg Config, mode string) Config {
 	if rest, ok := strings.CutPrefix(mode, "uring-"); ok {

@@ -27,12 +27,7 @@ func TestSIGTERMShutdown(t *testing.T) {
 	build.Dir = ".." // the module root; tests run in core/
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build:\n%s", out)
-	for _, engine := range []string{EngineEpoll, EngineUring} {
-		t.Run(engine, func(t *testing.T) {
-			t.Parallel()
-			testSIGTERMShutdown(t, bin, engine)
-		})
-	}
+	parallelRuns(t, []string{EngineEpoll, EngineUring}, func(t *testing.T, engine string) { testSIGTERMShutdown(t, bin, engine) })
 }
 
 func testSIGTERMShutdown(t *testing.T, bin, engine string) {

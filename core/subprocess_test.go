@@ -85,12 +85,7 @@ func TestEMFILEAcceptDoesNotSpin(t *testing.T) {
 // back byte-exact.
 func TestBackpressureBoundsMemory(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"et", "uring-" + TaskrunSignal, "uring-" + RecvSingle} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			testBackpressureBoundsMemory(t, mode)
-		})
-	}
+	parallelRuns(t, []string{"et", "uring-" + TaskrunSignal, "uring-" + RecvSingle}, testBackpressureBoundsMemory)
 }
 
 func testBackpressureBoundsMemory(t *testing.T, mode string) {

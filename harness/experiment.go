@@ -8,6 +8,7 @@ package harness
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"c1m/schema"
@@ -85,6 +86,17 @@ type (
 	Check  = schema.Check
 	Figure = schema.Figure
 )
+
+// CountName names a connection count for arm names: 1M, 20k, 300.
+func CountName(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return strconv.Itoa(n/1_000_000) + "M"
+	case n >= 1000 && n%1000 == 0:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
+}
 
 // MillionSysctls are what a million loopback connections need on this
 // machine: deep accept queues, TCP memory past the default limit that a

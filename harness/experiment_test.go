@@ -21,3 +21,12 @@ func TestDeriveEchoShare(t *testing.T) {
 	assert.Equal(t, 1000.0, noHold["offered_per_sec"])
 	assert.NotContains(t, noHold, "echo_share")
 }
+
+func TestCountName(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "1M", CountName(1_000_000))
+	assert.Equal(t, "20k", CountName(20_000))
+	assert.Equal(t, "1500k", CountName(1_500_000))
+	assert.Equal(t, "300", CountName(300))
+	assert.Equal(t, "2500", CountName(2500))
+}

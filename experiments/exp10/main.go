@@ -19,13 +19,6 @@ const (
 
 var strategies = []string{"fdtables", "prefork"}
 
-func count(n int) string {
-	if n >= 1_000_000 && n%1_000_000 == 0 {
-		return strconv.Itoa(n/1_000_000) + "M"
-	}
-	return strconv.Itoa(n/1000) + "k"
-}
-
 func arms(s harness.Scale) []harness.Arm {
 	hold, echo := s.Pick(holdConns, 30_000), s.Pick(echoConns, 25_000)
 	holdFor := time.Duration(s.Pick(60, 3)) * time.Second
@@ -36,7 +29,7 @@ func arms(s harness.Scale) []harness.Arm {
 	var out []harness.Arm
 	for _, st := range strategies {
 		n := strconv.Itoa(hold)
-		out = append(out, harness.Arm{Name: st + ".hold-" + count(hold),
+		out = append(out, harness.Arm{Name: st + ".hold-" + harness.CountName(hold),
 			Server: []string{"-strategy", st, "-max-conns", n, "-ports", "20"},
 			Client: []string{"-conns", n, "-ports", "20", "-hold", holdFor.String(), "-reconnect", "-interval", "60s",
 				"-quiet-ramp"},
@@ -44,7 +37,7 @@ func arms(s harness.Scale) []harness.Arm {
 	}
 	for _, st := range strategies {
 		n := strconv.Itoa(echo)
-		out = append(out, harness.Arm{Name: st + ".echo-" + count(echo),
+		out = append(out, harness.Arm{Name: st + ".echo-" + harness.CountName(echo),
 			Server:     []string{"-strategy", st, "-max-conns", n, "-ports", "20"},
 			Client:     []string{"-conns", n, "-ports", "20", "-hold", echoFor.String(), "-interval", "0", "-depth", "1", "-size", "16"},
 			ClientNice: 10, Note: "saturating echo past one fd table: two to three tables or processes"})
@@ -53,7 +46,7 @@ func arms(s harness.Scale) []harness.Arm {
 }
 
 func main() {
-	hold, echo := ".hold-"+count(holdConns), ".echo-"+count(echoConns)
+	hold, echo := ".hold-"+harness.CountName(holdConns), ".echo-"+harness.CountName(echoConns)
 	harness.Main(harness.Experiment{
 		Number: 10,
 		Title:  "Past the fd cap: prefork vs fd tables",

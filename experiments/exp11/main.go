@@ -56,16 +56,6 @@ func families() []family {
 	return fams
 }
 
-func count(n int) string {
-	if n >= 1_000_000 && n%1_000_000 == 0 {
-		return strconv.Itoa(n/1_000_000) + "M"
-	}
-	if n >= 1000 && n%1000 == 0 {
-		return strconv.Itoa(n/1000) + "k"
-	}
-	return strconv.Itoa(n)
-}
-
 func arms(s harness.Scale) []harness.Arm {
 	ns := []int{20_000, 100_000, 200_000, 500_000, 1_000_000}
 	rate, minHold := fullRate, 20*time.Second
@@ -84,7 +74,7 @@ func arms(s harness.Scale) []harness.Arm {
 			interval := time.Duration(float64(n) / rate * float64(time.Second))
 			hold := max(2*interval, minHold) // every connection sends at least twice in the hold
 			conns := strconv.Itoa(n)
-			out = append(out, harness.Arm{Name: f.name + "." + count(n), ClientNice: 10,
+			out = append(out, harness.Arm{Name: f.name + "." + harness.CountName(n), ClientNice: 10,
 				Server: f.server(conns),
 				Client: append([]string{"-conns", conns, "-ports", "20", "-interval", interval.String(), "-hold", hold.String(),
 					"-quiet-ramp", "-rate", connectRate, "-reconnect"}, f.client...),

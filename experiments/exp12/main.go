@@ -27,13 +27,6 @@ func fdtables(dispatch string) []string {
 
 const fullConns = 1_000_000
 
-func count(n int) string {
-	if n >= 1_000_000 && n%1_000_000 == 0 {
-		return strconv.Itoa(n/1_000_000) + "M"
-	}
-	return strconv.Itoa(n/1000) + "k"
-}
-
 func arms(s harness.Scale) []harness.Arm {
 	n := s.Pick(fullConns, 5_000)
 	// The hold outlasts the slowest design's catching up (scm: ~20 s after
@@ -41,7 +34,7 @@ func arms(s harness.Scale) []harness.Arm {
 	hold := time.Duration(s.Pick(60, 2)) * time.Second
 	var out []harness.Arm
 	for _, d := range designs {
-		out = append(out, harness.Arm{Name: d.name + "." + count(n),
+		out = append(out, harness.Arm{Name: d.name + "." + harness.CountName(n),
 			Server: append([]string{"-max-conns", strconv.Itoa(n), "-ports", "20"}, d.server...),
 			Client: []string{"-conns", strconv.Itoa(n), "-ports", "20", "-interval", "60s", "-hold", hold.String(), "-quiet-ramp", "-rate", "0"},
 			Note:   "unthrottled client (no -rate, not niced), 20 ports, no keepalive until all are open, then one every 60 s"})
@@ -50,7 +43,7 @@ func arms(s harness.Scale) []harness.Arm {
 }
 
 func main() {
-	arm := func(design string) string { return design + "." + count(fullConns) }
+	arm := func(design string) string { return design + "." + harness.CountName(fullConns) }
 	harness.Main(harness.Experiment{
 		Number: 12,
 		Title:  "The accept path at a million",

@@ -32,16 +32,6 @@ const (
 // and 30 s at 49%.
 var intervals = []time.Duration{60 * time.Second, 30 * time.Second, 15 * time.Second}
 
-func count(n int) string {
-	if n >= 1_000_000 && n%1_000_000 == 0 {
-		return strconv.Itoa(n/1_000_000) + "M"
-	}
-	if n >= 1000 && n%1000 == 0 {
-		return strconv.Itoa(n/1000) + "k"
-	}
-	return strconv.Itoa(n)
-}
-
 func arms(s harness.Scale) []harness.Arm {
 	big, keep, echo := s.Pick(million, 6_000), s.Pick(keepConn, 2_000), s.Pick(echoConn, 500)
 	ivs, hold := intervals, 90*time.Second
@@ -60,17 +50,17 @@ func arms(s harness.Scale) []harness.Arm {
 	}
 	small := append(append([]string(nil), engines...), "uring-defer", "uring-single")
 	n := strconv.Itoa(echo)
-	add("echo-"+count(echo), nil, []string{"-conns", n, "-ports", "20", "-hold", "10s", "-interval", "0", "-depth", "1", "-size", "16"},
+	add("echo-"+harness.CountName(echo), nil, []string{"-conns", n, "-ports", "20", "-hold", "10s", "-interval", "0", "-depth", "1", "-size", "16"},
 		"saturating 16 B echo: the most messages a second either engine answers", small...)
 	n = strconv.Itoa(keep)
-	add("keepalive-"+count(keep), map[string]float64{"interval_s": 1}, []string{"-conns", n, "-ports", "20", "-interval", "1s", "-hold", "20s", "-quiet-ramp"},
+	add("keepalive-"+harness.CountName(keep), map[string]float64{"interval_s": 1}, []string{"-conns", n, "-ports", "20", "-interval", "1s", "-hold", "20s", "-quiet-ramp"},
 		"20,000 keepalives a second on 20,000 connections", small...)
 	n = strconv.Itoa(big)
 	for _, iv := range ivs {
 		// Unthrottled connects: the ramp is as fast as the server takes
 		// them (its time to 1M is a metric); quiet, so the hold measures
 		// the steady state.
-		add("hold-"+count(big)+"-"+iv.String(), map[string]float64{"interval_s": iv.Seconds()},
+		add("hold-"+harness.CountName(big)+"-"+iv.String(), map[string]float64{"interval_s": iv.Seconds()},
 			[]string{"-conns", n, "-ports", "20", "-interval", iv.String(), "-hold", hold.String(), "-quiet-ramp", "-reconnect"},
 			"1M connections, unthrottled quiet ramp, then a keepalive every "+iv.String(), engines...)
 	}

@@ -4,6 +4,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"c1m/harness"
@@ -32,19 +33,12 @@ type workload struct {
 
 var fullWorkloads = []workload{{"idle", 60 * time.Second}, {"keepalive", 30 * time.Second}}
 
-// count names a connection count: 3k, 1m.
-func count(n int) string {
-	if n >= million && n%million == 0 {
-		return strconv.Itoa(n/million) + "m"
-	}
-	if n >= 1000 && n%1000 == 0 {
-		return strconv.Itoa(n/1000) + "k"
-	}
-	return strconv.Itoa(n)
-}
+// countName is harness.CountName in lower case: the arm names the issue
+// asked for (core.idle-1m).
+func countName(n int) string { return strings.ToLower(harness.CountName(n)) }
 
 func armName(server, workload string, n int) string {
-	return server + "." + workload + "-" + count(n)
+	return server + "." + workload + "-" + countName(n)
 }
 
 var notes = map[string]string{
@@ -88,7 +82,7 @@ func arms(s harness.Scale) []harness.Arm {
 // user memory per idle connection and in server CPU per answered keepalive.
 func checks() []harness.Check {
 	var out []harness.Check
-	idle, keep := "idle-"+count(million), "keepalive-"+count(million)
+	idle, keep := "idle-"+countName(million), "keepalive-"+countName(million)
 	for _, p := range peers {
 		out = append(out, harness.Check{Metric: "server_user_bytes_per_conn_hold", A: "core." + idle, B: p + "." + idle,
 			Expect: "a<=b", Tolerance: 0.05,

@@ -25,17 +25,6 @@ const (
 
 var sizes = []int{16, 1024}
 
-// count names a connection count: 300, 10k, 1M.
-func count(n int) string {
-	switch {
-	case n >= 1_000_000 && n%1_000_000 == 0:
-		return strconv.Itoa(n/1_000_000) + "M"
-	case n >= 1000 && n%1000 == 0:
-		return strconv.Itoa(n/1000) + "k"
-	}
-	return strconv.Itoa(n)
-}
-
 func sizeName(b int) string {
 	if b >= 1024 && b%1024 == 0 {
 		return strconv.Itoa(b/1024) + "KiB"
@@ -43,8 +32,8 @@ func sizeName(b int) string {
 	return strconv.Itoa(b) + "B"
 }
 
-func idleWorkload(n int) string       { return "idle-" + count(n) }
-func echoWorkload(n, size int) string { return "echo-" + count(n) + "-" + sizeName(size) }
+func idleWorkload(n int) string       { return "idle-" + harness.CountName(n) }
+func echoWorkload(n, size int) string { return "echo-" + harness.CountName(n) + "-" + sizeName(size) }
 
 // coreFlags are the core's best settings from experiments 2-5.
 func coreFlags() []string {
@@ -115,7 +104,7 @@ func checks() []harness.Check {
 			w := idleWorkload(n)
 			out = append(out, harness.Check{Metric: "server_user_bytes_per_conn", A: "core." + w, B: p + "." + w,
 				Expect: "a<=b", Tolerance: 0.05,
-				Claim: fmt.Sprintf("the core holds an idle connection in fewer user-space bytes than %s (%s connections)", p, count(n))})
+				Claim: fmt.Sprintf("the core holds an idle connection in fewer user-space bytes than %s (%s connections)", p, harness.CountName(n))})
 		}
 	}
 	for _, p := range peers {
@@ -124,7 +113,7 @@ func checks() []harness.Check {
 				w := echoWorkload(n, size)
 				out = append(out, harness.Check{Metric: "server_cpu_us_per_msg", A: "core." + w, B: p + "." + w,
 					Expect: "a<=b", Tolerance: 0.05,
-					Claim: fmt.Sprintf("the core echoes at least as many messages per CPU-second as %s (%s connections, %s)", p, count(n), sizeName(size))})
+					Claim: fmt.Sprintf("the core echoes at least as many messages per CPU-second as %s (%s connections, %s)", p, harness.CountName(n), sizeName(size))})
 			}
 		}
 	}
