@@ -70,9 +70,9 @@ soak: build
 
 # Short fuzzing of every framing and parser; the seeds live in */testdata/fuzz.
 FUZZTIME ?= 15s
-FUZZ_TARGETS := core:FuzzFrameDecoder procfs:FuzzSlabinfo procfs:FuzzStat procfs:FuzzMeminfo procfs:FuzzPortList \
+FUZZ_TARGETS := core/epoll:FuzzFrameDecoder procfs:FuzzSlabinfo procfs:FuzzStat procfs:FuzzMeminfo procfs:FuzzPortList \
 	client:FuzzParseSources client:FuzzCountReserved \
-	core:FuzzSnapshotLine client:FuzzChildLine client:FuzzParsePortRange procfs:FuzzSockstat procfs:FuzzProcMem procfs:FuzzLimits \
+	core/epoll:FuzzSnapshotLine client:FuzzChildLine client:FuzzParsePortRange procfs:FuzzSockstat procfs:FuzzProcMem procfs:FuzzLimits \
 	procfs:FuzzCounters procfs:FuzzHostCPU
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"c1m/core"
+	"c1m/eventloop"
 )
 
 // Config is everything the client's flags set.
@@ -257,12 +258,12 @@ func runJob(job Job, stop, finish, hold, closeOK <-chan struct{}, every time.Dur
 	start := time.Now()
 	cpu0 := cpuSeconds()
 	var phase atomic.Int32
-	core.EnsureProcs(job.Loops)
+	eventloop.EnsureProcs(job.Loops)
 	engines := make([]*engine, job.Loops)
 	for i := range engines {
 		engines[i] = newEngine(&job, i, job.Loops, &phase)
-		opts := core.LoopOptions{CPU: -1, Batch: 512, RawWaitMs: job.RawWaitMs, PrivateFiles: job.PrivateTables}
-		if _, err := core.StartLoop(opts, engines[i].hooks()); err != nil {
+		opts := eventloop.Options{CPU: -1, Batch: 512, RawWaitMs: job.RawWaitMs, PrivateFiles: job.PrivateTables}
+		if _, err := eventloop.Start(opts, engines[i].hooks()); err != nil {
 			phase.Store(phaseClose)
 			stopLoops(engines[:i])
 			return Result{}, fmt.Errorf("client loop %d: %w", i, err)

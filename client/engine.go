@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"c1m/core"
+	"c1m/eventloop"
 )
 
 // Connection states.
@@ -61,7 +62,7 @@ const (
 type engine struct {
 	id    int
 	job   *Job
-	loop  *core.Loop
+	loop  *eventloop.Loop
 	conns []conn
 	sent  []int64 // send time of each in-flight message: depth slots per connection
 	byFD  []int32 // fd → index+1 in conns
@@ -119,9 +120,9 @@ func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
 
 func (e *engine) global(k int) int { return e.job.Offset + e.id + k*e.stride }
 
-func (e *engine) hooks() core.LoopHooks {
-	return core.LoopHooks{
-		Init: func(l *core.Loop) error {
+func (e *engine) hooks() eventloop.Hooks {
+	return eventloop.Hooks{
+		Init: func(l *eventloop.Loop) error {
 			e.loop = l
 			e.lastRefill = core.MonoNs()
 			e.cycleStart = e.lastRefill
@@ -252,7 +253,7 @@ func (e *engine) connect(k int, ns int64) {
 	e.c.inFlight.Add(1)
 	// ET with EPOLLOUT always on: it reports the handshake, and later only
 	// the moments a full send buffer drains, so no epoll_ctl MOD is needed.
-	if err := e.loop.Poller.Add(fd, core.EventRead|core.EventWrite|core.EventET); err != nil {
+	if err := e.loop.Poller.Add(fd, eventloop.EventRead|eventloop.EventWrite|eventloop.EventET); err != nil {
 		e.connectFailed(k, err)
 	}
 }
@@ -342,7 +343,7 @@ func (e *engine) flush(k int) bool {
 	for c.written < c.queued {
 		off := c.written % L
 		n := min(c.queued-c.written, maxChunk)
-		w, err := core.Write(int(c.fd), e.job.pattern[off:off+n])
+		w, err := eventloop.Write(int(c.fd), e.job.pattern[off:off+n])
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -365,7 +366,7 @@ func (e *engine) readable(k int, mayStopShort bool) {
 	c := &e.conns[k]
 	L := uint64(len(e.job.Msg))
 	for {
-		n, err := core.Read(int(c.fd), e.buf)
+		n, err := eventloop.Read(int(c.fd), e.buf)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"c1m/core"
+	"c1m/server"
 )
 
 const (
@@ -42,17 +43,16 @@ func TestMain(m *testing.M) {
 
 // startServer starts a real core server on addr ("127.0.0.1:0" for any
 // port) and stops it when the test ends. Stop is safe to call earlier.
-func startServer(t testing.TB, addr string) (*core.Server, string) {
+func startServer(t testing.TB, addr string) (core.Engine, string) {
 	t.Helper()
 	cfg := core.DefaultConfig()
 	cfg.Addr, cfg.Ports, cfg.Workers, cfg.Pin = addr, 1, 2, false
-	s, err := core.NewServer(cfg)
+	s, err := server.Launch(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		s.Stop()
 		assert.NoError(t, s.Err(), "server hit an internal error")
 	})
-	require.NoError(t, s.Start())
 	return s, s.Addrs()[0].String()
 }
 
@@ -126,7 +126,7 @@ func closedPort(t testing.TB) string {
 }
 
 // waitServerConns waits until the server holds exactly n connections.
-func waitServerConns(t testing.TB, s *core.Server, n int64) {
+func waitServerConns(t testing.TB, s core.Engine, n int64) {
 	t.Helper()
 	require.Eventually(t, func() bool { return s.Snapshot().Conns == n }, waitTimeout, 10*time.Millisecond,
 		"server conns == %d", n)
@@ -261,7 +261,7 @@ func sum(m map[string]int64) int64 {
 // lockThreadForChildren keeps the test's goroutine on its OS thread until
 // the test's other cleanups (which end its children) have run: a child
 // started with Pdeathsig is killed when the thread that forked it exits,
-// and every core.Loop ends its locked thread when it stops. Call it before
+// and every eventloop.Loop ends its locked thread when it stops. Call it before
 // starting anything the test cleans up.
 func lockThreadForChildren(t testing.TB) {
 	runtime.LockOSThread()

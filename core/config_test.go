@@ -17,22 +17,23 @@ func TestConfigValidateChoices(t *testing.T) {
 		want string
 	}{
 		{"engine", func(c *Config) { c.Engine = "kqueue" }, `-engine "kqueue": want epoll or uring`},
-		{"taskrun", func(c *Config) { c.Engine, c.UringTaskrun = EngineUring, "poll" }, `-uring-taskrun "poll": want signal or defer`},
-		{"recv", func(c *Config) { c.Engine, c.UringRecv = EngineUring, "bundle" }, `-uring-recv "bundle": want multishot or single`},
-		{"trigger", func(c *Config) { c.Trigger = "both" }, `-trigger "both": want et or lt`},
-		{"balance", func(c *Config) { c.Balance = "random" }, `-balance "random": want rr or least`},
+		{"taskrun", func(c *Config) { c.Engine, c.Uring.Taskrun = EngineUring, "poll" }, `-uring-taskrun "poll": want signal or defer`},
+		{"recv", func(c *Config) { c.Engine, c.Uring.Recv = EngineUring, "bundle" }, `-uring-recv "bundle": want multishot or single`},
+		{"trigger", func(c *Config) { c.Epoll.Trigger = "both" }, `-trigger "both": want et or lt`},
+		{"balance", func(c *Config) { c.Epoll.Balance = "random" }, `-balance "random": want rr or least`},
+		{"uring strategy", func(c *Config) { c.Engine, c.Epoll.Strategy = EngineUring, StrategyPrefork }, "-engine uring holds connections past RLIMIT_NOFILE by itself: drop -strategy prefork"},
 	} {
 		cfg := DefaultConfig()
 		tc.set(&cfg)
-		assert.EqualError(t, cfg.validate(), tc.want, tc.name)
+		assert.EqualError(t, cfg.Validate(), tc.want, tc.name)
 	}
 
 	cfg := DefaultConfig()
-	cfg.Engine, cfg.UringTaskrun, cfg.UringRecv = "", "", ""
-	require.NoError(t, cfg.validate())
+	cfg.Engine, cfg.Uring.Taskrun, cfg.Uring.Recv = "", "", ""
+	require.NoError(t, cfg.Validate())
 	assert.Equal(t, EngineEpoll, cfg.Engine)
 	cfg.Engine = EngineUring
-	require.NoError(t, cfg.validate())
-	assert.Equal(t, TaskrunSignal, cfg.UringTaskrun)
-	assert.Equal(t, RecvMultishot, cfg.UringRecv)
+	require.NoError(t, cfg.Validate())
+	assert.Equal(t, TaskrunSignal, cfg.Uring.Taskrun)
+	assert.Equal(t, RecvMultishot, cfg.Uring.Recv)
 }

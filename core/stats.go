@@ -1,12 +1,15 @@
 package core
 
 import (
+	"errors"
+	"fmt"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sys/unix"
 )
 
 var clockBase = time.Now()
@@ -38,51 +41,102 @@ func NewLatencyHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(1, int64(10*time.Minute/time.Microsecond), 2)
 }
 
-// workerStats are written by one worker and read by the stats reporter.
-type workerStats struct {
-	openConns     atomic.Int64
-	registered    atomic.Uint64
-	closed        atomic.Uint64
-	reads         atomic.Uint64
-	writes        atomic.Uint64
-	bytesIn       atomic.Uint64
-	bytesOut      atomic.Uint64
-	backpressure  atomic.Uint64 // times a connection's reading paused at -max-pending
-	closeEOF      atomic.Uint64
-	closeReset    atomic.Uint64
-	closePipe     atomic.Uint64
-	closeOther    atomic.Uint64
-	closeShutdown atomic.Uint64
-	closeNoFD     atomic.Uint64 // lost in passing: this worker's private fd table was full (scm)
-	noBuffers     atomic.Uint64 // uring: receives that ended for want of a provided buffer (re-armed)
-	sendRetries   atomic.Uint64 // uring: sends that met a full socket (EAGAIN), retried 50 ms later
+// ConnStats are written by one worker and read by the stats reporter.
+type ConnStats struct {
+	OpenConns     atomic.Int64
+	Registered    atomic.Uint64
+	Closed        atomic.Uint64
+	Reads         atomic.Uint64
+	Writes        atomic.Uint64
+	BytesIn       atomic.Uint64
+	BytesOut      atomic.Uint64
+	Backpressure  atomic.Uint64 // times a connection's reading paused at -max-pending
+	CloseEOF      atomic.Uint64
+	CloseReset    atomic.Uint64
+	ClosePipe     atomic.Uint64
+	CloseOther    atomic.Uint64
+	CloseShutdown atomic.Uint64
+	CloseNoFD     atomic.Uint64 // lost in passing: this worker's private fd table was full (scm)
+	NoBuffers     atomic.Uint64 // uring: receives that ended for want of a provided buffer (re-armed)
+	SendRetries   atomic.Uint64 // uring: sends that met a full socket (EAGAIN), sent again once it was writable
 
 	mu       sync.Mutex
 	dispatch *hdrhistogram.Histogram // accept → registered, µs
 }
 
-func newWorkerStats() *workerStats {
-	return &workerStats{dispatch: NewLatencyHistogram()}
+// NewConnStats returns zeroed counters with an empty dispatch histogram.
+func NewConnStats() *ConnStats {
+	return &ConnStats{dispatch: NewLatencyHistogram()}
 }
 
-func (s *workerStats) recordDispatch(acceptedNs int64) {
+// MergeDispatch adds this worker's accept-to-registered times to h.
+func (s *ConnStats) MergeDispatch(h *hdrhistogram.Histogram) {
+	s.mu.Lock()
+	h.Merge(s.dispatch)
+	s.mu.Unlock()
+}
+
+// CloseReason is the counter a connection closed on err is counted in:
+// reset, broken pipe, or other.
+func (s *ConnStats) CloseReason(err error) *atomic.Uint64 {
+	switch {
+	case errors.Is(err, unix.ECONNRESET):
+		return &s.CloseReset
+	case errors.Is(err, unix.EPIPE):
+		return &s.ClosePipe
+	}
+	return &s.CloseOther
+}
+
+// RecordDispatch records the time from accept (MonoNs) to registration.
+func (s *ConnStats) RecordDispatch(acceptedNs int64) {
 	us := (MonoNs() - acceptedNs) / 1000
 	s.mu.Lock()
 	s.dispatch.RecordValue(max(us, 1))
 	s.mu.Unlock()
 }
 
-// acceptStats count what happened at accept, per accepting loop.
-type acceptStats struct {
-	accepted     atomic.Uint64
-	emfile       atomic.Uint64
-	enfile       atomic.Uint64
-	econnaborted atomic.Uint64
-	otherErr     atomic.Uint64
-	shedMaxConns atomic.Uint64
-	shedNoFD     atomic.Uint64 // closed at once via the reserve-fd trick
-	backoffs     atomic.Uint64
-	calls        atomic.Uint64 // accept4 calls, to show accept never spins
+// AcceptStats count what happened at accept, per accepting loop.
+type AcceptStats struct {
+	Accepted     atomic.Uint64
+	Emfile       atomic.Uint64
+	Enfile       atomic.Uint64
+	Econnaborted atomic.Uint64
+	OtherErr     atomic.Uint64
+	ShedMaxConns atomic.Uint64
+	ShedNoFD     atomic.Uint64 // closed at once via the reserve-fd trick
+	Backoffs     atomic.Uint64
+	Calls        atomic.Uint64 // accept4 calls, to show accept never spins
+}
+
+// AcceptFailure is what an accept error asks of the loop that met it.
+type AcceptFailure int
+
+const (
+	AcceptAgain   AcceptFailure = iota // nothing to count: EINTR, or the queue is empty (EAGAIN)
+	AcceptAborted                      // the peer gave up before the accept: go on
+	AcceptNoFD                         // the fd table (or the system's) is full: shed one and back off
+	AcceptBroken                       // ENOBUFS, ENOMEM, ...: back off and let the kernel recover
+)
+
+// CountError counts an accept error by its cause, the same way for both
+// engines, and says what the loop should do about it.
+func (s *AcceptStats) CountError(err error) AcceptFailure {
+	switch {
+	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+		return AcceptAgain
+	case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO):
+		s.Econnaborted.Add(1)
+		return AcceptAborted
+	case errors.Is(err, unix.EMFILE):
+		s.Emfile.Add(1)
+		return AcceptNoFD
+	case errors.Is(err, unix.ENFILE):
+		s.Enfile.Add(1)
+		return AcceptNoFD
+	}
+	s.OtherErr.Add(1)
+	return AcceptBroken
 }
 
 // WorkerSnapshot is one worker's counters.
@@ -107,8 +161,10 @@ type Snapshot struct {
 	Strategy     string                 `json:"strategy"`
 	Procs        int                    `json:"procs"`
 	Tables       int                    `json:"tables"`
-	Dispatch     string                 `json:"dispatch"`
-	Trigger      string                 `json:"trigger"`
+	Dispatch     string                 `json:"dispatch,omitempty"`      // epoll: how accepted fds reach workers
+	Trigger      string                 `json:"trigger,omitempty"`       // epoll: et or lt
+	UringRecv    string                 `json:"uring_recv,omitempty"`    // uring: multishot or single
+	UringTaskrun string                 `json:"uring_taskrun,omitempty"` // uring: signal or defer
 	Conns        int64                  `json:"conns"`
 	Accepted     uint64                 `json:"accepted"`
 	Registered   uint64                 `json:"registered"`
@@ -132,25 +188,33 @@ type Snapshot struct {
 	DispatchHist *hdrhistogram.Snapshot `json:"dispatch_hist,omitempty"`
 }
 
+// Modes names the engine's modes in force, for the startup line.
+func (snap *Snapshot) Modes() string {
+	if snap.Engine == EngineUring {
+		return fmt.Sprintf("recv=%s taskrun=%s", snap.UringRecv, snap.UringTaskrun)
+	}
+	return fmt.Sprintf("dispatch=%s trigger=%s", snap.Dispatch, snap.Trigger)
+}
+
 var heapMetric = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
 
-// readGoMemory fills in the Go runtime's heap and total memory.
-func (snap *Snapshot) readGoMemory() {
+// ReadGoMemory fills in the Go runtime's heap and total memory.
+func (snap *Snapshot) ReadGoMemory() {
 	samples := append([]metrics.Sample(nil), heapMetric...)
 	metrics.Read(samples)
 	snap.GoHeapBytes = samples[0].Value.Uint64()
 	snap.GoSysBytes = samples[1].Value.Uint64()
 }
 
-// snapshot is one worker's (or ring's) counters.
-func (s *workerStats) snapshot(id int) WorkerSnapshot {
-	return WorkerSnapshot{ID: id, Conns: s.openConns.Load(), Registered: s.registered.Load(),
-		Closed: s.closed.Load(), Reads: s.reads.Load(), Writes: s.writes.Load(), NoBuffers: s.noBuffers.Load(),
-		SendRetries: s.sendRetries.Load()}
+// Snapshot is one worker's (or ring's) counters.
+func (s *ConnStats) Snapshot(id int) WorkerSnapshot {
+	return WorkerSnapshot{ID: id, Conns: s.OpenConns.Load(), Registered: s.Registered.Load(),
+		Closed: s.Closed.Load(), Reads: s.Reads.Load(), Writes: s.Writes.Load(), NoBuffers: s.NoBuffers.Load(),
+		SendRetries: s.SendRetries.Load()}
 }
 
-// addWorker adds one worker's (or ring's) counters to the totals.
-func (snap *Snapshot) addWorker(ws WorkerSnapshot, st *workerStats) {
+// AddWorker adds one worker's (or ring's) counters to the totals.
+func (snap *Snapshot) AddWorker(ws WorkerSnapshot, st *ConnStats) {
 	snap.Workers = append(snap.Workers, ws)
 	snap.Conns += ws.Conns
 	snap.Registered += ws.Registered
@@ -159,26 +223,27 @@ func (snap *Snapshot) addWorker(ws WorkerSnapshot, st *workerStats) {
 	snap.Writes += ws.Writes
 	snap.EpollWaits += ws.EpollWaits
 	snap.UringEnters += ws.UringEnters
-	snap.BytesIn += st.bytesIn.Load()
-	snap.BytesOut += st.bytesOut.Load()
-	snap.Backpressure += st.backpressure.Load()
-	snap.CloseReasons["eof"] += st.closeEOF.Load()
-	snap.CloseReasons["reset"] += st.closeReset.Load()
-	snap.CloseReasons["epipe"] += st.closePipe.Load()
-	snap.CloseReasons["other"] += st.closeOther.Load()
-	snap.CloseReasons["shutdown"] += st.closeShutdown.Load()
-	snap.CloseReasons["no_fd"] += st.closeNoFD.Load()
+	snap.BytesIn += st.BytesIn.Load()
+	snap.BytesOut += st.BytesOut.Load()
+	snap.Backpressure += st.Backpressure.Load()
+	snap.CloseReasons["eof"] += st.CloseEOF.Load()
+	snap.CloseReasons["reset"] += st.CloseReset.Load()
+	snap.CloseReasons["epipe"] += st.ClosePipe.Load()
+	snap.CloseReasons["other"] += st.CloseOther.Load()
+	snap.CloseReasons["shutdown"] += st.CloseShutdown.Load()
+	snap.CloseReasons["no_fd"] += st.CloseNoFD.Load()
 }
 
-func (s *acceptStats) addTo(m map[string]uint64) uint64 {
-	m["emfile"] += s.emfile.Load()
-	m["enfile"] += s.enfile.Load()
-	m["econnaborted"] += s.econnaborted.Load()
-	m["other"] += s.otherErr.Load()
-	m["shed_max_conns"] += s.shedMaxConns.Load()
-	m["shed_no_fd"] += s.shedNoFD.Load()
-	m["backoffs"] += s.backoffs.Load()
-	return s.accepted.Load()
+// AddTo adds the error counts to m and returns the connections accepted.
+func (s *AcceptStats) AddTo(m map[string]uint64) uint64 {
+	m["emfile"] += s.Emfile.Load()
+	m["enfile"] += s.Enfile.Load()
+	m["econnaborted"] += s.Econnaborted.Load()
+	m["other"] += s.OtherErr.Load()
+	m["shed_max_conns"] += s.ShedMaxConns.Load()
+	m["shed_no_fd"] += s.ShedNoFD.Load()
+	m["backoffs"] += s.Backoffs.Load()
+	return s.Accepted.Load()
 }
 
 // Merge adds another process's snapshot into s (prefork aggregation).

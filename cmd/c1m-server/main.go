@@ -1,5 +1,6 @@
-// Command c1m-server is the c1m echo server: the pipe-notified epoll design,
-// able to hold a million connections past a 20,000-fd RLIMIT_NOFILE.
+// Command c1m-server is the c1m echo server: the pipe-notified epoll design
+// or the io_uring engine, able to hold a million connections past a
+// 20,000-fd RLIMIT_NOFILE. Its flags fill core.Config; package server runs it.
 package main
 
 import (
@@ -12,10 +13,11 @@ import (
 	"time"
 
 	"c1m/core"
+	"c1m/server"
 )
 
 func main() {
-	core.RunPreforkChildIfAsked()
+	server.RunChildIfAsked()
 	os.Exit(run())
 }
 
@@ -29,23 +31,24 @@ func run() int {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "base listen address ip:port")
 	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "listen on this many consecutive ports from -addr's")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker event loops (default: one per CPU); fdtables uses at least one per table")
-	fs.StringVar(&cfg.Balance, "balance", cfg.Balance, "how the acceptor picks a worker: rr (round-robin) or least (fewest connections)")
-	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "rr: consecutive connections handed to one worker before moving to the next (fewer wake-ups in bursts)")
+	fs.StringVar(&cfg.Epoll.Balance, "balance", cfg.Epoll.Balance, "how the acceptor picks a worker: rr (round-robin) or least (fewest connections)")
+	fs.IntVar(&cfg.Epoll.Batch, "batch", cfg.Epoll.Batch, "rr: consecutive connections handed to one worker before moving to the next (fewer wake-ups in bursts)")
 	fs.BoolVar(&cfg.Pin, "pin", cfg.Pin, "pin worker i to CPU i % NumCPU (sched_setaffinity)")
-	fs.StringVar(&cfg.Dispatch, "dispatch", cfg.Dispatch, "how accepted fds reach workers: pipe (fd frames on a pipe), chan (Go channel + eventfd), direct (acceptor adds to the worker's epoll), reuseport (each worker accepts on its own SO_REUSEPORT listeners); past one fd table (fdtables) reuseport (the default there), exclusive (every worker on the shared listeners, EPOLLEXCLUSIVE), scm or scm-batch (SCM_RIGHTS from one acceptor, one fd or up to 250 per message)")
-	fs.StringVar(&cfg.Trigger, "trigger", cfg.Trigger, "epoll mode for connections: et (edge: read to EAGAIN) or lt (level: one read per event)")
+	fs.StringVar(&cfg.Epoll.Dispatch, "dispatch", cfg.Epoll.Dispatch, "how accepted fds reach workers: pipe (fd frames on a pipe), chan (Go channel + eventfd), direct (acceptor adds to the worker's epoll), reuseport (each worker accepts on its own SO_REUSEPORT listeners); past one fd table (fdtables) reuseport (the default there), exclusive (every worker on the shared listeners, EPOLLEXCLUSIVE), scm or scm-batch (SCM_RIGHTS from one acceptor, one fd or up to 250 per message)")
+	fs.StringVar(&cfg.Epoll.Trigger, "trigger", cfg.Epoll.Trigger, "epoll mode for connections: et (edge: read to EAGAIN) or lt (level: one read per event)")
 	fs.IntVar(&cfg.RcvBuf, "rcvbuf", cfg.RcvBuf, "SO_RCVBUF in bytes for every connection (0: kernel default, autotuned)")
 	fs.IntVar(&cfg.SndBuf, "sndbuf", cfg.SndBuf, "SO_SNDBUF in bytes for every connection (0: kernel default, autotuned)")
-	fs.IntVar(&cfg.ReadBuf, "readbuf", cfg.ReadBuf, "user-space read buffer in bytes, one per worker (not per connection)")
+	fs.IntVar(&cfg.Epoll.ReadBuf, "readbuf", cfg.Epoll.ReadBuf, "user-space read buffer in bytes, one per worker (not per connection)")
 	fs.IntVar(&cfg.MaxPending, "max-pending", cfg.MaxPending, "unsent output kept per connection; past it the worker stops reading that connection until it drains")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most connections held at once; more are accepted and closed (0: what one fd table allows)")
 	fs.IntVar(&cfg.Backlog, "backlog", cfg.Backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
-	fs.StringVar(&cfg.Strategy, "strategy", cfg.Strategy, "how to pass RLIMIT_NOFILE: auto, single (one fd table), fdtables (workers with private fd tables fed over SCM_RIGHTS), prefork (processes sharing ports via SO_REUSEPORT)")
-	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "prefork: server processes (0: as many as -max-conns needs)")
+	fs.StringVar(&cfg.Epoll.Strategy, "strategy", cfg.Epoll.Strategy, "how to pass RLIMIT_NOFILE: auto, single (one fd table), fdtables (workers with private fd tables fed over SCM_RIGHTS), prefork (processes sharing ports via SO_REUSEPORT)")
+	fs.IntVar(&cfg.Epoll.Procs, "procs", cfg.Epoll.Procs, "prefork: server processes (0: as many as -max-conns needs)")
 	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (event loops on locked threads; past one fd table, -strategy) or uring (io_uring rings whose registered-file tables hold the sockets: one process, one thread per CPU, no fd per connection; falls back to epoll, saying why, where the kernel refuses)")
-	fs.IntVar(&cfg.Rings, "rings", cfg.Rings, "uring: rings, each a table of up to RLIMIT_NOFILE sockets (0: as many as -max-conns needs)")
-	fs.StringVar(&cfg.UringTaskrun, "uring-taskrun", core.TaskrunSignal, "uring: how completions reach a ring's thread: signal (the kernel interrupts it) or defer (they wait for its next io_uring_enter; its eventfd wakes it)")
-	fs.StringVar(&cfg.UringRecv, "uring-recv", core.RecvMultishot, "uring: how a connection's receive is armed: multishot (one request, a completion per arrival) or single (one request per receive, armed again after each)")
+	fs.IntVar(&cfg.Uring.Rings, "rings", cfg.Uring.Rings, "uring: rings, each a table of up to RLIMIT_NOFILE sockets (0: as many as -max-conns needs)")
+	fs.StringVar(&cfg.Uring.Taskrun, "uring-taskrun", cfg.Uring.Taskrun, "uring: how completions reach a ring's thread: signal (the kernel interrupts it) or defer (they wait for its next io_uring_enter; its eventfd wakes it)")
+	fs.StringVar(&cfg.Uring.Recv, "uring-recv", cfg.Uring.Recv, "uring: how a connection's receive is armed: multishot (one request, a completion per arrival) or single (one request per receive, armed again after each)")
+	fs.DurationVar(&cfg.Uring.LookEvery, "uring-look", cfg.Uring.LookEvery, "uring: each thread looks into all its rings this often even when no completion was signalled (0: never); a safety net that experiment 13 measures")
 	statsAddr := fs.String("stats-addr", "", "serve JSON stats at http://ADDR/stats and pprof at /debug/pprof/ (e.g. 127.0.0.1:9100)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print one JSON stats line on stderr this often (0: only at exit)")
 	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
@@ -54,18 +57,18 @@ func run() int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 
-	r, err := core.Launch(cfg)
+	r, err := server.Launch(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "c1m-server: %v\n", err)
 		return 1
 	}
-	c := r.Config()
 	snap := r.Snapshot()
 	if snap.EngineNote != "" {
 		fmt.Fprintf(os.Stderr, "c1m-server: %s\n", snap.EngineNote)
 	}
-	fmt.Fprintf(os.Stderr, "c1m-server: listening on %s (+%d ports) engine=%s dispatch=%s trigger=%s %s\n",
-		c.Addr, c.Ports-1, snap.Engine, c.Dispatch, c.Trigger, r.Plan())
+	addrs := r.Addrs()
+	fmt.Fprintf(os.Stderr, "c1m-server: listening on %s (+%d ports) engine=%s %s %s\n",
+		addrs[0], len(addrs)-1, snap.Engine, snap.Modes(), r.Plan())
 	if *statsAddr != "" {
 		ln, err := core.ServeStats(*statsAddr, r.Snapshot)
 		if err != nil {

@@ -1,10 +1,12 @@
-package core
+package uring
 
 // One ring of the io_uring engine: its registered-file table of
 // connections, and the echo on them (accept, multishot receive, send,
 // backpressure, close), driven by completions.
 
 import (
+	"c1m/core"
+	"c1m/iouring"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -29,9 +31,13 @@ const (
 	opClose
 	opCancel    // a receive paused for backpressure
 	opCancelAll // every request on a closing connection
+	opWritable  // a send met a full socket: wait until it takes more
 )
 
 const heapBid = 0xFFFF // a send from a heap slice, not from a provided buffer
+
+// maxSpares is how many drained output buffers a ring keeps for reuse.
+const maxSpares = 64
 
 // userData packs an operation with what its completion needs: the slot and
 // its generation (so a late completion is never taken for the slot's next
@@ -60,74 +66,75 @@ type connOut struct {
 // ringWorker is one ring: its registered-file table of connections.
 type ringWorker struct {
 	id        int
-	srv       *uringServer
-	ring      *uring
-	bufs      *bufRing
-	stats     *workerStats
-	acc       *acceptStats
+	srv       *Server
+	ring      *iouring.Ring
+	bufs      *iouring.BufRing
+	stats     *core.ConnStats
+	acc       *core.AcceptStats
 	capacity  int
 	conns     int
 	bufTarget int // buffers kept offered in the ring
 
-	gen      []uint32
-	state    []uint8
-	out      map[uint64]*connOut
-	spare    [][]byte
-	rearm    []uint64 // outKeys whose receive stopped for want of buffers
-	resend   []uint64 // outKeys whose send met a full socket, retried every pollEvery
-	armed    []bool   // an accept is armed on listener i
-	nArmed   int
-	pauseEnd time.Time
-	backoff  time.Duration
-	fatal    error
+	gen     []uint32
+	state   []uint8
+	out     map[uint64]*connOut
+	spares  *core.Spares
+	rearm   []uint64 // outKeys whose receive stopped for want of buffers
+	armed   []bool   // an accept is armed on listener i
+	nArmed  int
+	backoff core.Backoff
+	fatal   error
+	look    bool // serve this ring at the thread's next run even if it shows nothing ready
 
 	enterCount atomic.Uint64 // read by Snapshot from any goroutine
 }
 
 func (w *ringWorker) init(efd int) error {
 	// SUBMIT_ALL: an SQE that fails does not hold back the ones behind it.
-	flags := uint32(iouringSetupSingleIssuer | iouringSetupSubmitAll)
-	if w.srv.cfg.UringTaskrun == TaskrunDefer {
-		flags |= iouringSetupDeferTaskrun | iouringSetupTaskrunFlag
+	flags := uint32(iouring.SetupSingleIssuer | iouring.SetupSubmitAll)
+	if w.srv.cfg.Uring.Taskrun == core.TaskrunDefer {
+		flags |= iouring.SetupDeferTaskrun | iouring.SetupTaskrunFlag
 	}
-	r, err := newUring(ringSQEntries, ringCQEntries, flags)
+	r, err := iouring.New(ringSQEntries, ringCQEntries, flags)
 	if err != nil {
 		return fmt.Errorf("ring %d: %w", w.id, err)
 	}
 	w.ring = r
-	r.enters = &w.enterCount
-	table := w.srv.plan.PerTable + w.srv.cfg.Ports + acceptSlack
-	if err := r.registerSparseFiles(table); err != nil {
+	r.CountEnters(&w.enterCount)
+	table := core.RingTable(w.srv.plan, w.srv.cfg.Ports)
+	if err := r.RegisterSparseFiles(table); err != nil {
 		return fmt.Errorf("ring %d: %w", w.id, err)
 	}
-	if err := r.registerEventfd(efd); err != nil {
+	if err := r.RegisterEventfd(efd); err != nil {
 		return fmt.Errorf("ring %d: %w", w.id, err)
 	}
-	if w.bufs, err = newBufRing(r, ringBufEntries, ringBufCount, ringBufSize); err != nil {
+	if w.bufs, err = iouring.NewBufRing(r, ringBufEntries, ringBufCount, ringBufSize); err != nil {
 		return fmt.Errorf("ring %d: %w", w.id, err)
 	}
 	w.bufTarget = ringBufFirst
-	w.bufs.refill(w.bufTarget)
+	w.bufs.Refill(w.bufTarget)
+	w.spares = core.NewSpares(maxSpares, w.srv.cfg.MaxPending, min(w.srv.cfg.MaxPending, 64<<10))
 	w.capacity = w.srv.plan.PerTable
 	w.gen = make([]uint32, table)
 	w.state = make([]uint8, table)
 	w.out = make(map[uint64]*connOut)
 	w.armed = make([]bool, len(w.srv.listeners))
 	w.armAccepts()
-	return w.ring.submit()
+	return w.ring.Submit()
 }
 
 // serve reaps every completion, then submits what handling them queued
 // (with defer, that enter also runs the next batch of completions).
 func (w *ringWorker) serve() {
+	w.look = false
 	for i := 0; i < 4; i++ {
-		n := w.ring.reap(w.complete)
-		w.bufs.refill(w.bufTarget)
+		n := w.ring.Reap(w.complete)
+		w.bufs.Refill(w.bufTarget)
 		w.retryReceives()
 		w.armAccepts()
-		if err := w.ring.submit(); err != nil && w.fatal == nil {
+		if err := w.ring.Submit(); err != nil && w.fatal == nil {
 			w.fatal = err
-			w.srv.fatal(fmt.Errorf("ring %d: %w", w.id, err))
+			w.srv.Fail(fmt.Errorf("ring %d: %w", w.id, err))
 		}
 		if n == 0 {
 			return
@@ -137,19 +144,19 @@ func (w *ringWorker) serve() {
 
 func (w *ringWorker) enters() uint64 { return w.enterCount.Load() }
 
-func (w *ringWorker) sqe() *sqe {
-	s, err := w.ring.getSQE()
+func (w *ringWorker) sqe() *iouring.SQE {
+	s, err := w.ring.GetSQE()
 	if err != nil {
 		if w.fatal == nil {
 			w.fatal = err
-			w.srv.fatal(fmt.Errorf("ring %d: %w", w.id, err))
+			w.srv.Fail(fmt.Errorf("ring %d: %w", w.id, err))
 		}
-		return &sqe{} // a scratch entry the kernel never sees; the server is stopping
+		return &iouring.SQE{} // a scratch entry the kernel never sees; the server is stopping
 	}
 	return s
 }
 
-func (w *ringWorker) complete(c *cqe) {
+func (w *ringWorker) complete(c *iouring.CQE) {
 	op, gen, bid, slot := splitUserData(c.UserData)
 	switch op {
 	case opAccept:
@@ -158,6 +165,8 @@ func (w *ringWorker) complete(c *cqe) {
 		w.received(gen, slot, c.Res, c.Flags)
 	case opSend:
 		w.sent(gen, bid, slot, c.Res)
+	case opWritable:
+		w.writable(gen, slot)
 	case opCancel:
 		// A multishot receive that is running, not waiting, is not found
 		// (ENOENT, EALREADY): ask again at its next completion.
@@ -171,7 +180,10 @@ func (w *ringWorker) complete(c *cqe) {
 // accepting is not backing off. An accept puts the socket straight into a
 // free slot of this ring's table (no ordinary fd).
 func (w *ringWorker) armAccepts() {
-	if w.srv.stopping.Load() || time.Now().Before(w.pauseEnd) {
+	if w.srv.stopping.Load() {
+		return
+	}
+	if paused, _ := w.backoff.Paused(time.Now()); paused {
 		return
 	}
 	for i, lfd := range w.srv.listeners {
@@ -179,11 +191,11 @@ func (w *ringWorker) armAccepts() {
 			continue
 		}
 		s := w.sqe()
-		s.Opcode, s.Fd, s.FileIndex = iouringOpAccept, int32(lfd), iouringFileIndexAlloc
+		s.Opcode, s.Fd, s.FileIndex = iouring.OpAccept, int32(lfd), iouring.FileIndexAlloc
 		s.UserData = userData(opAccept, 0, 0, uint16(i))
 		w.armed[i] = true
 		w.nArmed++
-		w.acc.calls.Add(1)
+		w.acc.Calls.Add(1)
 	}
 }
 
@@ -196,53 +208,47 @@ func (w *ringWorker) accepted(listener int, res int32) {
 		if w.srv.stopping.Load() {
 			return // the listeners were shut down: not an accept error
 		}
-		switch err := unix.Errno(-res); err {
-		case unix.ECANCELED:
-		case unix.ECONNABORTED, unix.EINTR, unix.EAGAIN:
-			w.acc.econnaborted.Add(1)
-		case unix.ENFILE, unix.EMFILE:
-			w.acc.enfile.Add(1)
-			w.startBackoff()
-		default:
-			w.acc.otherErr.Add(1)
-			w.startBackoff()
+		err := unix.Errno(-res)
+		if err == unix.ECANCELED {
+			return
+		}
+		// Out of fds or memory: the next accept would fail the same way,
+		// so pause. (No reserve-fd shedding: a ring accepts into its
+		// table, never into the fd table the reserve trick frees.)
+		switch w.acc.CountError(err) {
+		case core.AcceptNoFD, core.AcceptBroken:
+			w.acc.Backoffs.Add(1)
+			w.backoff.Start(time.Now())
 		}
 		return
 	}
-	w.backoff = 0
+	w.backoff.Reset()
 	slot := uint16(res)
 	if limit := int64(w.srv.plan.MaxConns); limit > 0 && w.srv.open.Load() >= limit {
 		w.closeSlot(slot)
-		w.acc.shedMaxConns.Add(1)
+		w.acc.ShedMaxConns.Add(1)
 		return
 	}
 	w.srv.open.Add(1)
 	w.conns++
-	w.stats.openConns.Add(1)
-	w.stats.registered.Add(1)
-	w.acc.accepted.Add(1)
+	w.stats.OpenConns.Add(1)
+	w.stats.Registered.Add(1)
+	w.acc.Accepted.Add(1)
 	w.gen[slot] = (w.gen[slot] + 1) & 0xFFFFFF
 	w.state[slot] = slotOpen
 	w.armRecv(slot)
 }
 
-func (w *ringWorker) startBackoff() {
-	w.backoff = min(max(2*w.backoff, backoffFirst), backoffMax)
-	w.acc.backoffs.Add(1)
-	w.pauseEnd = time.Now().Add(w.backoff)
-}
-
 // tick re-arms accepts once a back-off has run out.
 func (w *ringWorker) tick(now time.Time) time.Duration {
-	if w.ring == nil || w.pauseEnd.IsZero() {
+	if w.ring == nil || !w.backoff.Active() {
 		return -1
 	}
-	if left := w.pauseEnd.Sub(now); left > 0 {
+	if paused, left := w.backoff.Paused(now); paused {
 		return left
 	}
-	w.pauseEnd = time.Time{}
 	w.armAccepts()
-	w.ring.submit()
+	w.ring.Submit()
 	return -1
 }
 
@@ -260,14 +266,14 @@ func (w *ringWorker) armRecv(slot uint16) {
 		room -= ringBufSize // the limit is checked after a receive, which may fill one buffer past it
 	}
 	if room <= 0 {
-		w.stats.backpressure.Add(1) // paused: the send that drains the output re-arms it
+		w.stats.Backpressure.Add(1) // paused: the send that drains the output re-arms it
 		return
 	}
 	s := w.sqe()
-	s.Opcode, s.Fd, s.Flags = iouringOpRecv, int32(slot), iosqeFixedFile|iosqeBufferSelect
-	s.BufGroup = bufGroup
-	if w.srv.cfg.UringRecv != RecvSingle {
-		s.Ioprio = iouringRecvMultishot
+	s.Opcode, s.Fd, s.Flags = iouring.OpRecv, int32(slot), iouring.SqeFixedFile|iouring.SqeBufferSelect
+	s.BufGroup = iouring.BufGroup
+	if w.srv.cfg.Uring.Recv != core.RecvSingle {
+		s.Ioprio = iouring.RecvMultishot
 		if recvByteLimit {
 			s.FileIndex = uint32(room) // optlen: the multishot's total byte limit
 		}
@@ -289,44 +295,44 @@ func (w *ringWorker) live(gen uint32, slot uint16) bool {
 }
 
 func (w *ringWorker) received(gen uint32, slot uint16, res int32, flags uint32) {
-	hasBuf := flags&iouringCqeFBuffer != 0
-	bid := uint16(flags >> iouringCqeBufferShift)
+	hasBuf := flags&iouring.CqeFBuffer != 0
+	bid := uint16(flags >> iouring.CqeBufferShift)
 	if hasBuf {
-		w.bufs.consumed()
+		w.bufs.Consumed()
 	}
 	if !w.live(gen, slot) {
 		if hasBuf {
-			w.bufs.release(bid)
+			w.bufs.Release(bid)
 		}
 		return
 	}
-	ended := flags&iouringCqeFMore == 0
+	ended := flags&iouring.CqeFMore == 0
 	if ended {
 		w.state[slot] &^= slotRecv | slotCancelling
 	}
 	switch {
 	case res > 0 && hasBuf:
-		w.stats.reads.Add(1)
-		w.stats.bytesIn.Add(uint64(res))
+		w.stats.Reads.Add(1)
+		w.stats.BytesIn.Add(uint64(res))
 		w.echo(gen, slot, bid, int(res))
 	case res == 0:
-		w.stats.reads.Add(1)
+		w.stats.Reads.Add(1)
 		if _, busy := w.out[outKey(gen, slot)]; busy {
 			w.state[slot] |= slotPeerClosed
 		} else {
-			w.closeConn(slot, &w.stats.closeEOF)
+			w.closeConn(slot, &w.stats.CloseEOF)
 		}
 		return
 	case res == -int32(unix.ENOBUFS):
 		// Offer more buffers from now on: the memory touched follows the
 		// echoes in flight, not a guess.
 		w.bufTarget = min(2*w.bufTarget, ringBufEntries)
-		w.stats.noBuffers.Add(1)
+		w.stats.NoBuffers.Add(1)
 		w.rearm = append(w.rearm, outKey(gen, slot))
 		return
 	case res == -int32(unix.ECANCELED):
 	case res < 0:
-		w.closeConn(slot, w.reasonOf(unix.Errno(-res)))
+		w.closeConn(slot, w.stats.CloseReason(unix.Errno(-res)))
 		return
 	}
 	if ended && w.state[slot]&slotOpen != 0 {
@@ -346,7 +352,7 @@ func (w *ringWorker) maybeRearm(gen uint32, slot uint16) {
 
 // retryReceives re-arms receives that ended for want of a buffer.
 func (w *ringWorker) retryReceives() {
-	if len(w.rearm) == 0 || w.bufs.inRing == 0 {
+	if len(w.rearm) == 0 || w.bufs.InRing() == 0 {
 		return
 	}
 	list := w.rearm
@@ -366,55 +372,60 @@ func (w *ringWorker) echo(gen uint32, slot uint16, bid uint16, n int) {
 	key := outKey(gen, slot)
 	if o := w.out[key]; o != nil {
 		if o.pending == nil {
-			o.pending = w.takeSpare()
+			o.pending = w.spares.Take()
 		}
-		o.pending = append(o.pending, w.bufs.at(bid)[:n]...)
-		w.bufs.release(bid)
+		o.pending = append(o.pending, w.bufs.At(bid)[:n]...)
+		w.bufs.Release(bid)
 		if w.queued(gen, slot) >= w.srv.cfg.MaxPending && w.state[slot]&(slotRecv|slotCancelling) == slotRecv {
-			w.stats.backpressure.Add(1)
+			w.stats.Backpressure.Add(1)
 			w.cancelRecv(gen, slot)
 		}
 		return
 	}
-	o := &connOut{buf: w.bufs.at(bid)[:n], bid: bid}
+	o := &connOut{buf: w.bufs.At(bid)[:n], bid: bid}
 	w.out[key] = o
 	w.send(gen, slot, o)
 }
 
 func (w *ringWorker) send(gen uint32, slot uint16, o *connOut) {
 	s := w.sqe()
-	s.Opcode, s.Fd, s.Flags = iouringOpSend, int32(slot), iosqeFixedFile
+	s.Opcode, s.Fd, s.Flags = iouring.OpSend, int32(slot), iouring.SqeFixedFile
 	s.Addr = uint64(uintptr(unsafe.Pointer(&o.buf[o.off])))
 	s.Len = uint32(len(o.buf) - o.off)
 	// MSG_DONTWAIT: a send the socket cannot take now comes back EAGAIN
-	// and is retried by the thread's 50 ms look (retrySends), instead of
-	// waiting in io_uring for write space that an idle socket may never
-	// signal. (At 1M, send_retries stays 0: it is a guard. The keepalives
-	// once unanswered at the close were the client's own close storm.)
+	// and waits for write space in a poll request of its own (waitWritable),
+	// rather than inside io_uring's send, where a send now and then stayed
+	// parked on an idle socket until the peer closed.
 	s.OpFlags = unix.MSG_NOSIGNAL | unix.MSG_DONTWAIT
 	s.UserData = userData(opSend, gen, o.bid, slot)
 }
 
-// retrySends sends again what met a full socket (EAGAIN).
-func (w *ringWorker) retrySends() {
-	list := w.resend
-	w.resend = nil
-	for _, key := range list {
-		gen, slot := uint32(key>>16), uint16(key)
-		o := w.out[key]
-		switch {
-		case o == nil:
-		case o.closed || !w.live(gen, slot):
-			w.finishOut(key, o)
-		default:
-			w.send(gen, slot, o)
-		}
+// waitWritable asks the kernel to say when a full socket takes more
+// output; the connection's send goes again then (writable). A close
+// cancels the request with every other one on the socket.
+func (w *ringWorker) waitWritable(gen uint32, slot uint16) {
+	s := w.sqe()
+	s.Opcode, s.Fd, s.Flags = iouring.OpPollAdd, int32(slot), iouring.SqeFixedFile
+	s.OpFlags = unix.POLLOUT // poll32_events
+	s.UserData = userData(opWritable, gen, 0, slot)
+}
+
+// writable sends a connection's output again once its socket has room (or
+// drops it if the connection closed meanwhile).
+func (w *ringWorker) writable(gen uint32, slot uint16) {
+	key := outKey(gen, slot)
+	switch o := w.out[key]; {
+	case o == nil:
+	case o.closed || !w.live(gen, slot):
+		w.finishOut(key, o)
+	default:
+		w.send(gen, slot, o)
 	}
 }
 
 func (w *ringWorker) cancelRecv(gen uint32, slot uint16) {
 	s := w.sqe()
-	s.Opcode, s.Addr = iouringOpAsyncCancel, userData(opRecv, gen, 0, slot)
+	s.Opcode, s.Addr = iouring.OpAsyncCancel, userData(opRecv, gen, 0, slot)
 	s.UserData = userData(opCancel, gen, 0, slot)
 	w.state[slot] |= slotCancelling
 }
@@ -424,7 +435,7 @@ func (w *ringWorker) sent(gen uint32, bid, slot uint16, res int32) {
 	o := w.out[key]
 	if o == nil {
 		if bid != heapBid {
-			w.bufs.release(bid) // cannot happen; never lose a buffer
+			w.bufs.Release(bid) // cannot happen; never lose a buffer
 		}
 		return
 	}
@@ -433,26 +444,26 @@ func (w *ringWorker) sent(gen uint32, bid, slot uint16, res int32) {
 		return
 	}
 	if res == -int32(unix.EAGAIN) {
-		w.stats.sendRetries.Add(1)
-		w.resend = append(w.resend, key) // the socket is full: the peer reads slowly, or not at all
+		w.stats.SendRetries.Add(1)
+		w.waitWritable(gen, slot) // the socket is full: the peer reads slowly, or not at all
 		return
 	}
 	if res < 0 {
 		w.finishOut(key, o)
-		w.closeConn(slot, w.reasonOf(unix.Errno(-res)))
+		w.closeConn(slot, w.stats.CloseReason(unix.Errno(-res)))
 		return
 	}
-	w.stats.writes.Add(1)
-	w.stats.bytesOut.Add(uint64(res))
+	w.stats.Writes.Add(1)
+	w.stats.BytesOut.Add(uint64(res))
 	o.off += int(res)
 	if o.off < len(o.buf) {
 		w.send(gen, slot, o) // a short send: the rest, in order
 		return
 	}
 	if o.bid != heapBid {
-		w.bufs.release(o.bid)
+		w.bufs.Release(o.bid)
 	} else {
-		w.putSpare(o.buf)
+		w.spares.Put(o.buf)
 	}
 	if len(o.pending) > 0 {
 		o.buf, o.bid, o.off, o.pending = o.pending, heapBid, 0, nil
@@ -462,7 +473,7 @@ func (w *ringWorker) sent(gen uint32, bid, slot uint16, res int32) {
 	}
 	delete(w.out, key)
 	if w.state[slot]&slotPeerClosed != 0 {
-		w.closeConn(slot, &w.stats.closeEOF)
+		w.closeConn(slot, &w.stats.CloseEOF)
 		return
 	}
 	w.maybeRearm(gen, slot)
@@ -471,39 +482,14 @@ func (w *ringWorker) sent(gen uint32, bid, slot uint16, res int32) {
 // finishOut drops a connection's output once the kernel is done with it.
 func (w *ringWorker) finishOut(key uint64, o *connOut) {
 	if o.bid != heapBid {
-		w.bufs.release(o.bid)
+		w.bufs.Release(o.bid)
 	} else {
-		w.putSpare(o.buf)
+		w.spares.Put(o.buf)
 	}
 	if o.pending != nil {
-		w.putSpare(o.pending)
+		w.spares.Put(o.pending)
 	}
 	delete(w.out, key)
-}
-
-func (w *ringWorker) takeSpare() []byte {
-	if n := len(w.spare); n > 0 {
-		b := w.spare[n-1]
-		w.spare = w.spare[:n-1]
-		return b[:0]
-	}
-	return make([]byte, 0, min(w.srv.cfg.MaxPending, 64<<10))
-}
-
-func (w *ringWorker) putSpare(b []byte) {
-	if len(w.spare) < maxSpare && cap(b) <= w.srv.cfg.MaxPending && cap(b) > 0 {
-		w.spare = append(w.spare, b[:0])
-	}
-}
-
-func (w *ringWorker) reasonOf(err unix.Errno) *atomic.Uint64 {
-	switch err {
-	case unix.ECONNRESET:
-		return &w.stats.closeReset
-	case unix.EPIPE:
-		return &w.stats.closePipe
-	}
-	return &w.stats.closeOther
 }
 
 // closeConn cancels what is in flight on a connection and closes its slot.
@@ -516,21 +502,21 @@ func (w *ringWorker) closeConn(slot uint16, reason *atomic.Uint64) {
 	if o := w.out[outKey(gen, slot)]; o != nil {
 		o.closed = true
 		if o.pending != nil {
-			w.putSpare(o.pending)
+			w.spares.Put(o.pending)
 			o.pending = nil
 		}
 	}
 	w.state[slot] = 0
 	w.conns--
-	w.stats.openConns.Add(-1)
-	w.stats.closed.Add(1)
+	w.stats.OpenConns.Add(-1)
+	w.stats.Closed.Add(1)
 	w.srv.open.Add(-1)
 	reason.Add(1)
 	// Cancel every request on the socket: an armed receive holds the file,
 	// so closing the slot alone would not close the connection.
 	s := w.sqe()
-	s.Opcode, s.Fd = iouringOpAsyncCancel, int32(slot)
-	s.OpFlags = iouringCancelAll | iouringCancelFD | iouringCancelFDFixed
+	s.Opcode, s.Fd = iouring.OpAsyncCancel, int32(slot)
+	s.OpFlags = iouring.CancelAll | iouring.CancelFD | iouring.CancelFDFixed
 	s.UserData = userData(opCancelAll, gen, 0, slot)
 	w.closeSlot(slot)
 }
@@ -538,7 +524,7 @@ func (w *ringWorker) closeConn(slot uint16, reason *atomic.Uint64) {
 // closeSlot closes a registered socket and frees its slot.
 func (w *ringWorker) closeSlot(slot uint16) {
 	s := w.sqe()
-	s.Opcode, s.FileIndex = iouringOpClose, uint32(slot)+1
+	s.Opcode, s.FileIndex = iouring.OpClose, uint32(slot)+1
 	s.UserData = userData(opClose, 0, 0, slot)
 }
 
@@ -551,9 +537,9 @@ func (w *ringWorker) close() {
 	for slot, st := range w.state {
 		if st&slotOpen != 0 {
 			w.state[slot] = 0
-			w.stats.closeShutdown.Add(1)
-			w.stats.closed.Add(1)
-			w.stats.openConns.Add(-1)
+			w.stats.CloseShutdown.Add(1)
+			w.stats.Closed.Add(1)
+			w.stats.OpenConns.Add(-1)
 			w.srv.open.Add(-1)
 		}
 	}
@@ -563,9 +549,9 @@ func (w *ringWorker) close() {
 	// synchronous cancel and an unregister, took over a minute at 1M
 	// connections; the listeners, the one thing that must be free at once,
 	// were shut down by Stop already.
-	w.ring.close()
+	w.ring.Close()
 	if w.bufs != nil {
-		w.bufs.close()
+		w.bufs.Close()
 	}
 	w.out = nil
 	w.ring = nil

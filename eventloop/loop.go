@@ -1,4 +1,4 @@
-package core
+package eventloop
 
 import (
 	"fmt"
@@ -11,16 +11,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LoopOptions say how a loop's OS thread is prepared before its first wait.
-type LoopOptions struct {
+// Options say how a loop's OS thread is prepared before its first wait.
+type Options struct {
 	CPU          int  // pin the thread to this CPU; -1 leaves it unpinned
 	PrivateFiles bool // unshare(CLONE_FILES): the thread gets its own fd table
 	Batch        int  // events per epoll_wait (0: 256)
 	RawWaitMs    int  // see Poller.Wait; 0: always wait through the scheduler
 }
 
-// LoopHooks are the callbacks a loop runs, all on its own locked thread.
-type LoopHooks struct {
+// Hooks are the callbacks a loop runs, all on its own locked thread.
+type Hooks struct {
 	Init  func(l *Loop) error               // after pin/unshare, before the first wait
 	Event func(fd int, events uint32)       // one ready fd
 	Wake  func()                            // another thread called Wake (work queued for this loop)
@@ -41,9 +41,9 @@ type Loop struct {
 	Waits    atomic.Uint64 // epoll_wait calls
 }
 
-// StartLoop prepares a thread and starts the loop on it. It returns once
+// Start prepares a thread and starts the loop on it. It returns once
 // Init has run, with Init's error if it failed.
-func StartLoop(opts LoopOptions, hooks LoopHooks) (*Loop, error) {
+func Start(opts Options, hooks Hooks) (*Loop, error) {
 	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("eventfd: %w", err)
@@ -58,7 +58,7 @@ func StartLoop(opts LoopOptions, hooks LoopHooks) (*Loop, error) {
 	return l, nil
 }
 
-func (l *Loop) run(opts LoopOptions, hooks LoopHooks, ready chan<- error) {
+func (l *Loop) run(opts Options, hooks Hooks, ready chan<- error) {
 	// The goroutine never unlocks: when it returns the runtime ends the
 	// thread, which is what a thread with a private fd table needs.
 	runtime.LockOSThread()
@@ -77,7 +77,7 @@ func (l *Loop) run(opts LoopOptions, hooks LoopHooks, ready chan<- error) {
 	// other thread will write it; a private table's copy dies with the thread.
 }
 
-func (l *Loop) prepare(opts LoopOptions, hooks LoopHooks) error {
+func (l *Loop) prepare(opts Options, hooks Hooks) error {
 	if opts.CPU >= 0 {
 		if err := PinThread(opts.CPU); err != nil {
 			return err
@@ -110,7 +110,7 @@ func (l *Loop) prepare(opts LoopOptions, hooks LoopHooks) error {
 	return nil
 }
 
-func (l *Loop) serve(hooks LoopHooks) error {
+func (l *Loop) serve(hooks Hooks) error {
 	var counter [8]byte
 	for !l.stopping.Load() {
 		timeout := -1

@@ -1,6 +1,7 @@
-package core
+package epoll
 
 import (
+	"c1m/core"
 	"encoding/binary"
 	"encoding/json"
 	"testing"
@@ -187,11 +188,11 @@ func FuzzSnapshotLine(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
-		var snap Snapshot
+		var snap core.Snapshot
 		if json.Unmarshal(line, &snap) != nil {
 			return
 		}
-		var total Snapshot
+		var total core.Snapshot
 		total.Merge(&snap)
 		total.Merge(&snap)
 	})

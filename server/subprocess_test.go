@@ -1,10 +1,11 @@
-package core
+package server
 
 // Tests whose server runs in a subprocess of this test binary (see
 // runSubServer): a lowered RLIMIT_NOFILE, a clean memory baseline, or
 // prefork children must not touch the test process itself.
 
 import (
+	"c1m/core"
 	"io"
 	"net"
 	"os"
@@ -28,7 +29,7 @@ func TestEMFILEAcceptDoesNotSpin(t *testing.T) {
 	// 128 is about the least the planner accepts for one worker (it keeps
 	// 69 fds of overhead); the ballast then leaves room for exactly 8.
 	srv := startSubServer(t, subSpec{Nofile: 128, Config: cfg, LeaveFree: fit})
-	require.Equal(t, StrategySingle, srv.Plan.Strategy)
+	require.Equal(t, core.StrategySingle, srv.Plan.Strategy)
 	addr := srv.Addr()
 
 	held := make([]*net.TCPConn, fit)
@@ -46,7 +47,7 @@ func TestEMFILEAcceptDoesNotSpin(t *testing.T) {
 	over := dialMany(t, addr, excess)
 	// Seven back-offs (10+20+...+640 ms) is over a second at EMFILE; a
 	// spinning acceptor ends the wait early on its accept4 count instead.
-	var during Snapshot
+	var during core.Snapshot
 	waitFor(t, "7 accept back-offs", func() bool {
 		during = srv.Snapshot()
 		return during.AcceptErrors["backoffs"]-before.AcceptErrors["backoffs"] >= 7 ||
@@ -85,7 +86,7 @@ func TestEMFILEAcceptDoesNotSpin(t *testing.T) {
 // back byte-exact.
 func TestBackpressureBoundsMemory(t *testing.T) {
 	t.Parallel()
-	parallelRuns(t, []string{"et", "uring-" + TaskrunSignal, "uring-" + RecvSingle}, testBackpressureBoundsMemory)
+	parallelRuns(t, []string{"et", "uring-" + core.TaskrunSignal, "uring-" + core.RecvSingle}, testBackpressureBoundsMemory)
 }
 
 func testBackpressureBoundsMemory(t *testing.T, mode string) {
@@ -156,20 +157,20 @@ func testBackpressureBoundsMemory(t *testing.T, mode string) {
 // table and runs the fdtables default instead.
 func TestFDTablesPassOneTable(t *testing.T) {
 	t.Parallel()
-	for _, mode := range append([]string{DispatchPipe}, FDTablesDispatchModes...) {
+	for _, mode := range append([]string{core.DispatchPipe}, core.FDTablesDispatchModes...) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			const n = 1000
 			cfg := testConfig()
-			cfg.Strategy, cfg.MaxConns, cfg.Pin, cfg.Dispatch = StrategyFDTables, n, false, mode
-			if fdtablesDispatch(mode) == DispatchReusePort {
+			cfg.Epoll.Strategy, cfg.MaxConns, cfg.Pin, cfg.Epoll.Dispatch = core.StrategyFDTables, n, false, mode
+			if core.FDTablesDispatch(mode) == core.DispatchReusePort {
 				// The kernel spreads connections over the tables' own listeners by a
 				// hash, not by room: at 200 a table the spread of 1000 may overfill
 				// one (and shed), so room for twice as many.
 				cfg.MaxConns = 2 * n
 			}
 			srv := startSubServer(t, subSpec{Nofile: 300, Config: cfg})
-			require.Equal(t, StrategyFDTables, srv.Plan.Strategy)
+			require.Equal(t, core.StrategyFDTables, srv.Plan.Strategy)
 			require.Less(t, srv.Plan.PerTable, 250)
 			require.GreaterOrEqual(t, srv.Plan.Tables, 4)
 
@@ -178,7 +179,7 @@ func TestFDTablesPassOneTable(t *testing.T) {
 			snap := waitConns(t, srv.Snapshot, n)
 			assert.EqualValues(t, n, snap.Registered)
 			assert.Equal(t, srv.Plan.Tables, snap.Tables)
-			assert.Equal(t, fdtablesDispatch(mode), snap.Dispatch)
+			assert.Equal(t, core.FDTablesDispatch(mode), snap.Dispatch)
 			for _, w := range snap.Workers {
 				assert.LessOrEqual(t, w.Conns, int64(srv.Plan.PerTable), "worker %d holds no more than its table allows", w.ID)
 			}
@@ -202,9 +203,9 @@ func TestPreforkPassesOneTable(t *testing.T) {
 	const n = 1000
 	cfg := testConfig()
 	cfg.Addr = loopbackAddr(reservePort(t)) // every child binds the same port
-	cfg.Strategy, cfg.MaxConns, cfg.Pin = StrategyPrefork, n, false
+	cfg.Epoll.Strategy, cfg.MaxConns, cfg.Pin = core.StrategyPrefork, n, false
 	srv := startSubServer(t, subSpec{Nofile: 300, Config: cfg})
-	require.Equal(t, StrategyPrefork, srv.Plan.Strategy)
+	require.Equal(t, core.StrategyPrefork, srv.Plan.Strategy)
 	require.Equal(t, 5, srv.Plan.Procs)
 	require.Less(t, srv.Plan.PerTable, 250)
 

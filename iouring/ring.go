@@ -1,4 +1,8 @@
-package core
+// Package iouring is the one io_uring wrapper of the repository: the part
+// of the kernel ABI (include/uapi/linux/io_uring.h) the engines use, set up
+// and driven through raw system calls (no liburing, no cgo). A Ring belongs
+// to one thread; nothing here knows about connections or echoes.
+package iouring
 
 import (
 	"errors"
@@ -9,15 +13,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The io_uring ABI (include/uapi/linux/io_uring.h), the part this
-// repository uses: one small file, as poller.go is for epoll. No liburing:
-// rings are set up and driven through raw system calls.
-
 const (
-	iouringSetupSubmitAll    = 1 << 7
-	iouringSetupTaskrunFlag  = 1 << 9
-	iouringSetupSingleIssuer = 1 << 12
-	iouringSetupDeferTaskrun = 1 << 13
+	SetupSubmitAll    = 1 << 7
+	SetupTaskrunFlag  = 1 << 9
+	SetupSingleIssuer = 1 << 12
+	SetupDeferTaskrun = 1 << 13
 	iouringFeatSingleMmap    = 1 << 0
 	iouringFeatNoDrop        = 1 << 1
 	iouringFeatFastPoll      = 1 << 5
@@ -39,23 +39,24 @@ const (
 	iouringRegisterPbufRing = 22
 	iouringRsrcSparse       = 1 << 0
 
-	iosqeFixedFile    = 1 << 0
-	iosqeBufferSelect = 1 << 5
+	SqeFixedFile    = 1 << 0
+	SqeBufferSelect = 1 << 5
 
-	iouringOpAccept      = 13
-	iouringOpAsyncCancel = 14
-	iouringOpClose       = 19
-	iouringOpSend        = 26
-	iouringOpRecv        = 27
+	OpPollAdd     = 6
+	OpAccept      = 13
+	OpAsyncCancel = 14
+	OpClose       = 19
+	OpSend        = 26
+	OpRecv        = 27
 
-	iouringRecvMultishot    = 1 << 1
-	iouringCancelAll        = 1 << 0
-	iouringCancelFD         = 1 << 1
-	iouringCancelFDFixed    = 1 << 3
-	iouringFileIndexAlloc   = ^uint32(0)
-	iouringCqeFBuffer       = 1 << 0
-	iouringCqeFMore         = 1 << 1
-	iouringCqeBufferShift   = 16
+	RecvMultishot    = 1 << 1
+	CancelAll        = 1 << 0
+	CancelFD         = 1 << 1
+	CancelFDFixed    = 1 << 3
+	FileIndexAlloc   = ^uint32(0)
+	CqeFBuffer       = 1 << 0
+	CqeFMore         = 1 << 1
+	CqeBufferShift   = 16
 	iouringProbeOpSupported = 1 << 0
 )
 
@@ -76,9 +77,9 @@ type iouringParams struct {
 	CqOff                                                                  iouringCqOffsets
 }
 
-// sqe is struct io_uring_sqe (64 bytes); the unions are named by the one
+// SQE is struct io_uring_sqe (64 bytes); the unions are named by the one
 // member this repository uses.
-type sqe struct {
+type SQE struct {
 	Opcode      uint8
 	Flags       uint8
 	Ioprio      uint16
@@ -95,16 +96,16 @@ type sqe struct {
 	Pad         uint64
 }
 
-// cqe is struct io_uring_cqe (16 bytes, no CQE32).
-type cqe struct {
+// CQE is struct io_uring_cqe (16 bytes, no CQE32).
+type CQE struct {
 	UserData uint64
 	Res      int32
 	Flags    uint32
 }
 
-// uring is one io_uring instance: its submission and completion rings
+// Ring is one io_uring instance: its submission and completion rings
 // mapped into this process. Only its owning thread touches it.
-type uring struct {
+type Ring struct {
 	fd      int
 	ringMem []byte
 	sqeMem  []byte
@@ -113,7 +114,7 @@ type uring struct {
 	sqHead      *uint32
 	sqFlags     *uint32
 	sqMask      uint32
-	sqes        []sqe
+	sqes        []SQE
 	sqLocal     uint32 // next free SQE (tail not yet published)
 	defer_      bool   // IORING_SETUP_DEFER_TASKRUN: completions wait for this thread's next enter
 	getArg      getEventsArg
@@ -124,57 +125,57 @@ type uring struct {
 	cqTail  *uint32
 	cqFlags *uint32
 	cqMask  uint32
-	cqes    []cqe
+	cqes    []CQE
 
 	enters *atomic.Uint64 // io_uring_enter calls, counted where the owner reads them (nil: not counted)
 }
 
-// newUring sets up a ring with sqEntries submission and cqEntries
+// New sets up a ring with sqEntries submission and cqEntries
 // completion slots.
-func newUring(sqEntries, cqEntries uint32, flags uint32) (*uring, error) {
+func New(sqEntries, cqEntries uint32, flags uint32) (*Ring, error) {
 	p := iouringParams{Flags: flags | 1<<3 /* IORING_SETUP_CQSIZE */, CqEntries: cqEntries}
 	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(sqEntries), uintptr(unsafe.Pointer(&p)), 0)
 	if e != 0 {
 		return nil, fmt.Errorf("io_uring_setup(%d entries): %w", sqEntries, e)
 	}
-	r := &uring{fd: int(fd), defer_: flags&iouringSetupDeferTaskrun != 0}
+	r := &Ring{fd: int(fd), defer_: flags&SetupDeferTaskrun != 0}
 	if p.Features&iouringFeatSingleMmap == 0 || p.Features&iouringFeatNoDrop == 0 || p.Features&iouringFeatFastPoll == 0 {
 		unix.Close(r.fd)
 		return nil, fmt.Errorf("io_uring lacks single-mmap, no-drop or fast-poll (features %#x): the kernel is older than this engine needs", p.Features)
 	}
-	size := max(int(p.SqOff.Array)+int(p.SqEntries)*4, int(p.CqOff.Cqes)+int(p.CqEntries)*int(unsafe.Sizeof(cqe{})))
+	size := max(int(p.SqOff.Array)+int(p.SqEntries)*4, int(p.CqOff.Cqes)+int(p.CqEntries)*int(unsafe.Sizeof(CQE{})))
 	mem, err := unix.Mmap(r.fd, iouringOffSqRing, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		unix.Close(r.fd)
 		return nil, fmt.Errorf("mmap io_uring rings: %w", err)
 	}
 	r.ringMem = mem
-	sqes, err := unix.Mmap(r.fd, iouringOffSqes, int(p.SqEntries)*int(unsafe.Sizeof(sqe{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	sqes, err := unix.Mmap(r.fd, iouringOffSqes, int(p.SqEntries)*int(unsafe.Sizeof(SQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
-		r.close()
+		r.Close()
 		return nil, fmt.Errorf("mmap io_uring SQEs: %w", err)
 	}
 	r.sqeMem = sqes
 	u32 := func(off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
 	r.sqHead, r.sqTail, r.sqFlags = u32(p.SqOff.Head), u32(p.SqOff.Tail), u32(p.SqOff.Flags)
 	r.sqMask = *u32(p.SqOff.RingMask)
-	r.sqes = unsafe.Slice((*sqe)(unsafe.Pointer(&sqes[0])), p.SqEntries)
+	r.sqes = unsafe.Slice((*SQE)(unsafe.Pointer(&sqes[0])), p.SqEntries)
 	array := unsafe.Slice(u32(p.SqOff.Array), p.SqEntries)
 	for i := range array {
 		array[i] = uint32(i) // SQE i sits at ring slot i: no indirection
 	}
 	r.cqHead, r.cqTail, r.cqFlags = u32(p.CqOff.Head), u32(p.CqOff.Tail), u32(p.CqOff.Flags)
 	r.cqMask = *u32(p.CqOff.RingMask)
-	r.cqes = unsafe.Slice((*cqe)(unsafe.Pointer(&mem[p.CqOff.Cqes])), p.CqEntries)
+	r.cqes = unsafe.Slice((*CQE)(unsafe.Pointer(&mem[p.CqOff.Cqes])), p.CqEntries)
 	r.sqLocal = atomic.LoadUint32(r.sqTail)
 	return r, nil
 }
 
-// getSQE returns a zeroed SQE, submitting what is queued first when the
+// GetSQE returns a zeroed SQE, submitting what is queued first when the
 // submission ring is full.
-func (r *uring) getSQE() (*sqe, error) {
+func (r *Ring) GetSQE() (*SQE, error) {
 	if r.sqLocal-atomic.LoadUint32(r.sqHead) >= uint32(len(r.sqes)) {
-		if err := r.submit(); err != nil {
+		if err := r.Submit(); err != nil {
 			return nil, err
 		}
 		if r.sqLocal-atomic.LoadUint32(r.sqHead) >= uint32(len(r.sqes)) {
@@ -182,7 +183,7 @@ func (r *uring) getSQE() (*sqe, error) {
 		}
 	}
 	s := &r.sqes[r.sqLocal&r.sqMask]
-	*s = sqe{}
+	*s = SQE{}
 	r.sqLocal++
 	return s, nil
 }
@@ -195,16 +196,16 @@ type getEventsArg struct {
 	Ts          uint64 // *__kernel_timespec
 }
 
-// queued is how many SQEs the kernel has not taken yet: written since the
+// Queued is how many SQEs the kernel has not taken yet: written since the
 // last submit, or published and refused (EAGAIN, EBUSY).
-func (r *uring) queued() uint32 { return r.sqLocal - atomic.LoadUint32(r.sqHead) }
+func (r *Ring) Queued() uint32 { return r.sqLocal - atomic.LoadUint32(r.sqHead) }
 
-// submit hands every queued SQE to the kernel without waiting. A full
+// Submit hands every queued SQE to the kernel without waiting. A full
 // completion ring (the kernel holding overflowed CQEs) is flushed with it.
 // What the kernel refuses stays queued, counted by queued, for the next one.
-func (r *uring) submit() error {
-	n := r.queued()
-	r.mayHaveMore = false // a deferring ring always enters (below); the flag only makes run look
+func (r *Ring) Submit() error {
+	n := r.Queued()
+	r.mayHaveMore = false
 	var flags, minComplete, arg, argSize uintptr
 	if atomic.LoadUint32(r.sqFlags)&(iouringSqCqOverflow|iouringSqTaskrun) != 0 {
 		flags |= iouringEnterGetEvents // flush overflowed CQEs, run deferred completions
@@ -216,7 +217,7 @@ func (r *uring) submit() error {
 		// comes for them. So ask for a whole CQ's worth, with a zero
 		// timeout: every pending completion runs and the enter never waits.
 		// (Entering only with something flagged or to submit was measured:
-		// at 1M the kept-back completions then waited for the 50 ms poll,
+		// At 1M the kept-back completions then waited for the 50 ms poll,
 		// and CPU per echo doubled.)
 		flags |= iouringEnterGetEvents | iouringEnterExtArg
 		minComplete = uintptr(len(r.cqes))
@@ -251,8 +252,8 @@ func (r *uring) submit() error {
 	}
 }
 
-// reap calls fn for every completion ready now and returns how many.
-func (r *uring) reap(fn func(c *cqe)) int {
+// Reap calls fn for every completion ready now and returns how many.
+func (r *Ring) Reap(fn func(c *CQE)) int {
 	head := atomic.LoadUint32(r.cqHead)
 	tail := atomic.LoadUint32(r.cqTail)
 	n := 0
@@ -266,15 +267,15 @@ func (r *uring) reap(fn func(c *cqe)) int {
 	return n
 }
 
-// ready reports whether completions wait to be reaped.
-func (r *uring) ready() bool {
+// Ready reports whether completions wait to be reaped.
+func (r *Ring) Ready() bool {
 	return atomic.LoadUint32(r.cqHead) != atomic.LoadUint32(r.cqTail) ||
 		atomic.LoadUint32(r.sqFlags)&(iouringSqCqOverflow|iouringSqTaskrun) != 0
 }
 
-// notify turns the ring's eventfd signal on or off: while its thread is
+// Notify turns the ring's eventfd signal on or off: while its thread is
 // reaping anyway, a signal per completion is wasted work.
-func (r *uring) notify(on bool) {
+func (r *Ring) Notify(on bool) {
 	if on {
 		atomic.StoreUint32(r.cqFlags, atomic.LoadUint32(r.cqFlags)&^iouringCqEventfdDisabled)
 	} else {
@@ -282,7 +283,7 @@ func (r *uring) notify(on bool) {
 	}
 }
 
-func (r *uring) register(op uintptr, arg unsafe.Pointer, n uintptr) error {
+func (r *Ring) register(op uintptr, arg unsafe.Pointer, n uintptr) error {
 	_, _, e := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), op, uintptr(arg), n, 0, 0)
 	if e != 0 {
 		return e
@@ -290,9 +291,9 @@ func (r *uring) register(op uintptr, arg unsafe.Pointer, n uintptr) error {
 	return nil
 }
 
-// registerSparseFiles gives the ring a table of n empty registered-file
+// RegisterSparseFiles gives the ring a table of n empty registered-file
 // slots. The kernel caps n at RLIMIT_NOFILE, per ring.
-func (r *uring) registerSparseFiles(n int) error {
+func (r *Ring) RegisterSparseFiles(n int) error {
 	reg := struct {
 		Nr, Flags  uint32
 		Resv2      uint64
@@ -307,8 +308,8 @@ func (r *uring) registerSparseFiles(n int) error {
 	return nil
 }
 
-// registerEventfd makes the ring signal efd on every completion.
-func (r *uring) registerEventfd(efd int) error {
+// RegisterEventfd makes the ring signal efd on every completion.
+func (r *Ring) RegisterEventfd(efd int) error {
 	fd := int32(efd)
 	if err := r.register(iouringRegisterEventfd, unsafe.Pointer(&fd), 1); err != nil {
 		return fmt.Errorf("registering the ring's eventfd: %w", err)
@@ -316,8 +317,8 @@ func (r *uring) registerEventfd(efd int) error {
 	return nil
 }
 
-// supports reports which of ops the kernel implements.
-func (r *uring) supports(ops ...uint8) error {
+// Supports reports which of ops the kernel implements.
+func (r *Ring) Supports(ops ...uint8) error {
 	var probe struct {
 		LastOp, OpsLen uint8
 		Resv           uint16
@@ -339,7 +340,16 @@ func (r *uring) supports(ops ...uint8) error {
 	return nil
 }
 
-func (r *uring) close() {
+// MayHaveMore reports whether the last enter of a deferring ring ran so
+// many completions that it may have left some aside: enter again to run them.
+func (r *Ring) MayHaveMore() bool { return r.mayHaveMore }
+
+// CountEnters makes the ring count its io_uring_enter calls in c, which
+// other goroutines may read.
+func (r *Ring) CountEnters(c *atomic.Uint64) { r.enters = c }
+
+// Close releases the ring.
+func (r *Ring) Close() {
 	if r.fd >= 0 {
 		unix.Close(r.fd) // the kernel cancels what is in flight and closes every registered socket
 		r.fd = -1
@@ -354,11 +364,11 @@ func (r *uring) close() {
 	}
 }
 
-// bufRing is a ring of provided buffers (IORING_REGISTER_PBUF_RING): the
+// BufRing is a ring of provided buffers (IORING_REGISTER_PBUF_RING): the
 // kernel picks one for each multishot receive. Buffers are handed out
 // lazily and reused last-freed-first, so the memory a ring touches is its
 // peak of buffers in use, not the whole pool.
-type bufRing struct {
+type BufRing struct {
 	ring    []byte // struct io_uring_buf entries; the tail overlays entry 0's resv
 	entries uint32
 	tail    uint16
@@ -369,11 +379,12 @@ type bufRing struct {
 	inRing  int // given to the kernel and not yet consumed
 }
 
-const bufGroup = 0
+// BufGroup is the buffer group id NewBufRing registers (one per ring).
+const BufGroup = 0
 
-// newBufRing registers a buffer ring of entries slots over a pool of
+// NewBufRing registers a buffer ring of entries slots over a pool of
 // count buffers of size bytes.
-func newBufRing(r *uring, entries uint32, count, size int) (*bufRing, error) {
+func NewBufRing(r *Ring, entries uint32, count, size int) (*BufRing, error) {
 	ring, err := unix.Mmap(-1, 0, int(entries)*16, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 	if err != nil {
 		return nil, fmt.Errorf("mmap buffer ring: %w", err)
@@ -388,29 +399,32 @@ func newBufRing(r *uring, entries uint32, count, size int) (*bufRing, error) {
 		RingEntries uint32
 		Bgid, Pad   uint16
 		Resv        [3]uint64
-	}{RingAddr: uint64(uintptr(unsafe.Pointer(&ring[0]))), RingEntries: entries, Bgid: bufGroup}
+	}{RingAddr: uint64(uintptr(unsafe.Pointer(&ring[0]))), RingEntries: entries, Bgid: BufGroup}
 	if err := r.register(iouringRegisterPbufRing, unsafe.Pointer(&reg), 1); err != nil {
 		unix.Munmap(ring)
 		unix.Munmap(mem)
 		return nil, fmt.Errorf("registering a provided-buffer ring: %w", err)
 	}
-	return &bufRing{ring: ring, entries: entries, mem: mem, size: size}, nil
+	return &BufRing{ring: ring, entries: entries, mem: mem, size: size}, nil
 }
 
-// at is buffer bid's memory.
-func (b *bufRing) at(bid uint16) []byte {
+// At is buffer bid's memory.
+func (b *BufRing) At(bid uint16) []byte {
 	off := int(bid) * b.size
 	return b.mem[off : off+b.size : off+b.size]
 }
 
-// consumed notes that the kernel used one buffer of the ring.
-func (b *bufRing) consumed() { b.inRing-- }
+// Consumed notes that the kernel used one buffer of the ring.
+func (b *BufRing) Consumed() { b.inRing-- }
 
-// release returns a buffer for reuse.
-func (b *bufRing) release(bid uint16) { b.free = append(b.free, bid) }
+// InRing is how many buffers the kernel holds and has not used yet.
+func (b *BufRing) InRing() int { return b.inRing }
 
-// refill tops the ring up to target buffers (or the pool's end).
-func (b *bufRing) refill(target int) {
+// Release returns a buffer for reuse.
+func (b *BufRing) Release(bid uint16) { b.free = append(b.free, bid) }
+
+// Refill tops the ring up to target buffers (or the pool's end).
+func (b *BufRing) Refill(target int) {
 	target = min(target, int(b.entries))
 	added := false
 	for b.inRing < target {
@@ -442,7 +456,8 @@ func (b *bufRing) refill(target int) {
 	}
 }
 
-func (b *bufRing) close() {
+// Close unmaps the ring and its pool.
+func (b *BufRing) Close() {
 	unix.Munmap(b.ring)
 	unix.Munmap(b.mem)
 }

@@ -1,79 +1,30 @@
-package core
+package server
 
 import (
+	"c1m/core"
 	"errors"
 	"os"
 	"strconv"
 	"testing"
-	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 )
 
-// The structs shared with the kernel have the ABI's sizes.
-func TestUringABISizes(t *testing.T) {
-	t.Parallel()
-	assert.EqualValues(t, 64, unsafe.Sizeof(sqe{}))
-	assert.EqualValues(t, 16, unsafe.Sizeof(cqe{}))
-	assert.EqualValues(t, 120, unsafe.Sizeof(iouringParams{}))
-}
-
-// user_data round-trips every field, at their limits.
-func TestUserDataRoundTrip(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		op        uint8
-		gen       uint32
-		bid, slot uint16
-	}{{opAccept, 0, 0, 0}, {opRecv, 0xFFFFFF, 0, 19999}, {opSend, 1, heapBid, 65535}, {opCancel, 123456, 4095, 7}} {
-		op, gen, bid, slot := splitUserData(userData(c.op, c.gen, c.bid, c.slot))
-		assert.Equal(t, []any{c.op, c.gen, c.bid, c.slot}, []any{op, gen, bid, slot})
-	}
-}
-
-// Rings are sized from RLIMIT_NOFILE: one table per ring, so -max-conns
-// past one table means more rings, never more fds.
-func TestPlanRings(t *testing.T) {
-	t.Parallel()
-	cfg := DefaultConfig()
-	cfg.Ports, cfg.Workers, cfg.MaxConns = 20, 2, 1_000_000
-	p, err := PlanRings(cfg, 20000)
-	require.NoError(t, err)
-	assert.Equal(t, StrategyRings, p.Strategy)
-	assert.Equal(t, 19972, p.PerTable)
-	assert.Equal(t, 51, p.Tables)
-	assert.Equal(t, 2, p.Workers)
-	assert.GreaterOrEqual(t, p.Tables*p.PerTable, 1_000_000)
-
-	cfg.MaxConns = 0
-	p, err = PlanRings(cfg, 20000)
-	require.NoError(t, err)
-	assert.Equal(t, 1, p.Tables)
-	assert.Equal(t, 1, p.Workers, "no more threads than rings")
-
-	cfg.MaxConns, cfg.Rings = 100_000, 2
-	_, err = PlanRings(cfg, 20000)
-	assert.ErrorContains(t, err, "raise -rings")
-	cfg.Rings, cfg.Strategy = 0, StrategyPrefork
-	_, err = PlanRings(cfg, 20000)
-	assert.ErrorContains(t, err, "drop -strategy")
-}
-
 // A kernel that refuses io_uring leaves the server running on epoll, and
 // the snapshot says why.
 func TestUringFallsBackToEpoll(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.Engine = EngineUring
-	r, err := launchUring(cfg, func() error { return errors.New("refused for the test") })
+	cfg.Engine = core.EngineUring
+	r, err := launch(cfg, func() error { return errors.New("refused for the test") })
 	require.NoError(t, err)
 	t.Cleanup(r.Stop)
 	snap := r.Snapshot()
-	assert.Equal(t, EngineEpoll, snap.Engine)
+	assert.Equal(t, core.EngineEpoll, snap.Engine)
 	assert.Contains(t, snap.EngineNote, "refused for the test")
-	cs := dialMany(t, r.(addrser).Addrs()[0].String(), 3)
+	cs := dialMany(t, r.Addrs()[0].String(), 3)
 	require.NoError(t, echoAll(cs))
 }
 
@@ -84,9 +35,9 @@ func TestUringPassesOneTable(t *testing.T) {
 	t.Parallel()
 	const n = 1000
 	cfg := testConfig()
-	cfg.Engine, cfg.MaxConns, cfg.Pin, cfg.Ports = EngineUring, n, false, 1
+	cfg.Engine, cfg.MaxConns, cfg.Pin, cfg.Ports = core.EngineUring, n, false, 1
 	srv := startSubServer(t, subSpec{Nofile: 300, Config: cfg})
-	require.Equal(t, StrategyRings, srv.Plan.Strategy)
+	require.Equal(t, core.StrategyRings, srv.Plan.Strategy)
 	require.Less(t, srv.Plan.PerTable, 300)
 	require.GreaterOrEqual(t, srv.Plan.Tables, 4)
 	require.LessOrEqual(t, srv.Plan.Workers, 2)
@@ -94,7 +45,7 @@ func TestUringPassesOneTable(t *testing.T) {
 	conns := dialMany(t, srv.Addr(), n)
 	require.NoError(t, echoAll(conns))
 	snap := waitConns(t, srv.Snapshot, n)
-	assert.Equal(t, EngineUring, snap.Engine)
+	assert.Equal(t, core.EngineUring, snap.Engine)
 	assert.Equal(t, srv.Plan.Tables, snap.Rings)
 	assert.EqualValues(t, n, snap.Accepted)
 	for _, w := range snap.Workers {
@@ -116,15 +67,15 @@ func TestUringPassesOneTable(t *testing.T) {
 func TestUringStopFreesPorts(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.Engine, cfg.Addr = EngineUring, loopbackAddr(reservePort(t))
+	cfg.Engine, cfg.Addr = core.EngineUring, loopbackAddr(reservePort(t))
 	r, err := Launch(cfg)
 	require.NoError(t, err)
 	t.Cleanup(r.Stop)
-	addr := r.(addrser).Addrs()[0]
+	addr := r.Addrs()[0]
 	cs := dialMany(t, addr.String(), 200)
 	require.NoError(t, echoAll(cs))
 	r.Stop()
-	fd, err := Listen(addr, ListenOptions{})
+	fd, err := core.Listen(addr, core.ListenOptions{})
 	require.NoError(t, err, "the port is free once Stop returns")
 	require.NoError(t, unix.Close(fd))
 	require.NoError(t, parallel(len(cs), len(cs), func(i int) error { return expectEOF(cs[i]) }))

@@ -2,16 +2,9 @@ package core
 
 import (
 	"fmt"
+	"runtime"
 
 	"golang.org/x/sys/unix"
-)
-
-// Strategies for holding more connections than one fd table allows.
-const (
-	StrategyAuto     = "auto"
-	StrategySingle   = "single"   // one process, one fd table
-	StrategyFDTables = "fdtables" // one process; each worker unshares its fd table and receives fds over SCM_RIGHTS
-	StrategyPrefork  = "prefork"  // several processes sharing the ports with SO_REUSEPORT
 )
 
 // Plan is how the server will hold -max-conns under RLIMIT_NOFILE.
@@ -47,7 +40,8 @@ func RaiseNofile() (soft, hard uint64, err error) {
 // (a private table starts as a copy of the shared one, so it pays the same).
 func fdOverhead(ports, workers int) int { return 64 + ports + 4*workers }
 
-// PlanCapacity chooses the strategy for cfg under an fd limit of nofile.
+// PlanCapacity chooses the epoll engine's strategy for cfg under an fd
+// limit of nofile.
 func PlanCapacity(cfg Config, nofile uint64) (Plan, error) {
 	p := Plan{NofileSoft: nofile, NofileHard: nofile, Procs: 1, Tables: 1, Workers: cfg.Workers}
 	single := int(nofile) - fdOverhead(cfg.Ports, cfg.Workers)
@@ -55,7 +49,7 @@ func PlanCapacity(cfg Config, nofile uint64) (Plan, error) {
 		return p, fmt.Errorf("RLIMIT_NOFILE %d leaves no fds for connections: raise it (ulimit -n)", nofile)
 	}
 	want := cfg.MaxConns
-	strategy := cfg.Strategy
+	strategy := cfg.Epoll.Strategy
 	if strategy == "" || strategy == StrategyAuto {
 		switch {
 		case want == 0 || want <= single:
@@ -96,7 +90,7 @@ func PlanCapacity(cfg Config, nofile uint64) (Plan, error) {
 		if want == 0 {
 			want = single
 		}
-		procs := cfg.Procs
+		procs := cfg.Epoll.Procs
 		if procs <= 0 {
 			procs = (want + single - 1) / single
 		}
@@ -121,8 +115,47 @@ func (p Plan) String() string {
 	return s + ")"
 }
 
-// Engines: what waits for socket readiness and moves the bytes.
+// Ring sizing shared by the plan and the engine.
 const (
-	EngineEpoll = "epoll" // epoll loops on locked threads; past one fd table, fdtables or prefork
-	EngineUring = "uring" // io_uring rings whose registered-file tables hold the sockets (no ordinary fds)
+	// RingAcceptSlack is the table slots a ring keeps free beyond one armed
+	// accept per listener.
+	RingAcceptSlack = 8
+	// RingSlots is the most slots a ring's table may have: a slot travels
+	// as 16 bits in a request's user data (core/uring), so a larger table
+	// would let two connections share one.
+	RingSlots = 1 << 16
 )
+
+// RingTable is the size of each ring's registered-file table under plan p
+// with ports listeners: room for PerTable connections and the accepts.
+func RingTable(p Plan, ports int) int { return p.PerTable + ports + RingAcceptSlack }
+
+// PlanRings sizes the io_uring engine: how many rings (registered-file
+// tables of up to nofile slots each, and never more than RingSlots) and
+// threads -max-conns needs.
+func PlanRings(cfg Config, nofile uint64) (Plan, error) {
+	p := Plan{Strategy: StrategyRings, Procs: 1, NofileSoft: nofile, NofileHard: nofile}
+	table := int(min(nofile, RingSlots))
+	per := table - cfg.Ports - RingAcceptSlack
+	if per < 1 {
+		return p, fmt.Errorf("RLIMIT_NOFILE %d leaves a ring's table no room for connections: raise it (ulimit -n)", nofile)
+	}
+	rings := cfg.Uring.Rings
+	if rings <= 0 {
+		rings = max(1, (cfg.MaxConns+per-1)/per)
+	}
+	want := cfg.MaxConns
+	if want == 0 {
+		want = rings * per
+	}
+	if want > rings*per {
+		return p, fmt.Errorf("-rings %d hold at most %d connections (%d per ring, RLIMIT_NOFILE %d): raise -rings or leave it 0", rings, rings*per, per, nofile)
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	p.Tables, p.Workers = rings, min(workers, rings)
+	p.PerTable, p.MaxConns, p.MaxConnsPerProc = per, want, want
+	return p, nil
+}

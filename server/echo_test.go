@@ -1,6 +1,7 @@
-package core
+package server
 
 import (
+	"c1m/core"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,20 +20,20 @@ var triggers = []string{"et", "lt"}
 func TestEchoDispatchTrigger(t *testing.T) {
 	t.Parallel()
 	const conns, perConn = 200, 24 << 10
-	for _, d := range DispatchModes {
+	for _, d := range core.DispatchModes {
 		for _, tr := range triggers {
 			t.Run(d+"/"+tr, func(t *testing.T) {
 				t.Parallel()
 				cfg := testConfig()
-				cfg.Dispatch, cfg.Trigger, cfg.Workers = d, tr, 3
-				cfg.ReadBuf, cfg.MaxPending = 1024, 4096 // many reads, some pending output
+				cfg.Epoll.Dispatch, cfg.Epoll.Trigger, cfg.Workers = d, tr, 3
+				cfg.Epoll.ReadBuf, cfg.MaxPending = 1024, 4096 // many reads, some pending output
 				s, addr := startServer(t, cfg)
 				cs := dialMany(t, addr, conns)
 				require.NoError(t, parallel(conns, conns, func(i int) error {
 					return echoStream(cs[i], uint64(i), perConn, 1500, false)
 				}))
 				// bytes_out is counted just after the write the client reads.
-				var snap Snapshot
+				var snap core.Snapshot
 				waitFor(t, "bytes_out to count every echo", func() bool {
 					snap = s.Snapshot()
 					return snap.BytesOut >= conns*perConn
@@ -53,29 +54,29 @@ func TestEchoDispatchTrigger(t *testing.T) {
 			})
 		}
 	}
-	for _, mode := range []string{"uring-" + TaskrunSignal, "uring-" + TaskrunDefer, "uring-" + RecvSingle} {
+	for _, mode := range []string{"uring-" + core.TaskrunSignal, "uring-" + core.TaskrunDefer, "uring-" + core.RecvSingle} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			cfg := withMode(testConfig(), mode)
-			cfg.Rings, cfg.MaxPending = 3, 4096
+			cfg.Uring.Rings, cfg.MaxPending = 3, 4096
 			testUringEcho(t, cfg, conns, perConn)
 		})
 	}
 }
 
-func testUringEcho(t *testing.T, cfg Config, conns, perConn int) {
+func testUringEcho(t *testing.T, cfg core.Config, conns, perConn int) {
 	{
-		s, addr := startRunner(t, cfg)
+		s, addr := startServer(t, cfg)
 		cs := dialMany(t, addr, conns)
 		require.NoError(t, parallel(conns, conns, func(i int) error {
 			return echoStream(cs[i], uint64(i), perConn, 1500, false)
 		}))
-		var snap Snapshot
+		var snap core.Snapshot
 		waitFor(t, "bytes_out to count every echo", func() bool {
 			snap = s.Snapshot()
 			return snap.BytesOut >= uint64(conns*perConn)
 		})
-		assert.Equal(t, EngineUring, snap.Engine)
+		assert.Equal(t, core.EngineUring, snap.Engine)
 		assert.Equal(t, 3, snap.Rings)
 		assert.EqualValues(t, conns, snap.Accepted)
 		assert.EqualValues(t, conns, snap.Conns)
@@ -96,7 +97,7 @@ func testUringEcho(t *testing.T, cfg Config, conns, perConn int) {
 func TestEchoBalanceLeast(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.Balance, cfg.Workers = "least", 4
+	cfg.Epoll.Balance, cfg.Workers = "least", 4
 	s, addr := startServer(t, cfg)
 	cs := dialMany(t, addr, 100)
 	require.NoError(t, echoAll(cs))
@@ -115,7 +116,7 @@ func TestHalfClose(t *testing.T) {
 			const conns = 20
 			cfg := withMode(testConfig(), mode)
 			cfg.MaxPending = 2048 // the FIN arrives while output is pending
-			s, addr := startRunner(t, cfg)
+			s, addr := startServer(t, cfg)
 			cs := dialMany(t, addr, conns)
 			require.NoError(t, parallel(conns, conns, func(i int) error {
 				size := 256 << 10 // FIN while output is pending
@@ -142,7 +143,7 @@ func TestReset(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			const conns = 20
-			s, addr := startRunner(t, withMode(testConfig(), mode))
+			s, addr := startServer(t, withMode(testConfig(), mode))
 			cs := dialMany(t, addr, conns)
 			require.NoError(t, echoAll(cs)) // every one registered first
 			junk := pattern(7, 256<<10)
@@ -168,14 +169,14 @@ func TestReset(t *testing.T) {
 // one closes, a new one is held again.
 func TestMaxConnsSheds(t *testing.T) {
 	t.Parallel()
-	parallelRuns(t, []string{EngineEpoll, EngineUring}, testMaxConnsSheds)
+	parallelRuns(t, []string{core.EngineEpoll, core.EngineUring}, testMaxConnsSheds)
 }
 
 func testMaxConnsSheds(t *testing.T, engine string) {
 	cfg := testConfig()
 	cfg.MaxConns, cfg.Engine = 10, engine
-	s, addr := startRunner(t, cfg)
-	require.Contains(t, []string{StrategySingle, StrategyRings}, s.Plan().Strategy)
+	s, addr := startServer(t, cfg)
+	require.Contains(t, []string{core.StrategySingle, core.StrategyRings}, s.Plan().Strategy)
 	cs := make([]*net.TCPConn, 10)
 	for i := range cs {
 		cs[i] = dial(t, addr)
@@ -183,7 +184,7 @@ func testMaxConnsSheds(t *testing.T, engine string) {
 	}
 	extra := dial(t, addr)
 	require.NoError(t, expectServerClose(extra))
-	var snap Snapshot
+	var snap core.Snapshot
 	waitFor(t, "the shed to be counted", func() bool { // counted just after the close
 		snap = s.Snapshot()
 		return snap.AcceptErrors["shed_max_conns"] > 0
@@ -206,7 +207,7 @@ func TestPipeBurstLosesNoFD(t *testing.T) {
 	t.Parallel()
 	const n = 3000
 	cfg := testConfig()
-	cfg.Dispatch, cfg.Workers = DispatchPipe, 4
+	cfg.Epoll.Dispatch, cfg.Workers = core.DispatchPipe, 4
 	s, addr := startServer(t, cfg)
 	cs := dialMany(t, addr, n)
 	require.NoError(t, echoAll(cs))
@@ -231,24 +232,24 @@ func TestNoFDLeak(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ln.Close()
-	for _, d := range append(DispatchModes, EngineUring) {
+	for _, d := range append(core.DispatchModes, core.EngineUring) {
 		t.Run(d, func(t *testing.T) {
 			cfg := testConfig()
-			if d == EngineUring {
-				cfg.Engine = EngineUring
+			if d == core.EngineUring {
+				cfg.Engine = core.EngineUring
 			} else {
-				cfg.Dispatch = d
+				cfg.Epoll.Dispatch = d
 			}
 			pre := countFDs(t)
 			s, err := Launch(cfg)
 			require.NoError(t, err)
 			t.Cleanup(s.Stop)
-			addr := s.(addrser).Addrs()[0].String()
+			addr := s.Addrs()[0].String()
 			running := countFDs(t)
 			cs := dialMany(t, addr, 100)
 			require.NoError(t, echoAll(cs))
 			waitConns(t, s.Snapshot, 100)
-			if d == EngineUring {
+			if d == core.EngineUring {
 				// The server's sockets live in the ring's registered-file table.
 				assert.Equal(t, running+100, countFDs(t), "100 client sockets, and no server socket in the fd table")
 			} else {
@@ -267,16 +268,16 @@ func TestNoFDLeak(t *testing.T) {
 // /stats serves the snapshot as JSON with "conns" at the top.
 func TestServeStats(t *testing.T) {
 	t.Parallel()
-	parallelRuns(t, []string{EngineEpoll, EngineUring}, testServeStats)
+	parallelRuns(t, []string{core.EngineEpoll, core.EngineUring}, testServeStats)
 }
 
 func testServeStats(t *testing.T, engine string) {
 	cfg := testConfig()
 	cfg.Engine = engine
-	s, addr := startRunner(t, cfg)
+	s, addr := startServer(t, cfg)
 	cs := dialMany(t, addr, 5)
 	require.NoError(t, echoAll(cs))
-	ln, err := ServeStats("127.0.0.1:0", s.Snapshot)
+	ln, err := core.ServeStats("127.0.0.1:0", s.Snapshot)
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
 	resp, err := http.Get(fmt.Sprintf("http://%s/stats?workers=0", ln.Addr()))
@@ -290,4 +291,24 @@ func testServeStats(t *testing.T, engine string) {
 	assert.Equal(t, engine, got["engine"])
 	assert.NotContains(t, got, "workers")
 	assert.NotContains(t, got, "dispatch_hist")
+}
+
+// A configuration Launch cannot run is refused before anything starts.
+func TestLaunchRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	for name, mod := range map[string]func(*core.Config){
+		"trigger":     func(c *core.Config) { c.Epoll.Trigger = "both" },
+		"balance":     func(c *core.Config) { c.Epoll.Balance = "random" },
+		"dispatch":    func(c *core.Config) { c.Epoll.Dispatch = "carrier-pigeon" },
+		"readbuf":     func(c *core.Config) { c.Epoll.ReadBuf = 10 },
+		"max-pending": func(c *core.Config) { c.MaxPending = 0 },
+		"addr":        func(c *core.Config) { c.Addr = "nowhere" },
+		"ports on 0":  func(c *core.Config) { c.Ports = 2 },
+		"uring look":  func(c *core.Config) { c.Engine, c.Uring.LookEvery = core.EngineUring, -1 },
+	} {
+		cfg := testConfig()
+		mod(&cfg)
+		_, err := Launch(cfg)
+		assert.Error(t, err, name)
+	}
 }

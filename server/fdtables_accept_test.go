@@ -1,6 +1,7 @@
-package core
+package server
 
 import (
+	"c1m/core"
 	"io"
 	"net"
 	"sync/atomic"
@@ -17,18 +18,18 @@ import (
 // what is held echoes, and no table holds more than it may.
 func TestFDTablesWorkersAcceptShedAtMaxConns(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{DispatchExclusive, DispatchReusePort} {
+	for _, mode := range []string{core.DispatchExclusive, core.DispatchReusePort} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			const max, extra = 400, 100
 			cfg := testConfig()
-			cfg.Strategy, cfg.MaxConns, cfg.Pin, cfg.Dispatch = StrategyFDTables, max, false, mode
+			cfg.Epoll.Strategy, cfg.MaxConns, cfg.Pin, cfg.Epoll.Dispatch = core.StrategyFDTables, max, false, mode
 			srv := startSubServer(t, subSpec{Nofile: 300, Config: cfg})
-			require.Equal(t, StrategyFDTables, srv.Plan.Strategy)
+			require.Equal(t, core.StrategyFDTables, srv.Plan.Strategy)
 			require.GreaterOrEqual(t, srv.Plan.Tables, 2, "past one table")
 
 			conns := dialMany(t, srv.Addr(), max+extra)
-			var snap Snapshot
+			var snap core.Snapshot
 			waitFor(t, "every connection held or shed", func() bool {
 				snap = srv.Snapshot()
 				return snap.Accepted+snap.AcceptErrors["shed_max_conns"] == max+extra
@@ -55,7 +56,7 @@ func TestFDTablesWorkersAcceptShedAtMaxConns(t *testing.T) {
 // connections once fds are free again.
 func TestFDTablesWorkerEMFILEDoesNotSpin(t *testing.T) {
 	t.Parallel()
-	parallelRuns(t, []string{DispatchReusePort, DispatchExclusive}, testWorkerEMFILE)
+	parallelRuns(t, []string{core.DispatchReusePort, core.DispatchExclusive}, testWorkerEMFILE)
 }
 
 func testWorkerEMFILE(t *testing.T, mode string) {
@@ -64,7 +65,7 @@ func testWorkerEMFILE(t *testing.T, mode string) {
 
 	before := srv.Snapshot()
 	conns := dialMany(t, srv.Addr(), total)
-	var during Snapshot
+	var during core.Snapshot
 	waitFor(t, "7 accept back-offs", func() bool {
 		during = srv.Snapshot()
 		return during.AcceptErrors["backoffs"]-before.AcceptErrors["backoffs"] >= 7 ||
@@ -130,14 +131,12 @@ func countEchoingWithin(conns []*net.TCPConn, d time.Duration) int {
 func TestReusePortRefusesABusyPort(t *testing.T) {
 	t.Parallel()
 	first := testConfig()
-	first.Dispatch = DispatchReusePort
+	first.Epoll.Dispatch = core.DispatchReusePort
 	_, addr := startServer(t, first)
 
 	second := testConfig()
-	second.Addr, second.Dispatch = addr, DispatchReusePort
-	s, err := NewServer(second)
-	require.NoError(t, err)
-	err = s.Start()
+	second.Addr, second.Epoll.Dispatch = addr, core.DispatchReusePort
+	_, err := Launch(second)
 	require.ErrorIs(t, err, unix.EADDRINUSE)
 	assert.Contains(t, err.Error(), "another process holds the port")
 }

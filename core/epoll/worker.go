@@ -1,6 +1,8 @@
-package core
+package epoll
 
 import (
+	"c1m/core"
+	"c1m/eventloop"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -18,22 +20,25 @@ const (
 	connPeerClosed       // EOF seen: close once pending output is flushed
 )
 
+// maxSpares is how many drained output buffers a loop keeps for reuse.
+const maxSpares = 64
+
 // worker owns a set of connections on one loop: it echoes what they send,
 // bounded by maxPending bytes of unsent output per connection.
 type worker struct {
 	id         int
 	srv        *Server
-	loop       *Loop
+	loop       *eventloop.Loop
 	inbox      Inbox // nil when the worker accepts (reuseport, exclusive)
 	acc        *accepting
-	stats      *workerStats
+	stats      *core.ConnStats
 	connEvents uint32 // events a connection is registered for
 	et         bool
 	maxPending int
 
 	state   []uint8
 	pending map[int32][]byte // unsent output, only for connections that have some
-	spare   [][]byte         // drained pending buffers kept for reuse
+	spares  *core.Spares     // drained pending buffers kept for reuse
 	buf     []byte           // the worker's one read buffer
 }
 
@@ -43,13 +48,13 @@ type worker struct {
 func (w *worker) interest(st uint8) uint32 {
 	var ev uint32
 	if st&(connReadPaused|connPeerClosed) == 0 {
-		ev |= EventRead
+		ev |= eventloop.EventRead
 	}
 	if st&connOutArmed != 0 {
-		ev |= EventWrite
+		ev |= eventloop.EventWrite
 	}
 	if w.et {
-		ev |= EventET
+		ev |= eventloop.EventET
 	}
 	return ev
 }
@@ -63,14 +68,14 @@ func (w *worker) setState(fd int, st uint8) bool {
 		return true
 	}
 	if err := w.loop.Poller.Mod(fd, w.interest(st)); err != nil {
-		w.closeConn(fd, &w.stats.closeOther)
+		w.closeConn(fd, &w.stats.CloseOther)
 		return false
 	}
 	return true
 }
 
-func (w *worker) hooks() LoopHooks {
-	return LoopHooks{
+func (w *worker) hooks() eventloop.Hooks {
+	return eventloop.Hooks{
 		Init:  w.init,
 		Event: w.event,
 		Wake:  w.drainInbox,
@@ -79,10 +84,11 @@ func (w *worker) hooks() LoopHooks {
 	}
 }
 
-func (w *worker) init(l *Loop) error {
+func (w *worker) init(l *eventloop.Loop) error {
 	w.loop = l
 	w.pending = make(map[int32][]byte)
-	w.buf = make([]byte, w.srv.cfg.ReadBuf)
+	w.spares = core.NewSpares(maxSpares, w.maxPending, w.maxPending)
+	w.buf = make([]byte, w.srv.cfg.Epoll.ReadBuf)
 	if w.inbox != nil {
 		if fd := w.inbox.WatchFD(); fd >= 0 {
 			if err := l.Poller.Add(fd, unix.EPOLLIN); err != nil {
@@ -98,9 +104,9 @@ func (w *worker) init(l *Loop) error {
 
 // initAccepting readies a worker that accepts for itself, on its own thread
 // (after unshare, so the reserve fd and any listener it opens are in its table).
-func (w *worker) initAccepting(l *Loop) error {
+func (w *worker) initAccepting(l *eventloop.Loop) error {
 	srv := w.srv
-	exclusive := srv.cfg.Dispatch == DispatchExclusive
+	exclusive := srv.cfg.Epoll.Dispatch == core.DispatchExclusive
 	if exclusive {
 		// The server's listeners: the same numbers in a private copy of its table.
 		w.acc.ls = listenerSet{fds: srv.shared, exclusive: true, shared: true}
@@ -113,10 +119,10 @@ func (w *worker) initAccepting(l *Loop) error {
 		w.acc.ls.fds = fds
 	}
 	w.acc.gate = newAcceptGate(srv.acceptStats[w.id], &srv.open, srv.maxConnsPerProcess())
-	if srv.plan.Strategy == StrategyFDTables {
+	if srv.plan.Strategy == core.StrategyFDTables {
 		// Shared listeners let a full table yield to the others; its own
 		// reuseport listeners can only shed what the kernel hashed to it.
-		w.acc.gate.limitTable(&w.stats.openConns, srv.plan.PerTable, exclusive)
+		w.acc.gate.limitTable(&w.stats.OpenConns, srv.plan.PerTable, exclusive)
 	}
 	return w.acc.ls.register(l.Poller)
 }
@@ -133,7 +139,7 @@ func (w *worker) drainInbox() {
 		return
 	}
 	if err := w.inbox.Drain(w.register); err != nil {
-		w.srv.fatal(fmt.Errorf("worker %d: %w", w.id, err))
+		w.srv.Fail(fmt.Errorf("worker %d: %w", w.id, err))
 	}
 }
 
@@ -142,8 +148,8 @@ func (w *worker) register(h Handoff) {
 	if h.FD < 0 {
 		// Lost in passing (scm: this worker's fd table was full) and closed
 		// by the kernel: shed, so let go of the count handOff took for it.
-		w.stats.closeNoFD.Add(1)
-		w.stats.openConns.Add(-1)
+		w.stats.CloseNoFD.Add(1)
+		w.stats.OpenConns.Add(-1)
 		w.srv.open.Add(-1)
 		return
 	}
@@ -157,18 +163,18 @@ func (w *worker) register(h Handoff) {
 		return
 	}
 	w.state[fd] = connOpen
-	w.stats.registered.Add(1)
-	if w.srv.cfg.Dispatch == DispatchDirect {
+	w.stats.Registered.Add(1)
+	if w.srv.cfg.Epoll.Dispatch == core.DispatchDirect {
 		return // the acceptor added it to epoll and counted it
 	}
 	if w.acc != nil {
-		w.stats.openConns.Add(1) // accepted here; handOff counts the others
+		w.stats.OpenConns.Add(1) // accepted here; handOff counts the others
 	}
 	if err := w.loop.Poller.Add(fd, w.connEvents); err != nil {
-		w.closeConn(fd, &w.stats.closeOther)
+		w.closeConn(fd, &w.stats.CloseOther)
 		return
 	}
-	w.stats.recordDispatch(h.AcceptedNs)
+	w.stats.RecordDispatch(h.AcceptedNs)
 	if w.et {
 		// Data may have arrived before the ADD; with ET there would be no
 		// edge for it, so read now.
@@ -215,16 +221,16 @@ func (w *worker) readable(fd int, mayStopShort bool) {
 		}
 		room := w.maxPending - len(w.pending[int32(fd)])
 		if room <= 0 {
-			w.stats.backpressure.Add(1)
+			w.stats.Backpressure.Add(1)
 			w.setState(fd, st|connReadPaused)
 			return
 		}
 		want := min(len(w.buf), room)
-		n, err := Read(fd, w.buf[:want])
+		n, err := eventloop.Read(fd, w.buf[:want])
 		switch {
 		case err == nil && n > 0:
-			w.stats.reads.Add(1)
-			w.stats.bytesIn.Add(uint64(n))
+			w.stats.Reads.Add(1)
+			w.stats.BytesIn.Add(uint64(n))
 			if !w.send(fd, w.buf[:n]) {
 				return
 			}
@@ -233,9 +239,9 @@ func (w *worker) readable(fd int, mayStopShort bool) {
 				return
 			}
 		case err == nil: // n == 0: EOF; echo what is pending, then close
-			w.stats.reads.Add(1)
+			w.stats.Reads.Add(1)
 			if len(w.pending[int32(fd)]) == 0 {
-				w.closeConn(fd, &w.stats.closeEOF)
+				w.closeConn(fd, &w.stats.CloseEOF)
 			} else {
 				w.setState(fd, st|connPeerClosed)
 			}
@@ -244,7 +250,7 @@ func (w *worker) readable(fd int, mayStopShort bool) {
 			return
 		case errors.Is(err, unix.EINTR):
 		default:
-			w.closeConn(fd, w.reasonOf(err))
+			w.closeConn(fd, w.stats.CloseReason(err))
 			return
 		}
 	}
@@ -263,7 +269,7 @@ func (w *worker) send(fd int, b []byte) bool {
 		return false
 	}
 	if len(b) > 0 {
-		w.pending[key] = append(w.takeSpare(), b...)
+		w.pending[key] = append(w.spares.Take(), b...)
 		return w.setState(fd, w.state[fd]|connOutArmed)
 	}
 	return true
@@ -273,7 +279,7 @@ func (w *worker) send(fd int, b []byte) bool {
 // rest; ok is false if the connection was closed on an error.
 func (w *worker) write(fd int, b []byte) (rest []byte, ok bool) {
 	for len(b) > 0 {
-		n, err := Write(fd, b)
+		n, err := eventloop.Write(fd, b)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -281,11 +287,11 @@ func (w *worker) write(fd int, b []byte) (rest []byte, ok bool) {
 			if errors.Is(err, unix.EAGAIN) {
 				return b, true
 			}
-			w.closeConn(fd, w.reasonOf(err))
+			w.closeConn(fd, w.stats.CloseReason(err))
 			return nil, false
 		}
-		w.stats.writes.Add(1)
-		w.stats.bytesOut.Add(uint64(n))
+		w.stats.Writes.Add(1)
+		w.stats.BytesOut.Add(uint64(n))
 		b = b[n:]
 	}
 	return nil, true
@@ -304,10 +310,10 @@ func (w *worker) flush(fd int) bool {
 		w.pending[key] = append(w.pending[key][:0], p...)
 		return true
 	}
-	w.putSpare(w.pending[key])
+	w.spares.Put(w.pending[key])
 	delete(w.pending, key)
 	if w.state[fd]&connPeerClosed != 0 {
-		w.closeConn(fd, &w.stats.closeEOF)
+		w.closeConn(fd, &w.stats.CloseEOF)
 		return false
 	}
 	wasPaused := w.state[fd]&connReadPaused != 0
@@ -320,33 +326,6 @@ func (w *worker) flush(fd int) bool {
 	return true
 }
 
-const maxSpare = 64
-
-func (w *worker) takeSpare() []byte {
-	if n := len(w.spare); n > 0 {
-		b := w.spare[n-1]
-		w.spare = w.spare[:n-1]
-		return b[:0]
-	}
-	return make([]byte, 0, w.maxPending)
-}
-
-func (w *worker) putSpare(b []byte) {
-	if len(w.spare) < maxSpare && cap(b) <= w.maxPending {
-		w.spare = append(w.spare, b)
-	}
-}
-
-func (w *worker) reasonOf(err error) *atomic.Uint64 {
-	switch {
-	case errors.Is(err, unix.ECONNRESET):
-		return &w.stats.closeReset
-	case errors.Is(err, unix.EPIPE):
-		return &w.stats.closePipe
-	}
-	return &w.stats.closeOther
-}
-
 // closeConn removes fd from epoll, frees its state and closes it, once.
 func (w *worker) closeConn(fd int, reason *atomic.Uint64) {
 	if w.state[fd]&connOpen == 0 {
@@ -354,14 +333,14 @@ func (w *worker) closeConn(fd int, reason *atomic.Uint64) {
 	}
 	w.state[fd] = 0
 	if p, ok := w.pending[int32(fd)]; ok {
-		w.putSpare(p)
+		w.spares.Put(p)
 		delete(w.pending, int32(fd))
 	}
 	w.loop.Poller.Del(fd)
 	unix.Close(fd)
 	reason.Add(1)
-	w.stats.closed.Add(1)
-	w.stats.openConns.Add(-1)
+	w.stats.Closed.Add(1)
+	w.stats.OpenConns.Add(-1)
 	w.srv.open.Add(-1)
 }
 
@@ -375,7 +354,7 @@ func (w *worker) exit() {
 	}
 	for fd, st := range w.state {
 		if st&connOpen != 0 {
-			w.closeConn(fd, &w.stats.closeShutdown)
+			w.closeConn(fd, &w.stats.CloseShutdown)
 		}
 	}
 }

@@ -1,7 +1,8 @@
-package core
+package server
 
 import (
 	"bufio"
+	"c1m/core"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ func TestSIGTERMShutdown(t *testing.T) {
 	build.Dir = ".." // the module root; tests run in core/
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build:\n%s", out)
-	parallelRuns(t, []string{EngineEpoll, EngineUring}, func(t *testing.T, engine string) { testSIGTERMShutdown(t, bin, engine) })
+	parallelRuns(t, []string{core.EngineEpoll, core.EngineUring}, func(t *testing.T, engine string) { testSIGTERMShutdown(t, bin, engine) })
 }
 
 func testSIGTERMShutdown(t *testing.T, bin, engine string) {
@@ -86,7 +87,7 @@ func testSIGTERMShutdown(t *testing.T, bin, engine string) {
 	}
 	require.NotEmpty(t, log)
 	assert.Contains(t, strings.Join(log, "\n"), "terminated: closing every connection")
-	var final Snapshot
+	var final core.Snapshot
 	require.NoError(t, json.Unmarshal([]byte(log[len(log)-1]), &final), "the last line is the final stats")
 	assert.Equal(t, engine, final.Engine)
 	assert.Zero(t, final.Conns)

@@ -1,4 +1,4 @@
-package core
+package server
 
 // Shared test helpers: in-process servers, a subprocess server mode (for
 // tests that need a low RLIMIT_NOFILE or a clean memory baseline), dialing,
@@ -8,6 +8,7 @@ package core
 import (
 	"bufio"
 	"bytes"
+	"c1m/core"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ const (
 
 func TestMain(m *testing.M) {
 	// Prefork re-executes os.Executable(), which is this test binary.
-	RunPreforkChildIfAsked()
+	RunChildIfAsked()
 	if raw := os.Getenv(subServerEnv); raw != "" {
 		os.Exit(runSubServer(raw))
 	}
@@ -47,37 +48,18 @@ func TestMain(m *testing.M) {
 
 // ---- in-process servers ----
 
-// testConfig is DefaultConfig on an ephemeral loopback port with two workers.
-func testConfig() Config {
-	c := DefaultConfig()
+// testConfig is core.DefaultConfig on an ephemeral loopback port with two workers.
+func testConfig() core.Config {
+	c := core.DefaultConfig()
 	c.Addr = "127.0.0.1:0"
 	c.Workers = 2
 	return c
 }
 
-// startServer starts cfg in this process and stops it when the test ends.
-func startServer(t testing.TB, cfg Config) (*Server, string) {
-	t.Helper()
-	s, err := NewServer(cfg)
-	require.NoError(t, err)
-	require.NoError(t, s.Start())
-	t.Cleanup(func() {
-		s.Stop()
-		require.NoError(t, s.Err(), "server hit an internal error")
-	})
-	addrs := s.Addrs()
-	require.NotEmpty(t, addrs)
-	require.NotZero(t, addrs[0].Port())
-	return s, addrs[0].String()
-}
-
-// addrser is a server that knows its listening addresses (both engines).
-type addrser interface{ Addrs() []netip.AddrPort }
-
 // engineModes are the ways the engine-independent tests run the server:
 // epoll in each trigger mode, io_uring in each task-run mode, and io_uring
 // with single-shot receives.
-var engineModes = []string{"et", "lt", "uring-" + TaskrunSignal, "uring-" + TaskrunDefer, "uring-" + RecvSingle}
+var engineModes = []string{"et", "lt", "uring-" + core.TaskrunSignal, "uring-" + core.TaskrunDefer, "uring-" + core.RecvSingle}
 
 // parallelRuns runs fn as a parallel subtest for each name.
 func parallelRuns(t *testing.T, names []string, fn func(t *testing.T, name string)) {
@@ -91,23 +73,23 @@ func parallelRuns(t *testing.T, names []string, fn func(t *testing.T, name strin
 }
 
 // withMode sets cfg up for one of engineModes.
-func withMode(cfg Config, mode string) Config {
+func withMode(cfg core.Config, mode string) core.Config {
 	if rest, ok := strings.CutPrefix(mode, "uring-"); ok {
-		cfg.Engine = EngineUring
-		if rest == RecvSingle {
-			cfg.UringRecv = RecvSingle
+		cfg.Engine = core.EngineUring
+		if rest == core.RecvSingle {
+			cfg.Uring.Recv = core.RecvSingle
 		} else {
-			cfg.UringTaskrun = rest
+			cfg.Uring.Taskrun = rest
 		}
 	} else {
-		cfg.Trigger = mode
+		cfg.Epoll.Trigger = mode
 	}
 	return cfg
 }
 
-// startRunner starts cfg with Launch (either engine) in this process and
+// startServer starts cfg with Launch (either engine) in this process and
 // stops it when the test ends.
-func startRunner(t testing.TB, cfg Config) (Runner, string) {
+func startServer(t testing.TB, cfg core.Config) (core.Engine, string) {
 	t.Helper()
 	r, err := Launch(cfg)
 	require.NoError(t, err)
@@ -116,7 +98,7 @@ func startRunner(t testing.TB, cfg Config) (Runner, string) {
 		require.NoError(t, r.Err(), "server hit an internal error")
 	})
 	require.Empty(t, r.Snapshot().EngineNote, "the engine asked for is the one running")
-	addrs := r.(addrser).Addrs()
+	addrs := r.Addrs()
 	require.NotEmpty(t, addrs)
 	require.NotZero(t, addrs[0].Port())
 	return r, addrs[0].String()
@@ -135,9 +117,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 // waitConns waits until snap reports exactly n open connections.
-func waitConns(t testing.TB, snap func() Snapshot, n int64) Snapshot {
+func waitConns(t testing.TB, snap func() core.Snapshot, n int64) core.Snapshot {
 	t.Helper()
-	var last Snapshot
+	var last core.Snapshot
 	waitFor(t, fmt.Sprintf("conns == %d", n), func() bool {
 		last = snap()
 		return last.Conns == n
@@ -429,20 +411,20 @@ func procRSS(t testing.TB, pid int) uint64 {
 
 // subSpec is what a subprocess server runs.
 type subSpec struct {
-	Nofile    uint64 `json:"nofile"`     // lower soft and hard RLIMIT_NOFILE to this (0: leave)
-	Config    Config `json:"config"`     // launched with Launch (single, fdtables or prefork)
-	LeaveFree int    `json:"leave_free"` // >0: after starting, fill the fd table leaving this many fds free
+	Nofile    uint64      `json:"nofile"`     // lower soft and hard RLIMIT_NOFILE to this (0: leave)
+	Config    core.Config `json:"config"`     // launched with Launch (single, fdtables or prefork)
+	LeaveFree int         `json:"leave_free"` // >0: after starting, fill the fd table leaving this many fds free
 }
 
 // subReady is the subprocess's first stdout line.
 type subReady struct {
-	Addrs   []string `json:"addrs"`
-	Plan    Plan     `json:"plan"`
-	Ballast int      `json:"ballast"` // fds opened to fill the table
+	Addrs   []string  `json:"addrs"`
+	Plan    core.Plan `json:"plan"`
+	Ballast int       `json:"ballast"` // fds opened to fill the table
 }
 
 // runSubServer is the subprocess side: start the server, print a subReady
-// line, then answer every "snap" line on stdin with a Snapshot line. It
+// line, then answer every "snap" line on stdin with a core.Snapshot line. It
 // stops at EOF on stdin (the test ended or died) or at SIGTERM.
 func runSubServer(raw string) int {
 	fail := func(err error) int {
@@ -467,18 +449,8 @@ func runSubServer(raw string) int {
 	}
 	defer r.Stop()
 	ready := subReady{Plan: r.Plan()}
-	if s, ok := r.(addrser); ok {
-		for _, a := range s.Addrs() {
-			ready.Addrs = append(ready.Addrs, a.String())
-		}
-	} else {
-		aps, err := ListenAddrs(spec.Config.Addr, spec.Config.Ports)
-		if err != nil {
-			return fail(err)
-		}
-		for _, a := range aps {
-			ready.Addrs = append(ready.Addrs, a.String())
-		}
+	for _, a := range r.Addrs() {
+		ready.Addrs = append(ready.Addrs, a.String())
 	}
 	if spec.LeaveFree > 0 {
 		var ballast []int
@@ -604,13 +576,13 @@ func (s *subServer) line() []byte {
 }
 
 // Snapshot asks the subprocess for its counters.
-func (s *subServer) Snapshot() Snapshot {
+func (s *subServer) Snapshot() core.Snapshot {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, err := io.WriteString(s.stdin, "snap\n")
 	require.NoError(s.t, err)
-	var snap Snapshot
+	var snap core.Snapshot
 	require.NoError(s.t, json.Unmarshal(s.line(), &snap))
 	return snap
 }

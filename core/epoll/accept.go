@@ -1,6 +1,8 @@
-package core
+package epoll
 
 import (
+	"c1m/core"
+	"c1m/eventloop"
 	"errors"
 	"sync/atomic"
 	"time"
@@ -13,24 +15,19 @@ import (
 // server or spin the CPU: out of fds it sheds one pending connection with
 // the reserve-fd trick and backs off; a full server sheds at -max-conns.
 type acceptGate struct {
-	stats      *acceptStats
-	open       *atomic.Int64 // connections open in this process
-	maxConns   int64
-	table      *atomic.Int64 // connections in this loop's private fd table (nil: the table is shared)
-	tableMax   int64         // what that table may hold; one accepted past it is shed like one past -max-conns,
-	yieldFull  bool          // or, yielding, is not accepted at all: another loop with room takes it
-	reserve    int           // an fd held back to free when the table is full
-	pauseUntil time.Time
-	backoff    time.Duration
+	stats     *core.AcceptStats
+	open      *atomic.Int64 // connections open in this process
+	maxConns  int64
+	table     *atomic.Int64 // connections in this loop's private fd table (nil: the table is shared)
+	tableMax  int64         // what that table may hold; one accepted past it is shed like one past -max-conns,
+	yieldFull bool          // or, yielding, is not accepted at all: another loop with room takes it
+	reserve   int           // an fd held back to free when the table is full
+	backoff   core.Backoff
 }
 
-const (
-	acceptBatch  = 128 // accepts per readiness event, so one busy port cannot starve the rest
-	backoffFirst = 10 * time.Millisecond
-	backoffMax   = time.Second
-)
+const acceptBatch = 128 // accepts per readiness event, so one busy port cannot starve the rest
 
-func newAcceptGate(stats *acceptStats, open *atomic.Int64, maxConns int) *acceptGate {
+func newAcceptGate(stats *core.AcceptStats, open *atomic.Int64, maxConns int) *acceptGate {
 	g := &acceptGate{stats: stats, open: open, maxConns: int64(maxConns), reserve: -1}
 	g.reopenReserve()
 	return g
@@ -63,18 +60,6 @@ func (g *acceptGate) close() {
 	}
 }
 
-// paused reports whether accepting is backing off, and for how long more.
-func (g *acceptGate) paused(now time.Time) (bool, time.Duration) {
-	if g.pauseUntil.IsZero() {
-		return false, 0
-	}
-	if left := g.pauseUntil.Sub(now); left > 0 {
-		return true, left
-	}
-	g.pauseUntil = time.Time{}
-	return false, 0
-}
-
 // drain accepts up to acceptBatch connections from lfd, handing each to
 // take. It returns true when accepting must pause (see paused).
 func (g *acceptGate) drain(lfd int, take func(fd int, acceptedNs int64)) (pause bool) {
@@ -82,37 +67,31 @@ func (g *acceptGate) drain(lfd int, take func(fd int, acceptedNs int64)) (pause 
 		if g.yieldFull && g.tableFull() {
 			return false
 		}
-		g.stats.calls.Add(1)
+		g.stats.Calls.Add(1)
 		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err == nil {
-			g.backoff = 0
+			g.backoff.Reset()
 			if g.maxConns > 0 && g.open.Load() >= g.maxConns || !g.yieldFull && g.tableFull() {
 				unix.Close(fd)
-				g.stats.shedMaxConns.Add(1)
+				g.stats.ShedMaxConns.Add(1)
 				continue
 			}
 			g.open.Add(1)
-			g.stats.accepted.Add(1)
-			take(fd, MonoNs())
+			g.stats.Accepted.Add(1)
+			take(fd, core.MonoNs())
 			continue
 		}
-		switch {
-		case errors.Is(err, unix.EAGAIN):
-			return false
-		case errors.Is(err, unix.EINTR):
-		case errors.Is(err, unix.ECONNABORTED), errors.Is(err, unix.EPROTO):
-			g.stats.econnaborted.Add(1)
-		case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
-			if errors.Is(err, unix.EMFILE) {
-				g.stats.emfile.Add(1)
-			} else {
-				g.stats.enfile.Add(1)
+		switch g.stats.CountError(err) {
+		case core.AcceptAgain:
+			if errors.Is(err, unix.EAGAIN) {
+				return false
 			}
+		case core.AcceptAborted:
+		case core.AcceptNoFD:
 			g.shedOne(lfd)
 			g.startBackoff()
 			return true
-		default: // ENOBUFS, ENOMEM, ...: let the kernel recover
-			g.stats.otherErr.Add(1)
+		case core.AcceptBroken:
 			g.startBackoff()
 			return true
 		}
@@ -130,19 +109,14 @@ func (g *acceptGate) shedOne(lfd int) {
 	g.reserve = -1
 	if fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC); err == nil {
 		unix.Close(fd)
-		g.stats.shedNoFD.Add(1)
+		g.stats.ShedNoFD.Add(1)
 	}
 	g.reopenReserve()
 }
 
 func (g *acceptGate) startBackoff() {
-	if g.backoff == 0 {
-		g.backoff = backoffFirst
-	} else {
-		g.backoff = min(2*g.backoff, backoffMax)
-	}
-	g.stats.backoffs.Add(1)
-	g.pauseUntil = time.Now().Add(g.backoff)
+	g.stats.Backoffs.Add(1)
+	g.backoff.Start(time.Now())
 }
 
 // listenerSet pauses and resumes a loop's listeners together.
@@ -166,7 +140,7 @@ func (s *listenerSet) has(fd int) bool {
 }
 
 // setPaused stops (events 0) or restarts level-triggered interest in every listener.
-func (s *listenerSet) setPaused(p *Poller, pause bool) {
+func (s *listenerSet) setPaused(p *eventloop.Poller, pause bool) {
 	if s.paused == pause {
 		return
 	}
@@ -190,7 +164,7 @@ func (s *listenerSet) setPaused(p *Poller, pause bool) {
 	}
 }
 
-func (s *listenerSet) register(p *Poller) error {
+func (s *listenerSet) register(p *eventloop.Poller) error {
 	var ev uint32 = unix.EPOLLIN
 	if s.exclusive {
 		ev |= unix.EPOLLEXCLUSIVE
@@ -225,7 +199,7 @@ type accepting struct {
 func (a *accepting) yielding() bool { return a.gate.yieldFull && a.gate.tableFull() }
 
 // event handles readiness on fd if it is one of the listeners.
-func (a *accepting) event(p *Poller, fd int, take func(fd int, acceptedNs int64)) bool {
+func (a *accepting) event(p *eventloop.Poller, fd int, take func(fd int, acceptedNs int64)) bool {
 	if !a.ls.has(fd) {
 		return false
 	}
@@ -239,11 +213,11 @@ func (a *accepting) event(p *Poller, fd int, take func(fd int, acceptedNs int64)
 // yielding, the table has room again: a close happens on this loop, which
 // runs tick after it); it returns how long the loop may sleep (-1: no limit
 // from accepting).
-func (a *accepting) tick(p *Poller, now time.Time) time.Duration {
+func (a *accepting) tick(p *eventloop.Poller, now time.Time) time.Duration {
 	if !a.ls.paused {
 		return -1
 	}
-	if still, left := a.gate.paused(now); still {
+	if still, left := a.gate.backoff.Paused(now); still {
 		return left
 	}
 	if a.yielding() {

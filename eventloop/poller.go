@@ -1,4 +1,9 @@
-package core
+// Package eventloop is the one epoll wrapper of the repository and the event
+// loop built on it: a Poller (an epoll instance), a Loop (a Poller on one
+// locked, optionally pinned OS thread, optionally with a private fd table)
+// and raw non-blocking Read and Write. The server's engines and the load
+// client run every socket they wait on through it.
+package eventloop
 
 import (
 	"errors"

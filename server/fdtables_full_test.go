@@ -1,6 +1,7 @@
-package core
+package server
 
 import (
+	"c1m/core"
 	"os"
 	"strconv"
 	"testing"
@@ -21,7 +22,7 @@ import (
 // in part.
 func TestFDTablesFullTableShedsNotFatal(t *testing.T) {
 	t.Parallel()
-	parallelRuns(t, []string{DispatchSCM, DispatchSCMBatch}, testFullTableSheds)
+	parallelRuns(t, []string{core.DispatchSCM, core.DispatchSCMBatch}, testFullTableSheds)
 }
 
 func testFullTableSheds(t *testing.T, mode string) {
@@ -29,7 +30,7 @@ func testFullTableSheds(t *testing.T, mode string) {
 	srv, mainFDs, old, low := startSqueezedFDTables(t, mode, 8)
 
 	conns := dialMany(t, srv.Addr(), n)
-	var snap Snapshot
+	var snap core.Snapshot
 	waitFor(t, "every connection held or shed", func() bool {
 		snap = srv.Snapshot()
 		// scm-batch's acceptor holds a batch of fds until it sends them, so
@@ -74,9 +75,9 @@ func countDir(t *testing.T, dir string) int {
 func startSqueezedFDTables(t *testing.T, mode string, room int) (srv *subServer, mainFDs int, old, low unix.Rlimit) {
 	t.Helper()
 	cfg := testConfig()
-	cfg.Strategy, cfg.MaxConns, cfg.Pin, cfg.Dispatch = StrategyFDTables, 1000, false, mode
+	cfg.Epoll.Strategy, cfg.MaxConns, cfg.Pin, cfg.Epoll.Dispatch = core.StrategyFDTables, 1000, false, mode
 	srv = startSubServer(t, subSpec{Nofile: 300, Config: cfg})
-	require.Equal(t, StrategyFDTables, srv.Plan.Strategy)
+	require.Equal(t, core.StrategyFDTables, srv.Plan.Strategy)
 	mainFDs = countDir(t, "/proc/"+strconv.Itoa(srv.Pid())+"/fd")
 	require.NoError(t, unix.Prlimit(srv.Pid(), unix.RLIMIT_NOFILE, nil, &old))
 	low = old

@@ -24,38 +24,38 @@ func TestPlanCapacity(t *testing.T) {
 		},
 		{
 			name: "single with max-conns", nofile: 20000,
-			cfg:  Config{Ports: 1, Workers: 2, MaxConns: 15000, Strategy: StrategySingle},
+			cfg:  Config{Ports: 1, Workers: 2, MaxConns: 15000, Epoll: EpollConfig{Strategy: StrategySingle}},
 			want: Plan{Strategy: StrategySingle, Procs: 1, Tables: 1, Workers: 2, PerTable: 19927, MaxConns: 15000, MaxConnsPerProc: 15000},
 		},
 		{
 			// The target: -max-conns 1000000 -ports 20 under a 20,000 cap.
 			name: "auto million picks fdtables", nofile: 20000,
-			cfg:  Config{Ports: 20, Workers: 2, MaxConns: 1000000, Strategy: StrategyAuto},
+			cfg:  Config{Ports: 20, Workers: 2, MaxConns: 1000000, Epoll: EpollConfig{Strategy: StrategyAuto}},
 			want: Plan{Strategy: StrategyFDTables, Procs: 1, Tables: 51, Workers: 51, PerTable: 19712, MaxConns: 1000000, MaxConnsPerProc: 1000000},
 		},
 		{
 			name: "fdtables small limit", nofile: 300,
-			cfg:  Config{Ports: 1, Workers: 2, MaxConns: 1000, Strategy: StrategyFDTables},
+			cfg:  Config{Ports: 1, Workers: 2, MaxConns: 1000, Epoll: EpollConfig{Strategy: StrategyFDTables}},
 			want: Plan{Strategy: StrategyFDTables, Procs: 1, Tables: 5, Workers: 5, PerTable: 215, MaxConns: 1000, MaxConnsPerProc: 1000},
 		},
 		{
 			name: "fdtables keeps more workers than needed", nofile: 20000,
-			cfg:  Config{Ports: 1, Workers: 4, MaxConns: 30000, Strategy: StrategyFDTables},
+			cfg:  Config{Ports: 1, Workers: 4, MaxConns: 30000, Epoll: EpollConfig{Strategy: StrategyFDTables}},
 			want: Plan{Strategy: StrategyFDTables, Procs: 1, Tables: 4, Workers: 4, PerTable: 19919, MaxConns: 30000, MaxConnsPerProc: 30000},
 		},
 		{
 			name: "prefork auto procs", nofile: 300,
-			cfg:  Config{Ports: 1, Workers: 2, MaxConns: 1000, Strategy: StrategyPrefork},
+			cfg:  Config{Ports: 1, Workers: 2, MaxConns: 1000, Epoll: EpollConfig{Strategy: StrategyPrefork}},
 			want: Plan{Strategy: StrategyPrefork, Procs: 5, Tables: 1, Workers: 2, PerTable: 227, MaxConns: 1000, MaxConnsPerProc: 200},
 		},
 		{
 			name: "prefork given procs", nofile: 300,
-			cfg:  Config{Ports: 1, Workers: 2, MaxConns: 1000, Strategy: StrategyPrefork, Procs: 8},
+			cfg:  Config{Ports: 1, Workers: 2, MaxConns: 1000, Epoll: EpollConfig{Strategy: StrategyPrefork, Procs: 8}},
 			want: Plan{Strategy: StrategyPrefork, Procs: 8, Tables: 1, Workers: 2, PerTable: 227, MaxConns: 1000, MaxConnsPerProc: 125},
 		},
 		{
 			name: "prefork without max-conns", nofile: 300,
-			cfg:  Config{Ports: 1, Workers: 2, Strategy: StrategyPrefork},
+			cfg:  Config{Ports: 1, Workers: 2, Epoll: EpollConfig{Strategy: StrategyPrefork}},
 			want: Plan{Strategy: StrategyPrefork, Procs: 1, Tables: 1, Workers: 2, PerTable: 227, MaxConns: 227, MaxConnsPerProc: 227},
 		},
 	}
@@ -79,11 +79,11 @@ func TestPlanCapacityRefusals(t *testing.T) {
 		msg    string
 	}{
 		{"no fds left", Config{Ports: 1, Workers: 2}, 50, "leaves no fds for connections"},
-		{"single too big", Config{Ports: 1, Workers: 2, MaxConns: 100000, Strategy: StrategySingle}, 20000, "does not fit one fd table"},
-		{"fdtables unsized", Config{Ports: 1, Workers: 2, Strategy: StrategyFDTables}, 20000, "needs -max-conns"},
-		{"fdtables limit too small", Config{Ports: 1, Workers: 2, MaxConns: 1000, Strategy: StrategyFDTables}, 100, "too small"},
-		{"prefork too few procs", Config{Ports: 1, Workers: 2, MaxConns: 1000, Strategy: StrategyPrefork, Procs: 4}, 300, "raise -procs"},
-		{"unknown strategy", Config{Ports: 1, Workers: 2, Strategy: "bogus"}, 20000, "unknown -strategy"},
+		{"single too big", Config{Ports: 1, Workers: 2, MaxConns: 100000, Epoll: EpollConfig{Strategy: StrategySingle}}, 20000, "does not fit one fd table"},
+		{"fdtables unsized", Config{Ports: 1, Workers: 2, Epoll: EpollConfig{Strategy: StrategyFDTables}}, 20000, "needs -max-conns"},
+		{"fdtables limit too small", Config{Ports: 1, Workers: 2, MaxConns: 1000, Epoll: EpollConfig{Strategy: StrategyFDTables}}, 100, "too small"},
+		{"prefork too few procs", Config{Ports: 1, Workers: 2, MaxConns: 1000, Epoll: EpollConfig{Strategy: StrategyPrefork, Procs: 4}}, 300, "raise -procs"},
+		{"unknown strategy", Config{Ports: 1, Workers: 2, Epoll: EpollConfig{Strategy: "bogus"}}, 20000, "unknown -strategy"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -144,20 +144,34 @@ func TestSockaddrOf(t *testing.T) {
 	assert.Equal(t, 7, sa.(*unix.SockaddrInet6).Port)
 }
 
-func TestNewServerRejectsBadConfig(t *testing.T) {
+// Rings are sized from RLIMIT_NOFILE: one table per ring, so -max-conns
+// past one table means more rings, never more fds.
+func TestPlanRings(t *testing.T) {
 	t.Parallel()
-	for name, mod := range map[string]func(*Config){
-		"trigger":     func(c *Config) { c.Trigger = "both" },
-		"balance":     func(c *Config) { c.Balance = "random" },
-		"dispatch":    func(c *Config) { c.Dispatch = "carrier-pigeon" },
-		"readbuf":     func(c *Config) { c.ReadBuf = 10 },
-		"max-pending": func(c *Config) { c.MaxPending = 0 },
-		"addr":        func(c *Config) { c.Addr = "nowhere" },
-		"ports on 0":  func(c *Config) { c.Ports = 2 },
-	} {
-		cfg := testConfig()
-		mod(&cfg)
-		_, err := NewServer(cfg)
-		assert.Error(t, err, name)
-	}
+	cfg := DefaultConfig()
+	cfg.Ports, cfg.Workers, cfg.MaxConns = 20, 2, 1_000_000
+	p, err := PlanRings(cfg, 20000)
+	require.NoError(t, err)
+	assert.Equal(t, StrategyRings, p.Strategy)
+	assert.Equal(t, 19972, p.PerTable)
+	assert.Equal(t, 51, p.Tables)
+	assert.Equal(t, 2, p.Workers)
+	assert.GreaterOrEqual(t, p.Tables*p.PerTable, 1_000_000)
+
+	cfg.MaxConns = 0
+	p, err = PlanRings(cfg, 20000)
+	require.NoError(t, err)
+	assert.Equal(t, 1, p.Tables)
+	assert.Equal(t, 1, p.Workers, "no more threads than rings")
+
+	cfg.MaxConns, cfg.Uring.Rings = 100_000, 2
+	_, err = PlanRings(cfg, 20000)
+	assert.ErrorContains(t, err, "raise -rings")
+
+	// Past 65,536 a table stops growing: more rings instead.
+	cfg.MaxConns, cfg.Uring.Rings = 1_000_000, 0
+	p, err = PlanRings(cfg, 1<<20)
+	require.NoError(t, err)
+	assert.Equal(t, RingSlots, RingTable(p, cfg.Ports))
+	assert.Equal(t, 16, p.Tables)
 }

@@ -1,6 +1,8 @@
-package core
+package epoll
 
 import (
+	"c1m/core"
+	"c1m/eventloop"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,48 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Dispatch modes: how an accepted fd reaches its worker.
-const (
-	DispatchPipe      = "pipe"      // fixed-width frames on a pipe the worker watches (the original design)
-	DispatchChan      = "chan"      // a Go channel, plus the worker loop's eventfd to wake it
-	DispatchDirect    = "direct"    // the acceptor adds the fd to the worker's epoll itself
-	DispatchReusePort = "reuseport" // no acceptor: each worker accepts on its own SO_REUSEPORT listeners
-	DispatchSCM       = "scm"       // SCM_RIGHTS over a unix socketpair, one fd per message: workers with private fd tables
-	DispatchSCMBatch  = "scm-batch" // SCM_RIGHTS, up to scmBatchMax fds per message: one sendmsg per acceptor wake-up and worker
-	DispatchExclusive = "exclusive" // no acceptor: every worker accepts on the shared listeners, in its epoll with EPOLLEXCLUSIVE
-)
-
-// DispatchModes lists the modes a user may choose with -dispatch in one fd table.
-var DispatchModes = []string{DispatchPipe, DispatchChan, DispatchDirect, DispatchReusePort}
-
-// FDTablesDispatchModes are the ways an accepted connection can reach a
-// worker's private fd table (-strategy fdtables): passed over SCM_RIGHTS,
-// or accepted by the worker itself, on SO_REUSEPORT listeners of its own
-// (reuseport) or on the shared ones, present in every table copied at
-// unshare (exclusive). Experiment 12 measures them against each other.
-var FDTablesDispatchModes = []string{DispatchSCM, DispatchSCMBatch, DispatchReusePort, DispatchExclusive}
-
-// FDTablesDefaultDispatch is the fastest of them measured here (experiment
-// 12, 1M connections, unthrottled client, medians of 2): reuseport filled
-// 1M in 15.5 s at 8.0 µs of server CPU a connection, scm-batch in 16.5 s
-// (but 256 ms p99 from accept to a worker), exclusive in 19 s, scm in 27 s.
-// pipe, chan and direct cannot reach a private table, so fdtables runs this
-// one instead, and says so on the startup line.
-const FDTablesDefaultDispatch = DispatchReusePort
-
 // acceptsInWorkers reports whether mode has no acceptor: each worker accepts.
 func acceptsInWorkers(mode string) bool {
-	return mode == DispatchReusePort || mode == DispatchExclusive
-}
-
-// fdtablesDispatch is the mode fdtables runs when asked for mode.
-func fdtablesDispatch(mode string) string {
-	for _, m := range FDTablesDispatchModes {
-		if m == mode {
-			return mode
-		}
-	}
-	return FDTablesDefaultDispatch
+	return mode == core.DispatchReusePort || mode == core.DispatchExclusive
 }
 
 // Inbox carries accepted fds from the acceptor to one worker.
@@ -83,18 +46,18 @@ var errStopped = errors.New("server stopping")
 // for the modes that need it (chan, direct).
 func newInbox(mode string, w *worker, stopping *atomic.Bool) (Inbox, error) {
 	switch mode {
-	case DispatchPipe:
+	case core.DispatchPipe:
 		return newPipeInbox(stopping)
-	case DispatchChan:
+	case core.DispatchChan:
 		return &chanInbox{ch: make(chan Handoff, 1024), w: w, stopping: stopping}, nil
-	case DispatchDirect:
+	case core.DispatchDirect:
 		return &directInbox{w: w}, nil
-	case DispatchSCM:
+	case core.DispatchSCM:
 		return newSCMInbox(stopping, 1)
-	case DispatchSCMBatch:
+	case core.DispatchSCMBatch:
 		return newSCMInbox(stopping, scmBatchMax)
 	}
-	return nil, fmt.Errorf("dispatch %q has no inbox (choose one of %v)", mode, DispatchModes)
+	return nil, fmt.Errorf("dispatch %q has no inbox (choose one of %v)", mode, core.DispatchModes)
 }
 
 // waitWritable blocks until fd can take a write, polling so that a stopping
@@ -232,11 +195,11 @@ func (d *directInbox) Deliver(h Handoff) error {
 	// event for an fd it does not know finds the note by draining.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := AddTo(d.w.loop.Poller.FD(), int(h.FD), d.w.connEvents); err != nil {
+	if err := eventloop.AddTo(d.w.loop.Poller.FD(), int(h.FD), d.w.connEvents); err != nil {
 		return err
 	}
 	d.adopted = append(d.adopted, h)
-	d.w.stats.recordDispatch(h.AcceptedNs) // registered: the ADD above is the whole hand-off
+	d.w.stats.RecordDispatch(h.AcceptedNs) // registered: the ADD above is the whole hand-off
 	return nil
 }
 

@@ -1,46 +1,42 @@
-package core
+package epoll
 
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 	"time"
 
+	"c1m/core"
 	"c1m/procgroup"
 )
 
-// Runner is a running server: one process's core, or a prefork parent.
-type Runner interface {
-	Plan() Plan
-	Config() Config
-	Snapshot() Snapshot
-	Stop()
-	Failed() <-chan struct{}
-	Err() error
-}
-
-// Launch plans cfg and starts it: in this process, or as prefork children.
-func Launch(cfg Config) (Runner, error) {
-	if cfg.Engine == EngineUring {
-		return launchUring(cfg, uringSupport)
-	}
+// Launch plans cfg (which core.Config.Validate has checked) and starts it:
+// in this process, or as prefork children. note, if not empty, says why
+// this engine runs instead of the one asked for; the snapshot carries it.
+func Launch(cfg core.Config, note string) (core.Engine, error) {
 	s, err := NewServer(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if s.plan.Strategy == StrategyPrefork {
-		return startPrefork(s.cfg, s.plan)
+	if s.plan.Strategy == core.StrategyPrefork {
+		p, err := startPrefork(s.cfg, s.plan, s.Addrs())
+		if err == nil {
+			p.engineNote = note
+		}
+		return p, err
 	}
+	s.engineNote = note
 	if err := s.Start(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// preforkEnv carries a child's Config (JSON); fd 3 carries its snapshots back.
+// preforkEnv carries a child's core.Config (JSON); fd 3 carries its snapshots back.
 const preforkEnv = "C1M_PREFORK_CHILD"
 
 // preforkInterval is how often a child reports its counters to the parent.
@@ -58,7 +54,7 @@ func RunPreforkChildIfAsked() {
 }
 
 func runPreforkChild(raw string) int {
-	var cfg Config
+	var cfg core.Config
 	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "prefork child: bad config: %v\n", err)
 		return 2
@@ -108,32 +104,32 @@ func runPreforkChild(raw string) int {
 
 // prefork is the parent of P server processes sharing the ports with SO_REUSEPORT.
 type prefork struct {
-	cfg   Config
-	plan  Plan
-	group *procgroup.Group
+	cfg        core.Config
+	plan       core.Plan
+	addrs      []netip.AddrPort
+	group      *procgroup.Group
+	engineNote string
 
 	mu    sync.Mutex
-	last  []Snapshot
+	last  []core.Snapshot
 	ready []chan struct{} // closed at a child's first report
-
-	errOnce sync.Once
-	err     error
-	failed  chan struct{}
+	core.Failure
 }
 
-func startPrefork(cfg Config, plan Plan) (*prefork, error) {
+func startPrefork(cfg core.Config, plan core.Plan, addrs []netip.AddrPort) (*prefork, error) {
 	child := cfg
 	// SO_REUSEPORT spreads connections unevenly, so each child may hold a
 	// tenth more than its even share (within its table); the parent's
 	// total is what -max-conns bounds in the plan.
 	perChild := min(plan.MaxConnsPerProc+plan.MaxConnsPerProc/10+1, plan.PerTable)
-	child.Strategy, child.MaxConns, child.Procs, child.ReusePort = StrategySingle, perChild, 0, true
+	child.MaxConns = perChild
+	child.Epoll.Strategy, child.Epoll.Procs, child.Epoll.ReusePort = core.StrategySingle, 0, true
 	raw, err := json.Marshal(child)
 	if err != nil {
 		return nil, err
 	}
-	p := &prefork{cfg: cfg, plan: plan, group: procgroup.New(plan.Procs),
-		last: make([]Snapshot, plan.Procs), ready: make([]chan struct{}, plan.Procs), failed: make(chan struct{})}
+	p := &prefork{cfg: cfg, plan: plan, addrs: addrs, group: procgroup.New(plan.Procs),
+		last: make([]core.Snapshot, plan.Procs), ready: make([]chan struct{}, plan.Procs)}
 	for i := range p.ready {
 		p.ready[i] = make(chan struct{})
 	}
@@ -161,7 +157,7 @@ func startPrefork(cfg Config, plan Plan) (*prefork, error) {
 	go func() {
 		for e := range p.group.Exits() {
 			if !e.Expected {
-				p.fail(fmt.Errorf("prefork child %d (pid %d) exited: %v", e.Index, e.Pid, e.Err))
+				p.Fail(fmt.Errorf("prefork child %d (pid %d) exited: %v", e.Index, e.Pid, e.Err))
 			}
 		}
 	}()
@@ -169,7 +165,7 @@ func startPrefork(cfg Config, plan Plan) (*prefork, error) {
 }
 
 func (p *prefork) record(i int, line []byte) {
-	var snap Snapshot
+	var snap core.Snapshot
 	if json.Unmarshal(line, &snap) == nil {
 		p.mu.Lock()
 		first := p.last[i].Time.IsZero()
@@ -181,31 +177,17 @@ func (p *prefork) record(i int, line []byte) {
 	}
 }
 
-func (p *prefork) fail(err error) {
-	p.errOnce.Do(func() {
-		p.err = err
-		close(p.failed)
-	})
-}
+func (p *prefork) Plan() core.Plan { return p.plan }
 
-func (p *prefork) Plan() Plan              { return p.plan }
-func (p *prefork) Config() Config          { return p.cfg }
-func (p *prefork) Failed() <-chan struct{} { return p.failed }
-func (p *prefork) Err() error {
-	select {
-	case <-p.failed:
-		return p.err
-	default:
-		return nil
-	}
-}
+// Addrs are the ports every child listens on (SO_REUSEPORT).
+func (p *prefork) Addrs() []netip.AddrPort { return append([]netip.AddrPort(nil), p.addrs...) }
 
 // Snapshot merges the children's latest reports.
-func (p *prefork) Snapshot() Snapshot {
+func (p *prefork) Snapshot() core.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := Snapshot{Time: time.Now(), Strategy: StrategyPrefork, Procs: len(p.last),
-		Dispatch: p.cfg.Dispatch, Trigger: p.cfg.Trigger}
+	out := core.Snapshot{Time: time.Now(), Engine: core.EngineEpoll, EngineNote: p.engineNote, Strategy: core.StrategyPrefork,
+		Procs: len(p.last), Dispatch: p.cfg.Epoll.Dispatch, Trigger: p.cfg.Epoll.Trigger}
 	for i := range p.last {
 		out.Merge(&p.last[i])
 	}
@@ -213,5 +195,5 @@ func (p *prefork) Snapshot() Snapshot {
 }
 
 // Stop sends SIGTERM to every child (by pid) and waits; SIGKILL after 10 s.
-// Each child's last report, sent as it exits, is in the final Snapshot.
+// Each child's last report, sent as it exits, is in the final core.Snapshot.
 func (p *prefork) Stop() { p.group.Stop(10 * time.Second) }
