@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"c1m/spread"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -84,48 +86,32 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	assert.Empty(t, exps)
 }
 
-func TestSpreadOf(t *testing.T) {
-	t.Parallel()
-	s, ok := SpreadOf([]float64{4950, 4890, 4912})
-	require.True(t, ok)
-	assert.Equal(t, Spread{Median: 4912, Min: 4890, Max: 4950, N: 3}, s)
-	s, _ = SpreadOf([]float64{1, 4, 2, 3})
-	assert.Equal(t, 2.5, s.Median)
-	_, ok = SpreadOf(nil)
-	assert.False(t, ok)
-	assert.InDelta(t, 2.0, RatioOfMedians(Spread{Median: 4}, Spread{Median: 2}), 1e-12)
-	assert.True(t, math.IsNaN(RatioOfMedians(Spread{Median: 4}, Spread{})))
-}
-
 func TestEvaluateCheck(t *testing.T) {
 	t.Parallel()
-	spread := func(v ...float64) Spread { s, _ := SpreadOf(v); return s }
+	of := func(v ...float64) Spread { s, _ := spread.Of(v); return s }
 	for _, tc := range []struct {
 		expect string
 		tol    float64
 		a, b   Spread
 		want   Verdict
 	}{
-		{"a>=b", 0.05, spread(99000, 101000, 103000), spread(98000, 100000, 102000), Supported},
-		{"a>=b", 0.05, spread(94000), spread(100000), NotSupported},
-		{"a>=b", 0, spread(98000, 100000, 102000), spread(99000, 101000, 103000), Inconclusive},
-		{"a<=b", 0.05, spread(140, 150, 160), spread(95, 100, 105), NotSupported},
-		{"a<=b", 0.05, spread(104), spread(100), Supported},
-		{"a~b", 0.10, spread(4890, 4912, 4950), spread(4650, 4700, 4720), Supported},
-		{"a~b", 0.01, spread(120), spread(100), NotSupported},
-		{"a~b", 0.01, spread(0), spread(0), Supported},
-		{"a>b", 0.01, spread(1), spread(0), BadCheck},
+		{"a>=b", 0.05, of(99000, 101000, 103000), of(98000, 100000, 102000), Supported},
+		{"a>=b", 0.05, of(94000), of(100000), NotSupported},
+		{"a>=b", 0, of(98000, 100000, 102000), of(99000, 101000, 103000), Inconclusive},
+		{"a<=b", 0.05, of(140, 150, 160), of(95, 100, 105), NotSupported},
+		{"a<=b", 0.05, of(104), of(100), Supported},
+		{"a~b", 0.10, of(4890, 4912, 4950), of(4650, 4700, 4720), Supported},
+		{"a~b", 0.01, of(120), of(100), NotSupported},
+		{"a~b", 0.01, of(0), of(0), Supported},
+		{"a>b", 0.01, of(1), of(0), BadCheck},
 	} {
 		got := EvaluateCheck(Check{Expect: tc.expect, Tolerance: tc.tol}, tc.a, tc.b)
 		assert.Equal(t, tc.want, got.Verdict, "%s tol %v: %+v vs %+v", tc.expect, tc.tol, tc.a, tc.b)
 	}
 }
 
-func TestFormat(t *testing.T) {
+func TestFormatQuantity(t *testing.T) {
 	t.Parallel()
-	for v, want := range map[float64]string{0: "0", 12: "12", 1234567: "1,234,567", -4912.4: "-4,912", 12.34: "12.3", 1.234: "1.23", 0.01234: "0.0123"} {
-		assert.Equal(t, want, FormatNumber(v), "%v", v)
-	}
 	for _, tc := range []struct {
 		v    float64
 		unit string
@@ -144,9 +130,9 @@ func TestFormat(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, FormatQuantity(tc.v, tc.unit))
 	}
-	assert.Equal(t, "4,912 B [4,890–4,950]", FormatSpread(Spread{4912, 4890, 4950, 3}, "B", 3))
-	assert.Equal(t, "4,912 B [4,890–4,950] (n=2)", FormatSpread(Spread{4912, 4890, 4950, 2}, "B", 3))
-	assert.Equal(t, "1.23 ms", FormatSpread(Spread{1234, 1234, 1234, 1}, "µs", 1))
+	assert.Equal(t, "4,912 B [4,890–4,950]", FormatSpread(Spread{Median: 4912, Min: 4890, Max: 4950, N: 3}, "B", 3))
+	assert.Equal(t, "4,912 B [4,890–4,950] (n=2)", FormatSpread(Spread{Median: 4912, Min: 4890, Max: 4950, N: 2}, "B", 3))
+	assert.Equal(t, "1.23 ms", FormatSpread(Spread{Median: 1234, Min: 1234, Max: 1234, N: 1}, "µs", 1))
 }
 
 // TestWireHandComputed checks the model against the derivation in wire.go.

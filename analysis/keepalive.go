@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"c1m/numfmt"
 )
 
 // A point of an experiment 7 sweep broke when the link no longer carried
@@ -39,7 +41,7 @@ func (p sweepPoint) broke() bool {
 }
 
 func (p sweepPoint) String() string {
-	s := fmt.Sprintf("%s connections (echo share %.2f, drops %s over the run", FormatNumber(p.conns), p.echoShare, formatShare(p.dropShare))
+	s := fmt.Sprintf("%s connections (echo share %.2f, drops %s over the run", numfmt.Number(p.conns), p.echoShare, formatShare(p.dropShare))
 	if p.hasRTT {
 		s += ", RTT p99 " + FormatQuantity(p.rtt99, "µs")
 	}
@@ -111,19 +113,19 @@ func measuredBreaks(exps []Experiment) []string {
 		model := math.Floor(x.MaxConns(k.link, interval))
 		// The link's capacity in exchanges a second, by the model.
 		capacity := k.link / 8 / float64(max(x.ToServer, x.ToClient))
-		line := fmt.Sprintf("%s link, %s-byte keepalive every %s: ", FormatQuantity(k.link, "bit/s"), FormatNumber(k.payload), IntervalText(interval))
+		line := fmt.Sprintf("%s link, %s-byte keepalive every %s: ", FormatQuantity(k.link, "bit/s"), numfmt.Number(k.payload), IntervalText(interval))
 		first := slices.IndexFunc(points, sweepPoint.broke)
 		switch {
 		case first < 0:
-			line += fmt.Sprintf("carried every point up to %s; the model predicts the link fills at %s", points[len(points)-1], FormatNumber(model))
+			line += fmt.Sprintf("carried every point up to %s; the model predicts the link fills at %s", points[len(points)-1], numfmt.Number(model))
 			if model < points[len(points)-1].conns {
 				line += " (below what was carried: the model is pessimistic here)"
 			}
 		case first == 0:
-			line += fmt.Sprintf("broke already at the first point, %s; the model predicts %s", points[0], FormatNumber(model))
+			line += fmt.Sprintf("broke already at the first point, %s; the model predicts %s", points[0], numfmt.Number(model))
 		default:
 			good, bad := points[first-1], points[first]
-			line += fmt.Sprintf("carried %s, broke at %s; the model predicts %s, ", good, bad, FormatNumber(model))
+			line += fmt.Sprintf("carried %s, broke at %s; the model predicts %s, ", good, bad, numfmt.Number(model))
 			switch {
 			case model > good.conns && model <= bad.conns:
 				line += "inside the measured bracket"
@@ -137,7 +139,7 @@ func measuredBreaks(exps []Experiment) []string {
 			// Saturated, the link carries its capacity: compare with the model's.
 			most := slices.MaxFunc(points[first:], func(a, b sweepPoint) int { return cmp.Compare(a.echoRate, b.echoRate) })
 			line += fmt.Sprintf("; saturated, it carried %s keepalives/s against the model's capacity of %s/s (%.1f%%)",
-				FormatNumber(math.Round(most.echoRate)), FormatNumber(math.Round(capacity)), 100*most.echoRate/capacity)
+				numfmt.Number(math.Round(most.echoRate)), numfmt.Number(math.Round(capacity)), 100*most.echoRate/capacity)
 		}
 		out = append(out, line+".")
 	}
@@ -170,14 +172,14 @@ func firstToRunOut(exps []Experiment) []string {
 		if !ok3 {
 			est, _ := e.Metric("established", arm)
 			out = append(out, fmt.Sprintf("Experiment 8, keepalive every %s: the ramp never finished (%s connections established), so there is no steady state to report.",
-				IntervalText(time.Duration(iv.Median*float64(time.Second))), FormatNumber(est.Median)))
+				IntervalText(time.Duration(iv.Median*float64(time.Second))), numfmt.Number(est.Median)))
 			continue
 		}
 		measured++
 		interval := time.Duration(iv.Median * float64(time.Second))
 		var parts []string
 		parts = append(parts, fmt.Sprintf("asked for %s keepalives/s, answered %s (%.0f%%)",
-			FormatNumber(offered.Median), FormatNumber(echo.Median), 100*echo.Median/offered.Median))
+			numfmt.Number(offered.Median), numfmt.Number(echo.Median), 100*echo.Median/offered.Median))
 		cpus := float64(e.Meta.Env.CPUs)
 		srv, okS := e.Metric("server_cpu_cores", arm)
 		cli, okC := e.Metric("client_cpu_cores", arm)
@@ -212,20 +214,20 @@ func firstToRunOut(exps []Experiment) []string {
 			parts = append(parts, fmt.Sprintf("%s server CPU per echo", FormatQuantity(us.Median, "µs")))
 		}
 		if segs, ok := e.Metric("tcp_segs_per_sec", arm); ok {
-			parts = append(parts, fmt.Sprintf("%s TCP segments/s on loopback (both ends)", FormatNumber(segs.Median)))
+			parts = append(parts, fmt.Sprintf("%s TCP segments/s on loopback (both ends)", numfmt.Number(segs.Median)))
 		}
 		// What a wire would carry for the rate answered, busier direction.
 		wireBits := echo.Median * float64(x.ToServer) * 8
 		nicShare = max(nicShare, wireBits/nic.BitsPerSecond, echo.Median*float64(x.PacketsToServer)/nicPackets)
 		parts = append(parts, fmt.Sprintf("on a wire that rate needs %s and %s packets/s (%.1f%% and %.1f%% of %s)",
-			FormatQuantity(wireBits, "bit/s"), FormatNumber(echo.Median*float64(x.PacketsToServer)),
+			FormatQuantity(wireBits, "bit/s"), numfmt.Number(echo.Median*float64(x.PacketsToServer)),
 			100*wireBits/nic.BitsPerSecond, 100*echo.Median*float64(x.PacketsToServer)/nicPackets, nic.Name))
 		conns := offered.Median * iv.Median
 		if est, ok := e.Metric("established", arm); ok {
 			conns = est.Median
 		}
 		out = append(out, fmt.Sprintf("Experiment 8, keepalive every %s at %s connections: %s.", IntervalText(interval),
-			FormatNumber(conns), strings.Join(parts, "; ")))
+			numfmt.Number(conns), strings.Join(parts, "; ")))
 	}
 	if measured == 0 {
 		return append(out, fmt.Sprintf("%s: results/%s/summary.csv has no arm with `interval_s`, `offered_per_sec` and `echo_per_sec`.", what, filepath.Base(e.Dir)))

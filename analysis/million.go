@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"c1m/numfmt"
 )
 
 // answeredInFull is the share of asked-for keepalives an arm must answer,
@@ -104,18 +106,18 @@ func millionLine(engine string, arms []millionArm) string {
 	if best == nil {
 		a := arms[0]
 		return s + fmt.Sprintf("; no keepalive rate tried was answered in full: at the slowest, one every %s (%s/s), %.0f%% was answered.",
-			IntervalText(a.interval), FormatNumber(a.offered), 100*a.share)
+			IntervalText(a.interval), numfmt.Number(a.offered), 100*a.share)
 	}
-	s += fmt.Sprintf("; the highest keepalive rate answered in full: %s/s (one every %s per connection)", FormatNumber(best.offered), IntervalText(best.interval))
+	s += fmt.Sprintf("; the highest keepalive rate answered in full: %s/s (one every %s per connection)", numfmt.Number(best.offered), IntervalText(best.interval))
 	if best.p99 > 0 {
 		s += fmt.Sprintf(", round trip p99 %s", FormatQuantity(best.p99/1e6, "s"))
 	}
 	if best.late > 0 {
-		s += fmt.Sprintf(", yet %s keepalives were still unanswered when the client closed", FormatNumber(best.late))
+		s += fmt.Sprintf(", yet %s keepalives were still unanswered when the client closed", numfmt.Number(best.late))
 	}
 	for _, a := range arms {
 		if a.offered > best.offered {
-			return s + fmt.Sprintf("; at %s/s (every %s) it answered %.0f%%.", FormatNumber(a.offered), IntervalText(a.interval), 100*a.share)
+			return s + fmt.Sprintf("; at %s/s (every %s) it answered %.0f%%.", numfmt.Number(a.offered), IntervalText(a.interval), 100*a.share)
 		}
 	}
 	return s + " (the fastest tried)."

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"c1m/numfmt"
 )
 
 // peersExperiment is the experiment the table is built from.
@@ -156,7 +158,7 @@ func peerRow(e *Experiment, s peerArms) []string {
 		if !any {
 			return "–"
 		}
-		return FormatNumber(total)
+		return numfmt.Number(total)
 	}
 	ramp := cell(s.idle, "server_ramp_s", "s")
 	if ramp == "–" {
@@ -223,7 +225,7 @@ func cheapest(e *Experiment, servers []peerArms, metric, label string) string {
 	unit := unitOf(e, metric)
 	s := fmt.Sprintf("Cheapest in %s among the servers that held every connection: **%s** (%s)", label, got[0].server, FormatQuantity(got[0].value, unit))
 	if len(got) > 1 {
-		s += fmt.Sprintf("; next %s (%s, %s× as much)", got[1].server, FormatQuantity(got[1].value, unit), FormatNumber(got[1].value/got[0].value))
+		s += fmt.Sprintf("; next %s (%s, %s× as much)", got[1].server, FormatQuantity(got[1].value, unit), numfmt.Number(got[1].value/got[0].value))
 	}
 	return s + "."
 }
@@ -239,7 +241,7 @@ func shortfall(e *Experiment, arm string) string {
 	}
 	s := fmt.Sprintf("**%s** ", arm)
 	if measured {
-		s += fmt.Sprintf("held at most %s of %s connections", FormatNumber(c.Median), FormatNumber(want))
+		s += fmt.Sprintf("held at most %s of %s connections", numfmt.Number(c.Median), numfmt.Number(want))
 	} else {
 		s += "has no result (the run ended before or during it)"
 	}
@@ -280,16 +282,16 @@ func (r clientEnd) sentence() string {
 	switch {
 	case r.Ended == "interrupted" && r.HoldSeconds == 0:
 		s = fmt.Sprintf("the arm's time limit stopped the client %s after its start, its ramp unfinished at %s established",
-			FormatQuantity(r.WallSeconds, "s"), FormatNumber(r.Established))
+			FormatQuantity(r.WallSeconds, "s"), numfmt.Number(r.Established))
 	case r.Ended == "interrupted":
-		s = fmt.Sprintf("the client was stopped %s after its start, %s established", FormatQuantity(r.WallSeconds, "s"), FormatNumber(r.Established))
+		s = fmt.Sprintf("the client was stopped %s after its start, %s established", FormatQuantity(r.WallSeconds, "s"), numfmt.Number(r.Established))
 	default:
-		s = fmt.Sprintf("the client ended with %q, %s established", r.Ended, FormatNumber(r.Established))
+		s = fmt.Sprintf("the client ended with %q, %s established", r.Ended, numfmt.Number(r.Established))
 	}
 	var fails []string
 	for errno, n := range r.Failed {
 		if n > 0 {
-			fails = append(fails, fmt.Sprintf("%s %s", errno, FormatNumber(n)))
+			fails = append(fails, fmt.Sprintf("%s %s", errno, numfmt.Number(n)))
 		}
 	}
 	if len(fails) > 0 {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"c1m/spread"
 )
 
 //go:embed report.tmpl
@@ -307,7 +309,7 @@ func clientTable(e *Experiment) table {
 					values = append(values, v)
 				}
 			}
-			if sp, ok := SpreadOf(values); ok {
+			if sp, ok := spread.Of(values); ok {
 				row = append(row, FormatQuantity(sp.Median, f.unit))
 			} else {
 				row = append(row, "–")
@@ -340,7 +342,7 @@ func checkSentence(e *Experiment, r CheckResult) string {
 	want := e.Meta.Repeats
 	s := fmt.Sprintf("**%s**: %s. `%s` of `%s` is %s against %s for `%s`", r.Verdict, claim, r.Metric, r.A,
 		FormatSpread(r.SpreadA, unit, want), FormatSpread(r.SpreadB, unit, want), r.B)
-	if ratio := RatioOfMedians(r.SpreadA, r.SpreadB); !math.IsNaN(ratio) {
+	if ratio := spread.RatioOfMedians(r.SpreadA, r.SpreadB); !math.IsNaN(ratio) {
 		s += fmt.Sprintf(" (ratio of medians %s)", strconv.FormatFloat(ratio, 'f', 3, 64))
 	}
 	tol := strconv.FormatFloat(math.Abs(r.Tolerance)*100, 'f', -1, 64) + "%"

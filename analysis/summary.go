@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"c1m/numfmt"
+	"c1m/spread"
 )
 
 func findExperiment(exps []Experiment, number int) *Experiment {
@@ -64,7 +67,7 @@ func peakConns(e *Experiment, arm string) (Spread, bool) {
 			}
 		}
 	}
-	return SpreadOf(values)
+	return spread.Of(values)
 }
 
 // envOf is the environment the summary quotes: experiment 1's, else the
@@ -89,7 +92,7 @@ func answerLimits(exps []Experiment) []string {
 	var out []string
 	if soft, okS := env.Rlimits["nofile_soft"]; okS {
 		line := fmt.Sprintf("Open files per process (RLIMIT_NOFILE, from %s's meta.json): soft %s, hard %s", id,
-			FormatNumber(float64(soft)), FormatNumber(float64(env.Rlimits["nofile_hard"])))
+			numfmt.Number(float64(soft)), numfmt.Number(float64(env.Rlimits["nofile_hard"])))
 		out = append(out, line+"; run "+rootText(env.Root)+". Every socket is a file descriptor, so no single process holds more connections than its hard limit.")
 	}
 	var limits []string
@@ -107,7 +110,7 @@ func answerLimits(exps []Experiment) []string {
 			hi, err2 := strconv.Atoi(f[1])
 			if err1 == nil && err2 == nil {
 				out = append(out, fmt.Sprintf("Ephemeral ports: net.ipv4.ip_local_port_range = %d–%d, so one source address holds at most %s connections to one server ip:port; more source addresses or server ports multiply that.",
-					lo, hi, FormatNumber(float64(hi-lo+1))))
+					lo, hi, numfmt.Number(float64(hi-lo+1))))
 			}
 		}
 	}
@@ -140,7 +143,7 @@ func originalFailure(exps []Experiment) []string {
 		}
 		line := fmt.Sprintf("Experiment 6, arm `%s`: %s connections established", arm, FormatSpread(est, "", e.Meta.Repeats))
 		if p, ok := e.Metric("predicted_capacity", arm); ok {
-			line += fmt.Sprintf(" (the client's plan: room for %s)", FormatNumber(p.Median))
+			line += fmt.Sprintf(" (the client's plan: room for %s)", numfmt.Number(p.Median))
 		}
 		if f, ok := e.Metric("eaddrnotavail", arm); ok {
 			line += fmt.Sprintf("; %s connects failed with EADDRNOTAVAIL", FormatSpread(f, "", e.Meta.Repeats))
@@ -159,7 +162,7 @@ func formatSysctl(v string) string {
 	f := strings.Fields(v)
 	if len(f) == 1 {
 		if n, err := strconv.ParseFloat(f[0], 64); err == nil {
-			return FormatNumber(n)
+			return numfmt.Number(n)
 		}
 	}
 	return strings.Join(f, " ")
@@ -250,7 +253,7 @@ func slabBreakdowns(exps []Experiment) []string {
 			omitted = fmt.Sprintf(" (and %d cache(s) under 1 B)", n)
 		}
 		out = append(out, fmt.Sprintf("Slab by cache, arm `%s` (repeat %d, growth since the run's first sample ÷ %s connections): %s; these caches%s sum to %s.",
-			arm, rep, FormatNumber(conns[last]), strings.Join(parts, ", "), omitted, FormatQuantity(total, "B")))
+			arm, rep, numfmt.Number(conns[last]), strings.Join(parts, ", "), omitted, FormatQuantity(total, "B")))
 	}
 	return out
 }
@@ -275,9 +278,9 @@ func answerKeepalives(exps []Experiment) ([]string, table) {
 				break
 			}
 		}
-		row := []string{IntervalText(iv), FormatQuantity(bps, "bit/s"), FormatNumber(x.PacketsPerSecond(million, iv)), fits}
+		row := []string{IntervalText(iv), FormatQuantity(bps, "bit/s"), numfmt.Number(x.PacketsPerSecond(million, iv)), fits}
 		for _, n := range NICs {
-			row = append(row, FormatNumber(math.Floor(x.MaxConns(n.BitsPerSecond, iv))))
+			row = append(row, numfmt.Number(math.Floor(x.MaxConns(n.BitsPerSecond, iv))))
 		}
 		t.Rows = append(t.Rows, row)
 	}
