@@ -8,6 +8,7 @@ package harness
 
 import (
 	"context"
+	"flag"
 	"strconv"
 	"time"
 
@@ -35,6 +36,9 @@ type Experiment struct {
 	// Derive, when set, adds the experiment's own metrics to a run's
 	// metrics (the standard ones and the arm's Params are already in m).
 	Derive func(arm Arm, m map[string]float64)
+	// Flags, when set, adds the experiment's own command-line flags; they
+	// are parsed before Arms is called, so Arms may read them.
+	Flags func(fs *flag.FlagSet)
 }
 
 // Scale is how big a run is: "full" (minutes, the committed reference

@@ -39,6 +39,9 @@ func Main(e Experiment) {
 	fs.StringVar(&o.Bin, "bin", "bin", "directory of the c1m binaries (make build)")
 	fs.DurationVar(&o.Interval, "interval", time.Second, "sampling interval")
 	rederive := fs.Bool("rederive", false, "run nothing: recompute summary.csv from the run's samples and client results in -results")
+	if e.Flags != nil {
+		e.Flags(fs)
+	}
 	fs.Parse(os.Args[1:])
 	if *rederive {
 		if err := Rederive(e, o.Results); err != nil {

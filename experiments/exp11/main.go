@@ -2,7 +2,7 @@
 package main
 
 import (
-	"os"
+	"flag"
 	"slices"
 	"strconv"
 	"time"
@@ -22,10 +22,6 @@ const (
 // RLIMIT_NOFILE 20,000 here (experiment 8's client ran 51).
 const clientProcsAt1M = "51"
 
-// uringReady is the file that says the io_uring engine is ready to measure;
-// its arms are added when it exists as the run starts.
-const uringReady = "/tmp/c1m-uring-ready"
-
 // family is one line of the curve: how the server and the client are
 // sized at a given N. The server flags are a plain list, so another engine
 // is one more entry.
@@ -37,7 +33,9 @@ type family struct {
 	full   []int // N at full scale (nil: every N)
 }
 
-func families() []family {
+// families are the lines of the curve; uring adds the io_uring engine's
+// (flag -uring: the committed run was made without it).
+func families(uring bool) []family {
 	fams := []family{
 		{name: "sized", server: func(n string) []string { return []string{"-max-conns", n, "-ports", "20"} },
 			note: "server sized to N (fd tables, so loops, grow with N: 2 at 20k, 51 at 1M); client processes as RLIMIT_NOFILE requires"},
@@ -48,7 +46,7 @@ func families() []family {
 		{name: "srv1m", server: func(string) []string { return []string{"-max-conns", "1000000", "-ports", "20"} },
 			note: "server sized for 1M (51 loops), client processes as RLIMIT_NOFILE requires", full: []int{20_000, 200_000}},
 	}
-	if _, err := os.Stat(uringReady); err == nil {
+	if uring {
 		fams = append(fams, family{name: "uring", server: func(string) []string { return []string{"-engine", "uring", "-max-conns", "1000000", "-ports", "20"} },
 			client: []string{"-procs", clientProcsAt1M},
 			note:   "the io_uring engine (one process, few threads) sized for 1M; client as for1m"})
@@ -56,7 +54,7 @@ func families() []family {
 	return fams
 }
 
-func arms(s harness.Scale) []harness.Arm {
+func arms(s harness.Scale, uring bool) []harness.Arm {
 	ns := []int{20_000, 100_000, 200_000, 500_000, 1_000_000}
 	rate, minHold := fullRate, 20*time.Second
 	connectRate := "6000" // as experiment 8: below the rate the server accepts, so keepalives never wait in accept queues
@@ -65,7 +63,7 @@ func arms(s harness.Scale) []harness.Arm {
 	}
 	// N outside, families inside: the arms compared at one N run close in time.
 	var out []harness.Arm
-	fams := families()
+	fams := families(uring)
 	for i, n := range ns {
 		for _, f := range fams {
 			if !s.Quick && f.full != nil && !slices.Contains(f.full, n) || s.Quick && f.full != nil && i > 0 {
@@ -90,6 +88,7 @@ var perEcho = []string{"server_cpu_us_per_msg", "client_cpu_us_per_msg", "host_c
 
 func main() {
 	m := harness.StandardMetrics
+	var uring bool
 	harness.Main(harness.Experiment{
 		Number: 11,
 		Title:  "Does a message cost more when a million sockets are open?",
@@ -124,7 +123,10 @@ func main() {
 			m["server_ctxt_per_msg"], m["client_ctxt_per_msg"], m["host_ctxt_per_msg"],
 			m["tcp_segs_per_msg"], m["syscalls_per_msg"], m["host_busy_cores"],
 			m["rtt_p50_us"], m["rtt_p99_us"], m["timeouts"], m["mismatched"]),
-		Arms:    arms,
+		Flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&uring, "uring", false, "add the uring family: the io_uring engine sized for 1M, the client as for1m")
+		},
+		Arms:    func(s harness.Scale) []harness.Arm { return arms(s, uring) },
 		Repeats: func(harness.Scale) int { return 1 },
 		Derive: func(arm harness.Arm, m map[string]float64) {
 			// What the server and client trees do not account for: softirqs on
