@@ -215,7 +215,7 @@ func TestWriteReport(t *testing.T) {
 	require.NoError(t, os.CopyFS(filepath.Join(root, "results"), os.DirFS("testdata/results")))
 	// An experiment 7 sweep whose break point brackets the model's.
 	writeFile(t, filepath.Join(root, "results/exp-7/meta.json"), `{"id": "exp-7", "number": 7, "title": "Keepalives over an emulated NIC", "repeats": 1,
-		"arms": [{"name": "10M-1s-2000"}, {"name": "10M-1s-8000"}, {"name": "10M-1s-12000"}]}`)
+		"feeds": ["link-sweep"], "arms": [{"name": "10M-1s-2000"}, {"name": "10M-1s-8000"}, {"name": "10M-1s-12000"}]}`)
 	writeFile(t, filepath.Join(root, "results/exp-7/summary.csv"), "arm,rep,conns_target,link_bits_per_sec,interval_s,payload_bytes,echo_share,drop_share,rtt_p99_us,echo_per_sec\n"+
 		"10M-1s-2000,1,2000,10000000,1,11,1,0,3000,2000\n10M-1s-8000,1,8000,10000000,1,11,0.8,0.02,250000,6400\n10M-1s-12000,1,12000,10000000,1,11,0.5,0.1,900000,6500\n")
 	out := filepath.Join(root, "REPORT.md")
@@ -230,7 +230,7 @@ func TestWriteReport(t *testing.T) {
 		"RLIMIT_NOFILE, from exp-1's meta.json): soft 20,000, hard 20,000",
 		"32768–60999, so one source address holds at most 28,232 connections to one server ip:port",
 		"Reached in experiment 1, arm `core`: 1,000 connections.",
-		"Where the original client stops (EADDRNOTAVAIL) and how to get past it: not measured yet (run `make exp-6`).",
+		"Where the original client stops (EADDRNOTAVAIL) and how to get past it: not measured yet (no experiment in the results declares that it feeds \"port-exhaustion\").",
 		// Q2 and the slab breakdown.
 		"Kernel memory per connection, arm `core`: **4,912 B [4,890–4,950]** at 1,000 connections.",
 		"Kernel memory per connection, arm `holder`: **4,700 B [4,650–4,720]** at 998 (n=1) connections.",
@@ -242,7 +242,7 @@ func TestWriteReport(t *testing.T) {
 		"| 1 s | 1.53 Gbit/s | 2,000,000 | 10 GbE | 654,450 |",
 		"![Keepalive bandwidth vs connections (wire model)](results/model/fig-wire-bandwidth.png)",
 		"10 Mbit/s link, 11-byte keepalive every 1 s: carried 2,000 connections (echo share 1.00, drops 0% over the run, RTT p99 3 ms), broke at 8,000 connections (echo share 0.80, drops 2% over the run, RTT p99 250 ms); the model predicts 6,544, inside the measured bracket; saturated, it carried 6,500 keepalives/s against the model's capacity of 6,545/s (99.3%).",
-		"What runs out first at a million connections, CPU, packets or bandwidth: not measured yet (run `make exp-8`).",
+		"What runs out first at a million connections, CPU, packets or bandwidth: not measured yet (no experiment in the results declares that it feeds \"keepalive-cost\").",
 		// Experiment sections.
 		"## Experiment 1: Capacity and memory",
 		"| `core` | `-max-conns 1000000` | `-conns 1000 -interval 1s` | the epoll core |",
@@ -291,10 +291,10 @@ func TestWriteReportWithoutResults(t *testing.T) {
 	require.NoError(t, err)
 	report := string(b)
 	for _, want := range []string{
-		"The limits of this machine: not measured yet (run `make exp-1`).",
-		"Kernel memory per connection: not measured yet (run `make exp-1`).",
-		"Server user-space memory per connection: not measured yet (run `make exp-1`).",
-		"Measured over an emulated link: not measured yet (run `make exp-7`).",
+		"The limits of this machine: not measured yet (no experiment in the results declares that it feeds \"capacity\").",
+		"Kernel memory per connection: not measured yet (no experiment in the results declares that it feeds \"capacity\").",
+		"Server user-space memory per connection: not measured yet (no experiment in the results declares that it feeds \"capacity\").",
+		"Measured over an emulated link: not measured yet (no experiment in the results declares that it feeds \"link-sweep\").",
 		"No experiment has run yet.",
 	} {
 		assertHas(t, report, want)

@@ -24,6 +24,7 @@ import (
 // FigureFile is a figure written as Base+".png" and Base+".svg".
 type FigureFile struct {
 	Base    string // e.g. results/exp-1/fig-series-kernel_bytes_per_conn
+	Kind    string // the meta.json figure's kind: series, bars, ...
 	Title   string
 	Caption string
 }
@@ -68,7 +69,7 @@ func WriteFigures(e *Experiment) (written []FigureFile, skipped []string, err er
 				skipped = append(skipped, pf.skip)
 				continue
 			}
-			ff := FigureFile{Base: unique(pf.name), Title: pf.title, Caption: pf.caption}
+			ff := FigureFile{Base: unique(pf.name), Kind: f.Kind, Title: pf.title, Caption: pf.caption}
 			if err := savePanels(ff.Base, pf.panels); err != nil {
 				return written, skipped, err
 			}

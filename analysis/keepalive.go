@@ -1,8 +1,8 @@
 package analysis
 
-// Question 4 measured: experiment 7 (keepalives over an emulated link,
-// compared with the wire model) and experiment 8 (what a million
-// connections' keepalives cost in CPU).
+// Question 4 measured: the link-sweep experiment (keepalives over an
+// emulated link, compared with the wire model) and the keepalive-cost one
+// (what a million connections' keepalives cost in CPU).
 
 import (
 	"cmp"
@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"c1m/numfmt"
+	"c1m/schema"
 )
 
-// A point of an experiment 7 sweep broke when the link no longer carried
+// A point of a link sweep broke when the link no longer carried
 // its keepalives: fewer than minEchoShare of those sent in the hold were
 // answered, or their round trip's p99 passed maxRTTp99 (ten times the
 // shaper's 100 ms queue). Drops are not the rule: the shapers count them
@@ -27,7 +28,7 @@ const (
 	maxRTTp99    = 1e6 // µs
 )
 
-// sweepPoint is one arm of experiment 7.
+// sweepPoint is one arm of the link sweep.
 type sweepPoint struct {
 	arm                         string
 	conns                       float64
@@ -55,18 +56,19 @@ func formatShare(v float64) string {
 	return fmt.Sprintf("%.2g%%", v*100)
 }
 
-// sweepKey groups experiment 7's arms: one link, interval and message size.
+// sweepKey groups the link sweep's arms: one link, interval and message size.
 type sweepKey struct {
 	link, interval, payload float64
 }
 
-// measuredBreaks compares experiment 7's break points with the model: per
-// sweep, the last point that carried its keepalives and the first that
+// measuredBreaks compares the link sweep's break points with the model:
+// per sweep, the last point that carried its keepalives and the first that
 // did not, against the connections the model says fill the link.
 func measuredBreaks(exps []Experiment) []string {
-	e := findExperiment(exps, 7)
+	const what = "Measured over an emulated link"
+	e := feeder(exps, schema.FeedLinkSweep)
 	if e == nil {
-		return []string{notMeasured("Measured over an emulated link", 7)}
+		return []string{notMeasured(what, schema.FeedLinkSweep)}
 	}
 	sweeps := map[sweepKey][]sweepPoint{}
 	for _, arm := range e.ArmNames() {
@@ -94,7 +96,7 @@ func measuredBreaks(exps []Experiment) []string {
 	}
 	if len(sweeps) == 0 {
 		return []string{"Measured over an emulated link: results/" + filepath.Base(e.Dir) +
-			"/summary.csv has no `conns_target` with `link_bits_per_sec`, `interval_s` and `echo_share`.", pointer(exps, 7, "Measured over an emulated link")}
+			"/summary.csv has no `conns_target` with `link_bits_per_sec`, `interval_s` and `echo_share`.", pointer(e, schema.FeedLinkSweep, what)}
 	}
 	keys := make([]sweepKey, 0, len(sweeps))
 	for k := range sweeps {
@@ -103,8 +105,8 @@ func measuredBreaks(exps []Experiment) []string {
 	slices.SortFunc(keys, func(a, b sweepKey) int {
 		return cmp.Or(cmp.Compare(a.link, b.link), cmp.Compare(a.payload, b.payload), cmp.Compare(a.interval, b.interval))
 	})
-	out := []string{fmt.Sprintf("Experiment 7 (measured over an emulated link): a point breaks when fewer than %.0f%% of the keepalives sent in its hold are answered, or their round trip's p99 passes %s. (Drops are counted over the whole run: the ramp's SYN bursts overflow the link's queue at every load.)",
-		minEchoShare*100, FormatQuantity(maxRTTp99, "µs"))}
+	out := []string{fmt.Sprintf("Experiment %d (measured over an emulated link): a point breaks when fewer than %.0f%% of the keepalives sent in its hold are answered, or their round trip's p99 passes %s. (Drops are counted over the whole run: the ramp's SYN bursts overflow the link's queue at every load.)",
+		e.Meta.Number, minEchoShare*100, FormatQuantity(maxRTTp99, "µs"))}
 	for _, k := range keys {
 		points := sweeps[k]
 		slices.SortFunc(points, func(a, b sweepPoint) int { return cmp.Compare(a.conns, b.conns) })
@@ -143,18 +145,18 @@ func measuredBreaks(exps []Experiment) []string {
 		}
 		out = append(out, line+".")
 	}
-	return append(out, pointer(exps, 7, "Measured over an emulated link"))
+	return append(out, pointer(e, schema.FeedLinkSweep, what))
 }
 
-// firstToRunOut answers from experiment 8 what a million connections run
-// out of first as keepalives get more frequent: per interval, the echoes a
-// second asked for and answered, the CPU both ends used, and the packets
-// and bytes the model puts on a wire for that rate.
+// firstToRunOut answers from the keepalive-cost experiment what a million
+// connections run out of first as keepalives get more frequent: per
+// interval, the echoes a second asked for and answered, the CPU both ends
+// used, and the packets and bytes the model puts on a wire for that rate.
 func firstToRunOut(exps []Experiment) []string {
 	const what = "What runs out first at a million connections, CPU, packets or bandwidth"
-	e := findExperiment(exps, 8)
+	e := feeder(exps, schema.FeedKeepaliveCost)
 	if e == nil {
-		return []string{notMeasured(what, 8)}
+		return []string{notMeasured(what, schema.FeedKeepaliveCost)}
 	}
 	x := BytesPerExchange(KeepalivePayload, DefaultPureACKs)
 	nic := NICs[0]
@@ -171,8 +173,8 @@ func firstToRunOut(exps []Experiment) []string {
 		echo, ok3 := e.Metric("echo_per_sec", arm)
 		if !ok3 {
 			est, _ := e.Metric("established", arm)
-			out = append(out, fmt.Sprintf("Experiment 8, keepalive every %s: the ramp never finished (%s connections established), so there is no steady state to report.",
-				IntervalText(time.Duration(iv.Median*float64(time.Second))), numfmt.Number(est.Median)))
+			out = append(out, fmt.Sprintf("Experiment %d, keepalive every %s: the ramp never finished (%s connections established), so there is no steady state to report.",
+				e.Meta.Number, IntervalText(time.Duration(iv.Median*float64(time.Second))), numfmt.Number(est.Median)))
 			continue
 		}
 		measured++
@@ -226,7 +228,7 @@ func firstToRunOut(exps []Experiment) []string {
 		if est, ok := e.Metric("established", arm); ok {
 			conns = est.Median
 		}
-		out = append(out, fmt.Sprintf("Experiment 8, keepalive every %s at %s connections: %s.", IntervalText(interval),
+		out = append(out, fmt.Sprintf("Experiment %d, keepalive every %s at %s connections: %s.", e.Meta.Number, IntervalText(interval),
 			numfmt.Number(conns), strings.Join(parts, "; ")))
 	}
 	if measured == 0 {
@@ -243,5 +245,5 @@ func firstToRunOut(exps []Experiment) []string {
 		out = append(out, fmt.Sprintf("Nothing ran out on this machine in these intervals: the CPU was at most %.2f of %d cores busy, and the answers would fill at most %.1f%% of a %s card.",
 			maxBusy, e.Meta.Env.CPUs, 100*nicShare, nic.Name))
 	}
-	return append(out, pointer(exps, 8, what))
+	return append(out, pointer(e, schema.FeedKeepaliveCost, what))
 }

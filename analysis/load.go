@@ -54,6 +54,7 @@ type (
 	Meta   = schema.Meta
 	Metric = schema.Metric
 	Arm    = schema.Arm
+	Role   = schema.Role
 	Check  = schema.Check
 	Figure = schema.Figure
 	Env    = schema.Env
@@ -332,6 +333,28 @@ func repsOf[T any](runs map[RunID]T, arm string) []int {
 	}
 	slices.Sort(reps)
 	return reps
+}
+
+// ArmRole returns the role meta.json declares for an arm (none when it
+// declares none, or has no such arm).
+func (e *Experiment) ArmRole(arm string) Role {
+	for _, a := range e.Meta.Arms {
+		if a.Name == arm {
+			return a.Role
+		}
+	}
+	return Role{}
+}
+
+// ServerProblem returns the last problem one run's server log reported, as
+// the harness recorded it in meta.json ("" when none).
+func (e *Experiment) ServerProblem(arm string, rep int) string {
+	for _, p := range e.Meta.ServerProblems {
+		if p.Arm == arm && p.Rep == rep {
+			return p.Line
+		}
+	}
+	return ""
 }
 
 // MetricInfo returns the meta.json declaration of a metric (a bare one

@@ -1,23 +1,24 @@
 package analysis
 
 // The summary's "At a million connections": how long 1M took to fill and
-// the highest keepalive rate answered in full there, per engine, from
-// experiment 13 (epoll or io_uring?).
+// the highest keepalive rate answered in full there, per engine, from the
+// experiment that feeds "engines-at-million" (its arms declare the engine
+// and the hold workload).
 
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"c1m/numfmt"
+	"c1m/schema"
 )
 
 // answeredInFull is the share of asked-for keepalives an arm must answer,
 // with no time-out and no mismatch, to count as answered in full.
 const answeredInFull = 0.99
 
-// millionArm is one hold-1M arm of experiment 13.
+// millionArm is one hold arm of an engine at a million.
 type millionArm struct {
 	interval time.Duration
 	offered  float64
@@ -30,14 +31,15 @@ type millionArm struct {
 
 func answerMillion(exps []Experiment) []string {
 	const what = "How long 1,000,000 connections take to fill, and the highest keepalive rate answered in full there"
-	e := findExperiment(exps, 13)
+	e := feeder(exps, schema.FeedEnginesAtMillion)
 	if e == nil {
-		return []string{notMeasured(what, 13)}
+		return []string{notMeasured(what, schema.FeedEnginesAtMillion)}
 	}
 	byEngine := map[string][]millionArm{}
 	for _, arm := range e.ArmNames() {
-		engine, workload, ok := strings.Cut(arm, ".")
-		if !ok || !strings.HasPrefix(workload, "hold-") {
+		role := e.ArmRole(arm)
+		engine := role.Engine
+		if engine == "" || role.Workload != schema.WorkloadHold {
 			continue
 		}
 		iv, ok1 := e.Metric("interval_s", arm)
@@ -64,7 +66,7 @@ func answerMillion(exps []Experiment) []string {
 		byEngine[engine] = append(byEngine[engine], a)
 	}
 	if len(byEngine) == 0 {
-		return []string{what + ": experiment 13 has no hold-1M arm with a measured hold."}
+		return []string{fmt.Sprintf("%s: experiment %d has no hold-1M arm with a measured hold.", what, e.Meta.Number)}
 	}
 	engines := make([]string, 0, len(byEngine))
 	for name := range byEngine {

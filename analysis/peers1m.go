@@ -1,28 +1,25 @@
 package analysis
 
 // The summary's "At 1,000,000 connections": the core and its peers side by
-// side at a million, from experiment 14 (peers at a million). An arm that
-// did not reach the million keeps its row, and a line says what stopped it,
-// read from the run's client result and server log.
+// side at a million, from the experiment that feeds "peers-at-million" (its
+// arms declare their server and workload). An arm that did not reach the
+// million keeps its row, and a line says what stopped it, read from the
+// run's client result and the problem its server log reported.
 
 import (
-	"bufio"
 	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"c1m/numfmt"
+	"c1m/schema"
 )
-
-// peersExperiment is the experiment the table is built from.
-const peersExperiment = 14
 
 // heldInFull is the share of the client's connections the server must
 // hold for an arm to count as having reached them all.
@@ -36,20 +33,20 @@ type peersView struct {
 	Figure *figureView
 }
 
-// peerArms are one server's two arms of experiment 14 ("" when absent).
+// peerArms are one server's idle and keepalive arms ("" when absent).
 type peerArms struct {
 	server, idle, keep string
 }
 
 func peersAtMillion(exps []Experiment, views []experimentView) peersView {
 	const what = "The core, gnet, nbio and Go's net side by side at 1,000,000 connections"
-	e := findExperiment(exps, peersExperiment)
+	e := feeder(exps, schema.FeedPeersAtMillion)
 	if e == nil {
-		return peersView{Lines: []string{notMeasured(what, peersExperiment)}}
+		return peersView{Lines: []string{notMeasured(what, schema.FeedPeersAtMillion)}}
 	}
 	servers := peerServers(e)
 	if len(servers) == 0 {
-		return peersView{Lines: []string{what + ": experiment 14 has no idle or keepalive arm."}}
+		return peersView{Lines: []string{fmt.Sprintf("%s: experiment %d has no idle or keepalive arm.", what, e.Meta.Number)}}
 	}
 	var v peersView
 	idleIv, keepIv := intervalOf(e, servers, false), intervalOf(e, servers, true)
@@ -103,21 +100,24 @@ func intervalOf(e *Experiment, servers []peerArms, keep bool) string {
 	return "–"
 }
 
-// peerServers lists the servers of experiment 14 in arm order, each with
-// its idle and keepalive arm.
+// peerServers lists the servers of e in arm order, each with the first
+// arm its role declares idle and the first it declares keepalive.
 func peerServers(e *Experiment) []peerArms {
 	var out []peerArms
 	for _, arm := range e.ArmNames() {
-		server, workload := splitArm(arm)
-		i := slices.IndexFunc(out, func(p peerArms) bool { return p.server == server })
+		role := e.ArmRole(arm)
+		if role.Server == "" {
+			continue
+		}
+		i := slices.IndexFunc(out, func(p peerArms) bool { return p.server == role.Server })
 		if i < 0 {
-			out = append(out, peerArms{server: server})
+			out = append(out, peerArms{server: role.Server})
 			i = len(out) - 1
 		}
 		switch {
-		case strings.HasPrefix(workload, "idle-") && out[i].idle == "":
+		case role.Workload == schema.WorkloadIdle && out[i].idle == "":
 			out[i].idle = arm
-		case strings.HasPrefix(workload, "keepalive-") && out[i].keep == "":
+		case role.Workload == schema.WorkloadKeepalive && out[i].keep == "":
 			out[i].keep = arm
 		}
 	}
@@ -249,8 +249,8 @@ func shortfall(e *Experiment, arm string) string {
 	if r, ok := readClientEnd(filepath.Join(e.Dir, "client-"+arm+"-r1.json")); ok {
 		why = append(why, r.sentence())
 	}
-	if line := lastServerProblem(filepath.Join(e.Dir, "server-"+arm+"-r1.log")); line != "" {
-		why = append(why, "its server log ends with `"+line+"`")
+	if line := e.ServerProblem(arm, 1); line != "" {
+		why = append(why, "its server log ends with `"+quotable(line)+"`")
 	}
 	if len(why) == 0 {
 		return s + "; no client result or server complaint says why."
@@ -301,41 +301,24 @@ func (r clientEnd) sentence() string {
 	return s
 }
 
-// serverProblem matches a server log line that says something went wrong.
-var serverProblem = regexp.MustCompile(`(?i)error|exited|killed|fail|panic|out of memory|cannot|too many`)
-
-// lastServerProblem is the last line of a server log that reports a
-// problem ("" when none, or no log). JSON stats lines are skipped.
-func lastServerProblem(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
+// quotable shortens a log line to stay on one screen and keeps it inside
+// its markdown code span.
+func quotable(line string) string {
+	const most = 200
+	if len(line) > most {
+		line = line[:most] + "…"
 	}
-	defer f.Close()
-	var last string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(line, "{") && serverProblem.MatchString(line) {
-			last = line
-		}
-	}
-	const most = 200 // a quoted line stays on one screen
-	if len(last) > most {
-		last = last[:most] + "…"
-	}
-	return strings.ReplaceAll(last, "`", "'")
+	return strings.ReplaceAll(line, "`", "'")
 }
 
-// ratiosFigure is the ratios-to-the-core figure of experiment 14's section.
+// ratiosFigure is the first "ratios" figure of the section with heading.
 func ratiosFigure(views []experimentView, heading string) *figureView {
 	for _, v := range views {
 		if v.Heading != heading {
 			continue
 		}
 		for i := range v.Figures {
-			if strings.HasPrefix(filepath.Base(v.Figures[i].PNG), "fig-ratios-") {
+			if v.Figures[i].Kind == "ratios" {
 				return &v.Figures[i]
 			}
 		}

@@ -89,7 +89,7 @@ type experimentView struct {
 	Curves                                       []ratioView // see curve.go
 }
 
-type figureView struct{ Title, PNG, SVG, Caption string }
+type figureView struct{ Kind, Title, PNG, SVG, Caption string }
 
 type envView struct{ Machine, Settings, Runs table }
 
@@ -200,7 +200,7 @@ func link(fromDir, path string) string {
 func figureViews(figs []FigureFile, outDir string) []figureView {
 	var out []figureView
 	for _, f := range figs {
-		out = append(out, figureView{Title: f.Title, PNG: link(outDir, f.Base+".png"), SVG: link(outDir, f.Base+".svg"), Caption: f.Caption})
+		out = append(out, figureView{Kind: f.Kind, Title: f.Title, PNG: link(outDir, f.Base+".png"), SVG: link(outDir, f.Base+".svg"), Caption: f.Caption})
 	}
 	return out
 }

@@ -131,6 +131,7 @@ func Run(ctx context.Context, e Experiment, o Options) (err error) {
 			}
 			logf("run %d/%d: arm %s, repeat %d", len(rows)+1, total, arm.Name, rep)
 			m, rerr := runArm(ctx, e, o, fs, dir, arm, rep, logf)
+			meta.noteServerProblem(dir, arm.Name, rep) // on every path: a failed run's log says most
 			if rerr != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -191,7 +192,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	}
 	srvArgv := netns.Command(arm.ServerNetns, append(append([]string{filepath.Join(o.Bin, serverBin)}, arm.Server...), "-stats-addr", statsAddr, "-stats-interval", "0")...)
 	srv := exec.Command(srvArgv[0], srvArgv[1:]...)
-	srvLog := filepath.Join(dir, fmt.Sprintf("server-%s-r%d.log", arm.Name, rep))
+	srvLog := runFile(dir, "server", arm.Name, rep, "log")
 	if err := startLogged(group, srv, srvLog); err != nil {
 		return nil, fmt.Errorf("server: %w (run make build first)", err)
 	}
@@ -201,7 +202,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	}
 	rows = append(rows, s.take(t0)) // the idle server
 
-	clientJSON := filepath.Join(dir, fmt.Sprintf("client-%s-r%d.json", arm.Name, rep))
+	clientJSON := runFile(dir, "client", arm.Name, rep, "json")
 	os.Remove(clientJSON)
 	cliArgv := append(append([]string{filepath.Join(o.Bin, "c1m-client")}, arm.Client...), "-json", clientJSON)
 	if arm.ClientNice != 0 {
@@ -209,7 +210,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	}
 	cliArgv = netns.Command(arm.ClientNetns, cliArgv...)
 	cli := exec.Command(cliArgv[0], cliArgv[1:]...)
-	cliLog := filepath.Join(dir, fmt.Sprintf("client-%s-r%d.log", arm.Name, rep))
+	cliLog := runFile(dir, "client", arm.Name, rep, "log")
 	if err := startLogged(group, cli, cliLog); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -246,7 +247,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 			return nil, fmt.Errorf("finishing the arm's setup: %w", err)
 		}
 	}
-	if err := writeSamples(filepath.Join(dir, fmt.Sprintf("samples-%s-r%d.csv", arm.Name, rep)), rows); err != nil {
+	if err := writeSamples(runFile(dir, "samples", arm.Name, rep, "csv"), rows); err != nil {
 		return nil, err
 	}
 	res, err := readClientResult(clientJSON)

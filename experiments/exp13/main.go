@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"c1m/harness"
+	"c1m/schema"
 )
 
 // engines are the factor: each arm's server runs one, sized for 1M. The
@@ -43,24 +44,28 @@ func arms(s harness.Scale) []harness.Arm {
 		return append(append([]string(nil), engineFlags[engine]...), "-max-conns", sized, "-ports", "20")
 	}
 	var out []harness.Arm
-	add := func(name string, params map[string]float64, client []string, note string, engines ...string) {
+	add := func(name, workload string, params map[string]float64, client []string, note string, engines ...string) {
 		for _, e := range engines { // interleaved: the engines of a workload run back to back
-			out = append(out, harness.Arm{Name: e + "." + name, Server: server(e), Client: client, ClientNice: 10, Params: params, Note: note})
+			a := harness.Arm{Name: e + "." + name, Server: server(e), Client: client, ClientNice: 10, Params: params, Note: note}
+			if workload != "" { // the summary's engines at a million read these
+				a.Role = harness.Role{Engine: e, Workload: workload}
+			}
+			out = append(out, a)
 		}
 	}
 	small := append(append([]string(nil), engines...), "uring-defer", "uring-single")
 	n := strconv.Itoa(echo)
-	add("echo-"+harness.CountName(echo), nil, []string{"-conns", n, "-ports", "20", "-hold", "10s", "-interval", "0", "-depth", "1", "-size", "16"},
+	add("echo-"+harness.CountName(echo), "", nil, []string{"-conns", n, "-ports", "20", "-hold", "10s", "-interval", "0", "-depth", "1", "-size", "16"},
 		"saturating 16 B echo: the most messages a second either engine answers", small...)
 	n = strconv.Itoa(keep)
-	add("keepalive-"+harness.CountName(keep), map[string]float64{"interval_s": 1}, []string{"-conns", n, "-ports", "20", "-interval", "1s", "-hold", "20s", "-quiet-ramp"},
+	add("keepalive-"+harness.CountName(keep), "", map[string]float64{"interval_s": 1}, []string{"-conns", n, "-ports", "20", "-interval", "1s", "-hold", "20s", "-quiet-ramp"},
 		"20,000 keepalives a second on 20,000 connections", small...)
 	n = strconv.Itoa(big)
 	for _, iv := range ivs {
 		// Unthrottled connects: the ramp is as fast as the server takes
 		// them (its time to 1M is a metric); quiet, so the hold measures
 		// the steady state.
-		add("hold-"+harness.CountName(big)+"-"+iv.String(), map[string]float64{"interval_s": iv.Seconds()},
+		add("hold-"+harness.CountName(big)+"-"+iv.String(), schema.WorkloadHold, map[string]float64{"interval_s": iv.Seconds()},
 			[]string{"-conns", n, "-ports", "20", "-interval", iv.String(), "-hold", hold.String(), "-quiet-ramp", "-reconnect"},
 			"1M connections, unthrottled quiet ramp, then a keepalive every "+iv.String(), engines...)
 	}
@@ -100,6 +105,7 @@ func main() {
 			m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"], m["timeouts"], m["unanswered_at_close"], m["mismatched"]),
 		Arms:    arms,
 		Repeats: func(harness.Scale) int { return 1 },
+		Feeds:   []string{schema.FeedEnginesAtMillion},
 		Derive:  harness.DeriveEchoShare,
 		// As experiment 8: a deep accept queue, TCP memory for a million
 		// keepalive connections, and no TIME_WAIT between arms.

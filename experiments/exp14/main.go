@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"c1m/harness"
+	"c1m/schema"
 )
 
 // servers are the factor: the core (bin/c1m-server) and experiment 9's
@@ -25,13 +26,14 @@ const (
 
 // workload is a keepalive period every connection keeps: idle (every
 // 60 s) and keepalive (every 30 s, which experiment 13's epoll server
-// answered in full at 1M).
+// answered in full at 1M). Its role is what the summary reads it for.
 type workload struct {
 	name     string
+	role     string
 	interval time.Duration
 }
 
-var fullWorkloads = []workload{{"idle", 60 * time.Second}, {"keepalive", 30 * time.Second}}
+var fullWorkloads = []workload{{"idle", schema.WorkloadIdle, 60 * time.Second}, {"keepalive", schema.WorkloadKeepalive, 30 * time.Second}}
 
 // countName is harness.CountName in lower case: the arm names the issue
 // asked for (core.idle-1m).
@@ -53,7 +55,7 @@ func arms(s harness.Scale) []harness.Arm {
 	hold := time.Duration(s.Pick(60, 3)) * time.Second
 	ws := fullWorkloads
 	if s.Quick {
-		ws = []workload{{"idle", 2 * time.Second}, {"keepalive", time.Second}}
+		ws = []workload{{"idle", schema.WorkloadIdle, 2 * time.Second}, {"keepalive", schema.WorkloadKeepalive, time.Second}}
 	}
 	// At quick scale the servers are still sized past one fd table, so
 	// the peers run as several processes and the core as fd tables.
@@ -68,7 +70,8 @@ func arms(s harness.Scale) []harness.Arm {
 		params := map[string]float64{"interval_s": w.interval.Seconds()}
 		for _, srv := range servers { // interleaved: the servers of a workload run back to back
 			a := harness.Arm{Name: armName(srv, w.name, n), Server: server, Client: client, ClientNice: 10,
-				Params: params, Note: notes[srv] + "; a keepalive every " + w.interval.String()}
+				Params: params, Note: notes[srv] + "; a keepalive every " + w.interval.String(),
+				Role: harness.Role{Server: srv, Workload: w.role}}
 			if srv != "core" {
 				a.ServerBin = "c1m-peer-" + srv
 			}
@@ -126,6 +129,7 @@ func main() {
 		Arms:    arms,
 		Repeats: func(harness.Scale) int { return 1 },
 		Derive:  harness.DeriveEchoShare,
+		Feeds:   []string{schema.FeedPeersAtMillion},
 		Sysctls: harness.MillionSysctls(),
 		// Bounds a server that cannot fill 1M: the quiet before the arm,
 		// the start, a ramp of up to about 3 minutes (1M at 5,000/s or

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"c1m/harness"
+	"c1m/schema"
 )
 
 func main() {
@@ -48,6 +49,7 @@ func main() {
 			return arms
 		},
 		Repeats: func(harness.Scale) int { return 1 },
+		Feeds:   []string{schema.FeedKeepaliveCost},
 		Derive:  harness.DeriveEchoShare,
 		// As experiment 1: a deep accept queue, and TCP memory past the
 		// default limit that a million keepalive connections exceed here.
