@@ -50,15 +50,7 @@ func Rederive(e Experiment, results string) error {
 		if err != nil {
 			return fmt.Errorf("client result: %w", err)
 		}
-		for k, v := range deriveMetrics(samples, res) {
-			row.Metrics[k] = v
-		}
-		for k, v := range arm.Params {
-			row.Metrics[k] = v
-		}
-		if e.Derive != nil {
-			e.Derive(arm, row.Metrics)
-		}
+		row.Metrics = e.runMetrics(arm, samples, res, row.Metrics)
 		old[i] = row
 	}
 	// What the experiment declares about its analysis follows the code too;
