@@ -68,6 +68,14 @@ func metric(name, unit, better, help string) Metric {
 	return Metric{Name: name, Unit: unit, Better: better, Help: help}
 }
 
+// KeepaliveMetrics are a keepalive workload's standard metrics, in the
+// order the experiments report them: the interval (the arm's Params), the
+// keepalives a second asked for and answered, and their ratio
+// (DeriveEchoShare).
+func KeepaliveMetrics() []Metric {
+	return Metrics("interval_s", "offered_per_sec", "echo_per_sec", "echo_share")
+}
+
 // Metrics returns the standard metrics of the given names, in order.
 func Metrics(names ...string) []Metric {
 	out := make([]Metric, 0, len(names))

@@ -83,11 +83,22 @@ func arms(s harness.Scale, uring bool) []harness.Arm {
 	return out
 }
 
+// sameAt1MAsAt20k claims metric is at 1M what it is at 20k, within
+// tolerance, with both sides sized for 1M (family for1m).
+func sameAt1MAsAt20k(metric string, tolerance float64, claim string) harness.Check {
+	return harness.Check{Metric: metric, A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: tolerance, Claim: claim}
+}
+
+// costsAt1MAsAt20k claims a message's CPU (metric) costs who at 1M what it
+// costs at 20k, within 25%.
+func costsAt1MAsAt20k(metric, who string) harness.Check {
+	return sameAt1MAsAt20k(metric, 0.25, "with the threads fixed, a message at 1M costs "+who+" what it costs at 20k (within 25%)")
+}
+
 // perEcho are the costs the curve figures and table give against N.
 var perEcho = []string{"server_cpu_us_per_msg", "client_cpu_us_per_msg", "host_cpu_us_per_msg", "host_softirq_us_per_msg", "rest_cpu_us_per_msg"}
 
 func main() {
-	m := harness.StandardMetrics
 	var uring bool
 	harness.Main(harness.Experiment{
 		Number: 11,
@@ -108,21 +119,17 @@ func main() {
 			"FAMILY.N; the family says how the server and client are sized: sized (to N), for1m (both for 1M), srv1m (server for " +
 			"1M, client to N; at 20k and 200k only), and uring (the io_uring engine) when it was ready. sized.1M and for1m.1M are " +
 			"the same configuration run twice: their difference is the noise. One repeat.",
-		Metrics: append(harness.Metrics("established", "conns"),
-			harness.Metric{Name: "conns_target", Unit: "", Better: "", Help: "connections the arm opens (the factor, N)"},
-			m["interval_s"],
-			m["offered_per_sec"],
-			m["echo_per_sec"],
-			m["echo_share"],
-			m["server_threads"], m["client_threads"],
-			m["server_cpu_us_per_msg"], m["server_user_us_per_msg"], m["server_sys_us_per_msg"],
-			m["client_cpu_us_per_msg"], m["client_user_us_per_msg"], m["client_sys_us_per_msg"],
-			m["host_cpu_us_per_msg"], m["host_user_us_per_msg"], m["host_sys_us_per_msg"], m["host_softirq_us_per_msg"],
-			harness.Metric{Name: "rest_cpu_us_per_msg", Unit: "µs", Better: "lower", Help: "host_cpu_us_per_msg − server − client: " +
-				"softirqs on otherwise idle CPUs, kernel threads, the harness's sampling, and any other process on the machine"},
-			m["server_ctxt_per_msg"], m["client_ctxt_per_msg"], m["host_ctxt_per_msg"],
-			m["tcp_segs_per_msg"], m["syscalls_per_msg"], m["host_busy_cores"],
-			m["rtt_p50_us"], m["rtt_p99_us"], m["timeouts"], m["mismatched"]),
+		Metrics: slices.Concat(
+			harness.Metrics("established", "conns"),
+			[]harness.Metric{{Name: "conns_target", Help: "connections the arm opens (the factor, N)"}},
+			harness.KeepaliveMetrics(),
+			harness.Metrics("server_threads", "client_threads", "server_cpu_us_per_msg", "server_user_us_per_msg", "server_sys_us_per_msg",
+				"client_cpu_us_per_msg", "client_user_us_per_msg", "client_sys_us_per_msg",
+				"host_cpu_us_per_msg", "host_user_us_per_msg", "host_sys_us_per_msg", "host_softirq_us_per_msg"),
+			[]harness.Metric{{Name: "rest_cpu_us_per_msg", Unit: "µs", Better: "lower", Help: "host_cpu_us_per_msg − server − client: " +
+				"softirqs on otherwise idle CPUs, kernel threads, the harness's sampling, and any other process on the machine"}},
+			harness.Metrics("server_ctxt_per_msg", "client_ctxt_per_msg", "host_ctxt_per_msg", "tcp_segs_per_msg", "syscalls_per_msg",
+				"host_busy_cores", "rtt_p50_us", "rtt_p99_us", "timeouts", "mismatched")),
 		Flags: func(fs *flag.FlagSet) {
 			fs.BoolVar(&uring, "uring", false, "add the uring family: the io_uring engine sized for 1M, the client as for1m")
 		},
@@ -148,16 +155,11 @@ func main() {
 		Checks: []harness.Check{
 			{Metric: "echo_share", A: "for1m.1M", B: "for1m.20k", Expect: "a>=b", Tolerance: 0.02,
 				Claim: "the rate is answered in full at 1M as at 20k, so the costs compare like with like"},
-			{Metric: "server_cpu_us_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.25,
-				Claim: "with the threads fixed, a message at 1M costs the server what it costs at 20k (within 25%)"},
-			{Metric: "client_cpu_us_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.25,
-				Claim: "with the threads fixed, a message at 1M costs the client what it costs at 20k (within 25%)"},
-			{Metric: "host_cpu_us_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.25,
-				Claim: "with the threads fixed, a message at 1M costs the whole machine what it costs at 20k (within 25%)"},
-			{Metric: "server_ctxt_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.25,
-				Claim: "with the threads fixed, the server switches context as often per message at 1M as at 20k (within 25%)"},
-			{Metric: "tcp_segs_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.10,
-				Claim: "TCP sends as many segments per message at 1M as at 20k (within 10%)"},
+			costsAt1MAsAt20k("server_cpu_us_per_msg", "the server"),
+			costsAt1MAsAt20k("client_cpu_us_per_msg", "the client"),
+			costsAt1MAsAt20k("host_cpu_us_per_msg", "the whole machine"),
+			sameAt1MAsAt20k("server_ctxt_per_msg", 0.25, "with the threads fixed, the server switches context as often per message at 1M as at 20k (within 25%)"),
+			sameAt1MAsAt20k("tcp_segs_per_msg", 0.10, "TCP sends as many segments per message at 1M as at 20k (within 10%)"),
 			{Metric: "server_cpu_us_per_msg", A: "for1m.20k", B: "sized.20k", Expect: "a>=b", Tolerance: 0,
 				Claim: "the thread count costs: at 20k, 51 server loops spend more CPU per message than the 2 a sized server runs"},
 			{Metric: "server_cpu_us_per_msg", A: "srv1m.20k", B: "for1m.20k", Expect: "a~b", Tolerance: 0.15,

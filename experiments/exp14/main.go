@@ -3,6 +3,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,7 +101,6 @@ func checks() []harness.Check {
 }
 
 func main() {
-	m := harness.StandardMetrics
 	harness.Main(harness.Experiment{
 		Number: 14,
 		Title:  "Peers at a million",
@@ -118,14 +118,12 @@ func main() {
 			"SERVER.WORKLOAD: idle-1m (1M connections, a keepalive every 60 s) and keepalive-1m (every 30 s), each an unthrottled " +
 			"quiet ramp then a 60 s hold, the client niced (10) to stand in for remote machines. One repeat; an arm that does " +
 			"not reach 1M within the arm timeout keeps its row with what it reached.",
-		Metrics: append(harness.Metrics("conns", "established", "server_ramp_s", "accept_rate"),
-			m["server_user_bytes_per_conn"], m["server_user_bytes_per_conn_hold"], m["server_bytes_per_conn"], m["kernel_bytes_per_conn"], m["server_threads"],
-			m["interval_s"],
-			m["offered_per_sec"],
-			m["echo_per_sec"],
-			m["echo_share"],
-			m["server_cpu_us_per_msg"], m["host_cpu_us_per_msg"], m["host_busy_cores"],
-			m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"], m["mismatched"], m["timeouts"], m["unanswered_at_close"], m["connect_failures"]),
+		Metrics: slices.Concat(
+			harness.Metrics("conns", "established", "server_ramp_s", "accept_rate", "server_user_bytes_per_conn",
+				"server_user_bytes_per_conn_hold", "server_bytes_per_conn", "kernel_bytes_per_conn", "server_threads"),
+			harness.KeepaliveMetrics(),
+			harness.Metrics("server_cpu_us_per_msg", "host_cpu_us_per_msg", "host_busy_cores", "rtt_p50_us", "rtt_p99_us", "rtt_p999_us",
+				"mismatched", "timeouts", "unanswered_at_close", "connect_failures")),
 		Arms:    arms,
 		Repeats: func(harness.Scale) int { return 1 },
 		Derive:  harness.DeriveEchoShare,
