@@ -99,17 +99,11 @@ type Role struct {
 	Workload string `json:"workload,omitempty"`
 }
 
-// Workloads an arm's Role can declare.
+// Workloads an arm's Role can declare: what the summary reads the arm for.
 const (
-	// WorkloadHold: a million connections held, a keepalive every
-	// interval_s: the time to fill them and whether the rate is answered.
-	WorkloadHold = "hold"
-	// WorkloadIdle: connections held with rare keepalives: what holding
-	// them costs in memory and time.
-	WorkloadIdle = "idle"
-	// WorkloadKeepalive: connections held with frequent keepalives: what
-	// answering them costs in CPU and round trips.
-	WorkloadKeepalive = "keepalive"
+	WorkloadHold      = "hold"      // a million held, a keepalive every interval_s: the fill time, the rate answered
+	WorkloadIdle      = "idle"      // held with rare keepalives: the memory and the time to hold them
+	WorkloadKeepalive = "keepalive" // held with frequent keepalives: the CPU per keepalive, the round trips
 )
 
 // Check is a claim comparing arm A with arm B on one metric's medians:
