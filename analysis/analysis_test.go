@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"c1m/spread"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -84,48 +86,32 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	assert.Empty(t, exps)
 }
 
-func TestSpreadOf(t *testing.T) {
-	t.Parallel()
-	s, ok := SpreadOf([]float64{4950, 4890, 4912})
-	require.True(t, ok)
-	assert.Equal(t, Spread{Median: 4912, Min: 4890, Max: 4950, N: 3}, s)
-	s, _ = SpreadOf([]float64{1, 4, 2, 3})
-	assert.Equal(t, 2.5, s.Median)
-	_, ok = SpreadOf(nil)
-	assert.False(t, ok)
-	assert.InDelta(t, 2.0, RatioOfMedians(Spread{Median: 4}, Spread{Median: 2}), 1e-12)
-	assert.True(t, math.IsNaN(RatioOfMedians(Spread{Median: 4}, Spread{})))
-}
-
 func TestEvaluateCheck(t *testing.T) {
 	t.Parallel()
-	spread := func(v ...float64) Spread { s, _ := SpreadOf(v); return s }
+	of := func(v ...float64) Spread { s, _ := spread.Of(v); return s }
 	for _, tc := range []struct {
 		expect string
 		tol    float64
 		a, b   Spread
 		want   Verdict
 	}{
-		{"a>=b", 0.05, spread(99000, 101000, 103000), spread(98000, 100000, 102000), Supported},
-		{"a>=b", 0.05, spread(94000), spread(100000), NotSupported},
-		{"a>=b", 0, spread(98000, 100000, 102000), spread(99000, 101000, 103000), Inconclusive},
-		{"a<=b", 0.05, spread(140, 150, 160), spread(95, 100, 105), NotSupported},
-		{"a<=b", 0.05, spread(104), spread(100), Supported},
-		{"a~b", 0.10, spread(4890, 4912, 4950), spread(4650, 4700, 4720), Supported},
-		{"a~b", 0.01, spread(120), spread(100), NotSupported},
-		{"a~b", 0.01, spread(0), spread(0), Supported},
-		{"a>b", 0.01, spread(1), spread(0), BadCheck},
+		{"a>=b", 0.05, of(99000, 101000, 103000), of(98000, 100000, 102000), Supported},
+		{"a>=b", 0.05, of(94000), of(100000), NotSupported},
+		{"a>=b", 0, of(98000, 100000, 102000), of(99000, 101000, 103000), Inconclusive},
+		{"a<=b", 0.05, of(140, 150, 160), of(95, 100, 105), NotSupported},
+		{"a<=b", 0.05, of(104), of(100), Supported},
+		{"a~b", 0.10, of(4890, 4912, 4950), of(4650, 4700, 4720), Supported},
+		{"a~b", 0.01, of(120), of(100), NotSupported},
+		{"a~b", 0.01, of(0), of(0), Supported},
+		{"a>b", 0.01, of(1), of(0), BadCheck},
 	} {
 		got := EvaluateCheck(Check{Expect: tc.expect, Tolerance: tc.tol}, tc.a, tc.b)
 		assert.Equal(t, tc.want, got.Verdict, "%s tol %v: %+v vs %+v", tc.expect, tc.tol, tc.a, tc.b)
 	}
 }
 
-func TestFormat(t *testing.T) {
+func TestFormatQuantity(t *testing.T) {
 	t.Parallel()
-	for v, want := range map[float64]string{0: "0", 12: "12", 1234567: "1,234,567", -4912.4: "-4,912", 12.34: "12.3", 1.234: "1.23", 0.01234: "0.0123"} {
-		assert.Equal(t, want, FormatNumber(v), "%v", v)
-	}
 	for _, tc := range []struct {
 		v    float64
 		unit string
@@ -144,9 +130,9 @@ func TestFormat(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, FormatQuantity(tc.v, tc.unit))
 	}
-	assert.Equal(t, "4,912 B [4,890–4,950]", FormatSpread(Spread{4912, 4890, 4950, 3}, "B", 3))
-	assert.Equal(t, "4,912 B [4,890–4,950] (n=2)", FormatSpread(Spread{4912, 4890, 4950, 2}, "B", 3))
-	assert.Equal(t, "1.23 ms", FormatSpread(Spread{1234, 1234, 1234, 1}, "µs", 1))
+	assert.Equal(t, "4,912 B [4,890–4,950]", FormatSpread(Spread{Median: 4912, Min: 4890, Max: 4950, N: 3}, "B", 3))
+	assert.Equal(t, "4,912 B [4,890–4,950] (n=2)", FormatSpread(Spread{Median: 4912, Min: 4890, Max: 4950, N: 2}, "B", 3))
+	assert.Equal(t, "1.23 ms", FormatSpread(Spread{Median: 1234, Min: 1234, Max: 1234, N: 1}, "µs", 1))
 }
 
 // TestWireHandComputed checks the model against the derivation in wire.go.
@@ -229,7 +215,7 @@ func TestWriteReport(t *testing.T) {
 	require.NoError(t, os.CopyFS(filepath.Join(root, "results"), os.DirFS("testdata/results")))
 	// An experiment 7 sweep whose break point brackets the model's.
 	writeFile(t, filepath.Join(root, "results/exp-7/meta.json"), `{"id": "exp-7", "number": 7, "title": "Keepalives over an emulated NIC", "repeats": 1,
-		"arms": [{"name": "10M-1s-2000"}, {"name": "10M-1s-8000"}, {"name": "10M-1s-12000"}]}`)
+		"feeds": ["link-sweep"], "arms": [{"name": "10M-1s-2000"}, {"name": "10M-1s-8000"}, {"name": "10M-1s-12000"}]}`)
 	writeFile(t, filepath.Join(root, "results/exp-7/summary.csv"), "arm,rep,conns_target,link_bits_per_sec,interval_s,payload_bytes,echo_share,drop_share,rtt_p99_us,echo_per_sec\n"+
 		"10M-1s-2000,1,2000,10000000,1,11,1,0,3000,2000\n10M-1s-8000,1,8000,10000000,1,11,0.8,0.02,250000,6400\n10M-1s-12000,1,12000,10000000,1,11,0.5,0.1,900000,6500\n")
 	out := filepath.Join(root, "REPORT.md")
@@ -244,7 +230,7 @@ func TestWriteReport(t *testing.T) {
 		"RLIMIT_NOFILE, from exp-1's meta.json): soft 20,000, hard 20,000",
 		"32768–60999, so one source address holds at most 28,232 connections to one server ip:port",
 		"Reached in experiment 1, arm `core`: 1,000 connections.",
-		"Where the original client stops (EADDRNOTAVAIL) and how to get past it: not measured yet (run `make exp-6`).",
+		"Where the original client stops (EADDRNOTAVAIL) and how to get past it: not measured yet (no experiment in the results declares that it feeds \"port-exhaustion\").",
 		// Q2 and the slab breakdown.
 		"Kernel memory per connection, arm `core`: **4,912 B [4,890–4,950]** at 1,000 connections.",
 		"Kernel memory per connection, arm `holder`: **4,700 B [4,650–4,720]** at 998 (n=1) connections.",
@@ -256,7 +242,7 @@ func TestWriteReport(t *testing.T) {
 		"| 1 s | 1.53 Gbit/s | 2,000,000 | 10 GbE | 654,450 |",
 		"![Keepalive bandwidth vs connections (wire model)](results/model/fig-wire-bandwidth.png)",
 		"10 Mbit/s link, 11-byte keepalive every 1 s: carried 2,000 connections (echo share 1.00, drops 0% over the run, RTT p99 3 ms), broke at 8,000 connections (echo share 0.80, drops 2% over the run, RTT p99 250 ms); the model predicts 6,544, inside the measured bracket; saturated, it carried 6,500 keepalives/s against the model's capacity of 6,545/s (99.3%).",
-		"What runs out first at a million connections, CPU, packets or bandwidth: not measured yet (run `make exp-8`).",
+		"What runs out first at a million connections, CPU, packets or bandwidth: not measured yet (no experiment in the results declares that it feeds \"keepalive-cost\").",
 		// Experiment sections.
 		"## Experiment 1: Capacity and memory",
 		"| `core` | `-max-conns 1000000` | `-conns 1000 -interval 1s` | the epoll core |",
@@ -305,10 +291,10 @@ func TestWriteReportWithoutResults(t *testing.T) {
 	require.NoError(t, err)
 	report := string(b)
 	for _, want := range []string{
-		"The limits of this machine: not measured yet (run `make exp-1`).",
-		"Kernel memory per connection: not measured yet (run `make exp-1`).",
-		"Server user-space memory per connection: not measured yet (run `make exp-1`).",
-		"Measured over an emulated link: not measured yet (run `make exp-7`).",
+		"The limits of this machine: not measured yet (no experiment in the results declares that it feeds \"capacity\").",
+		"Kernel memory per connection: not measured yet (no experiment in the results declares that it feeds \"capacity\").",
+		"Server user-space memory per connection: not measured yet (no experiment in the results declares that it feeds \"capacity\").",
+		"Measured over an emulated link: not measured yet (no experiment in the results declares that it feeds \"link-sweep\").",
 		"No experiment has run yet.",
 	} {
 		assertHas(t, report, want)

@@ -3,40 +3,12 @@ package analysis
 import (
 	"math"
 	"strconv"
-	"strings"
+
+	"c1m/numfmt"
 )
 
-// FormatNumber writes v with thousands separators and a precision that
-// suits its size: whole numbers as they are, 1,234 / 12.3 / 1.23 / 0.0123.
-func FormatNumber(v float64) string {
-	switch a := math.Abs(v); {
-	case math.IsNaN(v) || math.IsInf(v, 0):
-		return "–"
-	case a >= 100 || v == math.Trunc(v) && a < 1e15:
-		return groupThousands(strconv.FormatFloat(math.Round(v), 'f', 0, 64))
-	case a >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	case a >= 1:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	default:
-		return strconv.FormatFloat(v, 'g', 3, 64)
-	}
-}
-
-func groupThousands(digits string) string {
-	sign := ""
-	if strings.HasPrefix(digits, "-") {
-		sign, digits = "-", digits[1:]
-	}
-	var b strings.Builder
-	for i, d := range digits {
-		if i > 0 && (len(digits)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(d)
-	}
-	return sign + b.String()
-}
+// FormatNumber is numfmt.Number under the name analysis/chaos.go still calls.
+func FormatNumber(v float64) string { return numfmt.Number(v) }
 
 // displayUnit is how a quantity is shown: divided by div, suffixed with name.
 type displayUnit struct {
@@ -71,7 +43,7 @@ func displayUnitFor(unit string, ref float64) displayUnit {
 }
 
 func (d displayUnit) format(v float64) string {
-	return FormatNumber(v / d.div)
+	return numfmt.Number(v / d.div)
 }
 
 func (d displayUnit) suffix() string {

@@ -1,8 +1,8 @@
 package analysis
 
-// Question 4 measured: experiment 7 (keepalives over an emulated link,
-// compared with the wire model) and experiment 8 (what a million
-// connections' keepalives cost in CPU).
+// Question 4 measured: the link-sweep experiment (keepalives over an
+// emulated link, compared with the wire model) and the keepalive-cost one
+// (what a million connections' keepalives cost in CPU).
 
 import (
 	"cmp"
@@ -12,9 +12,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"c1m/numfmt"
+	"c1m/schema"
 )
 
-// A point of an experiment 7 sweep broke when the link no longer carried
+// A point of a link sweep broke when the link no longer carried
 // its keepalives: fewer than minEchoShare of those sent in the hold were
 // answered, or their round trip's p99 passed maxRTTp99 (ten times the
 // shaper's 100 ms queue). Drops are not the rule: the shapers count them
@@ -25,7 +28,7 @@ const (
 	maxRTTp99    = 1e6 // µs
 )
 
-// sweepPoint is one arm of experiment 7.
+// sweepPoint is one arm of the link sweep.
 type sweepPoint struct {
 	arm                         string
 	conns                       float64
@@ -39,7 +42,7 @@ func (p sweepPoint) broke() bool {
 }
 
 func (p sweepPoint) String() string {
-	s := fmt.Sprintf("%s connections (echo share %.2f, drops %s over the run", FormatNumber(p.conns), p.echoShare, formatShare(p.dropShare))
+	s := fmt.Sprintf("%s connections (echo share %.2f, drops %s over the run", numfmt.Number(p.conns), p.echoShare, formatShare(p.dropShare))
 	if p.hasRTT {
 		s += ", RTT p99 " + FormatQuantity(p.rtt99, "µs")
 	}
@@ -53,18 +56,19 @@ func formatShare(v float64) string {
 	return fmt.Sprintf("%.2g%%", v*100)
 }
 
-// sweepKey groups experiment 7's arms: one link, interval and message size.
+// sweepKey groups the link sweep's arms: one link, interval and message size.
 type sweepKey struct {
 	link, interval, payload float64
 }
 
-// measuredBreaks compares experiment 7's break points with the model: per
-// sweep, the last point that carried its keepalives and the first that
+// measuredBreaks compares the link sweep's break points with the model:
+// per sweep, the last point that carried its keepalives and the first that
 // did not, against the connections the model says fill the link.
 func measuredBreaks(exps []Experiment) []string {
-	e := findExperiment(exps, 7)
+	const what = "Measured over an emulated link"
+	e := feeder(exps, schema.FeedLinkSweep)
 	if e == nil {
-		return []string{notMeasured("Measured over an emulated link", 7)}
+		return []string{notMeasured(what, schema.FeedLinkSweep)}
 	}
 	sweeps := map[sweepKey][]sweepPoint{}
 	for _, arm := range e.ArmNames() {
@@ -92,7 +96,7 @@ func measuredBreaks(exps []Experiment) []string {
 	}
 	if len(sweeps) == 0 {
 		return []string{"Measured over an emulated link: results/" + filepath.Base(e.Dir) +
-			"/summary.csv has no `conns_target` with `link_bits_per_sec`, `interval_s` and `echo_share`.", pointer(exps, 7, "Measured over an emulated link")}
+			"/summary.csv has no `conns_target` with `link_bits_per_sec`, `interval_s` and `echo_share`.", pointer(e, schema.FeedLinkSweep, what)}
 	}
 	keys := make([]sweepKey, 0, len(sweeps))
 	for k := range sweeps {
@@ -101,8 +105,8 @@ func measuredBreaks(exps []Experiment) []string {
 	slices.SortFunc(keys, func(a, b sweepKey) int {
 		return cmp.Or(cmp.Compare(a.link, b.link), cmp.Compare(a.payload, b.payload), cmp.Compare(a.interval, b.interval))
 	})
-	out := []string{fmt.Sprintf("Experiment 7 (measured over an emulated link): a point breaks when fewer than %.0f%% of the keepalives sent in its hold are answered, or their round trip's p99 passes %s. (Drops are counted over the whole run: the ramp's SYN bursts overflow the link's queue at every load.)",
-		minEchoShare*100, FormatQuantity(maxRTTp99, "µs"))}
+	out := []string{fmt.Sprintf("Experiment %d (measured over an emulated link): a point breaks when fewer than %.0f%% of the keepalives sent in its hold are answered, or their round trip's p99 passes %s. (Drops are counted over the whole run: the ramp's SYN bursts overflow the link's queue at every load.)",
+		e.Meta.Number, minEchoShare*100, FormatQuantity(maxRTTp99, "µs"))}
 	for _, k := range keys {
 		points := sweeps[k]
 		slices.SortFunc(points, func(a, b sweepPoint) int { return cmp.Compare(a.conns, b.conns) })
@@ -111,19 +115,19 @@ func measuredBreaks(exps []Experiment) []string {
 		model := math.Floor(x.MaxConns(k.link, interval))
 		// The link's capacity in exchanges a second, by the model.
 		capacity := k.link / 8 / float64(max(x.ToServer, x.ToClient))
-		line := fmt.Sprintf("%s link, %s-byte keepalive every %s: ", FormatQuantity(k.link, "bit/s"), FormatNumber(k.payload), IntervalText(interval))
+		line := fmt.Sprintf("%s link, %s-byte keepalive every %s: ", FormatQuantity(k.link, "bit/s"), numfmt.Number(k.payload), IntervalText(interval))
 		first := slices.IndexFunc(points, sweepPoint.broke)
 		switch {
 		case first < 0:
-			line += fmt.Sprintf("carried every point up to %s; the model predicts the link fills at %s", points[len(points)-1], FormatNumber(model))
+			line += fmt.Sprintf("carried every point up to %s; the model predicts the link fills at %s", points[len(points)-1], numfmt.Number(model))
 			if model < points[len(points)-1].conns {
 				line += " (below what was carried: the model is pessimistic here)"
 			}
 		case first == 0:
-			line += fmt.Sprintf("broke already at the first point, %s; the model predicts %s", points[0], FormatNumber(model))
+			line += fmt.Sprintf("broke already at the first point, %s; the model predicts %s", points[0], numfmt.Number(model))
 		default:
 			good, bad := points[first-1], points[first]
-			line += fmt.Sprintf("carried %s, broke at %s; the model predicts %s, ", good, bad, FormatNumber(model))
+			line += fmt.Sprintf("carried %s, broke at %s; the model predicts %s, ", good, bad, numfmt.Number(model))
 			switch {
 			case model > good.conns && model <= bad.conns:
 				line += "inside the measured bracket"
@@ -137,22 +141,22 @@ func measuredBreaks(exps []Experiment) []string {
 			// Saturated, the link carries its capacity: compare with the model's.
 			most := slices.MaxFunc(points[first:], func(a, b sweepPoint) int { return cmp.Compare(a.echoRate, b.echoRate) })
 			line += fmt.Sprintf("; saturated, it carried %s keepalives/s against the model's capacity of %s/s (%.1f%%)",
-				FormatNumber(math.Round(most.echoRate)), FormatNumber(math.Round(capacity)), 100*most.echoRate/capacity)
+				numfmt.Number(math.Round(most.echoRate)), numfmt.Number(math.Round(capacity)), 100*most.echoRate/capacity)
 		}
 		out = append(out, line+".")
 	}
-	return append(out, pointer(exps, 7, "Measured over an emulated link"))
+	return append(out, pointer(e, schema.FeedLinkSweep, what))
 }
 
-// firstToRunOut answers from experiment 8 what a million connections run
-// out of first as keepalives get more frequent: per interval, the echoes a
-// second asked for and answered, the CPU both ends used, and the packets
-// and bytes the model puts on a wire for that rate.
+// firstToRunOut answers from the keepalive-cost experiment what a million
+// connections run out of first as keepalives get more frequent: per
+// interval, the echoes a second asked for and answered, the CPU both ends
+// used, and the packets and bytes the model puts on a wire for that rate.
 func firstToRunOut(exps []Experiment) []string {
 	const what = "What runs out first at a million connections, CPU, packets or bandwidth"
-	e := findExperiment(exps, 8)
+	e := feeder(exps, schema.FeedKeepaliveCost)
 	if e == nil {
-		return []string{notMeasured(what, 8)}
+		return []string{notMeasured(what, schema.FeedKeepaliveCost)}
 	}
 	x := BytesPerExchange(KeepalivePayload, DefaultPureACKs)
 	nic := NICs[0]
@@ -169,15 +173,15 @@ func firstToRunOut(exps []Experiment) []string {
 		echo, ok3 := e.Metric("echo_per_sec", arm)
 		if !ok3 {
 			est, _ := e.Metric("established", arm)
-			out = append(out, fmt.Sprintf("Experiment 8, keepalive every %s: the ramp never finished (%s connections established), so there is no steady state to report.",
-				IntervalText(time.Duration(iv.Median*float64(time.Second))), FormatNumber(est.Median)))
+			out = append(out, fmt.Sprintf("Experiment %d, keepalive every %s: the ramp never finished (%s connections established), so there is no steady state to report.",
+				e.Meta.Number, IntervalText(time.Duration(iv.Median*float64(time.Second))), numfmt.Number(est.Median)))
 			continue
 		}
 		measured++
 		interval := time.Duration(iv.Median * float64(time.Second))
 		var parts []string
 		parts = append(parts, fmt.Sprintf("asked for %s keepalives/s, answered %s (%.0f%%)",
-			FormatNumber(offered.Median), FormatNumber(echo.Median), 100*echo.Median/offered.Median))
+			numfmt.Number(offered.Median), numfmt.Number(echo.Median), 100*echo.Median/offered.Median))
 		cpus := float64(e.Meta.Env.CPUs)
 		srv, okS := e.Metric("server_cpu_cores", arm)
 		cli, okC := e.Metric("client_cpu_cores", arm)
@@ -212,20 +216,20 @@ func firstToRunOut(exps []Experiment) []string {
 			parts = append(parts, fmt.Sprintf("%s server CPU per echo", FormatQuantity(us.Median, "µs")))
 		}
 		if segs, ok := e.Metric("tcp_segs_per_sec", arm); ok {
-			parts = append(parts, fmt.Sprintf("%s TCP segments/s on loopback (both ends)", FormatNumber(segs.Median)))
+			parts = append(parts, fmt.Sprintf("%s TCP segments/s on loopback (both ends)", numfmt.Number(segs.Median)))
 		}
 		// What a wire would carry for the rate answered, busier direction.
 		wireBits := echo.Median * float64(x.ToServer) * 8
 		nicShare = max(nicShare, wireBits/nic.BitsPerSecond, echo.Median*float64(x.PacketsToServer)/nicPackets)
 		parts = append(parts, fmt.Sprintf("on a wire that rate needs %s and %s packets/s (%.1f%% and %.1f%% of %s)",
-			FormatQuantity(wireBits, "bit/s"), FormatNumber(echo.Median*float64(x.PacketsToServer)),
+			FormatQuantity(wireBits, "bit/s"), numfmt.Number(echo.Median*float64(x.PacketsToServer)),
 			100*wireBits/nic.BitsPerSecond, 100*echo.Median*float64(x.PacketsToServer)/nicPackets, nic.Name))
 		conns := offered.Median * iv.Median
 		if est, ok := e.Metric("established", arm); ok {
 			conns = est.Median
 		}
-		out = append(out, fmt.Sprintf("Experiment 8, keepalive every %s at %s connections: %s.", IntervalText(interval),
-			FormatNumber(conns), strings.Join(parts, "; ")))
+		out = append(out, fmt.Sprintf("Experiment %d, keepalive every %s at %s connections: %s.", e.Meta.Number, IntervalText(interval),
+			numfmt.Number(conns), strings.Join(parts, "; ")))
 	}
 	if measured == 0 {
 		return append(out, fmt.Sprintf("%s: results/%s/summary.csv has no arm with `interval_s`, `offered_per_sec` and `echo_per_sec`.", what, filepath.Base(e.Dir)))
@@ -241,5 +245,5 @@ func firstToRunOut(exps []Experiment) []string {
 		out = append(out, fmt.Sprintf("Nothing ran out on this machine in these intervals: the CPU was at most %.2f of %d cores busy, and the answers would fill at most %.1f%% of a %s card.",
 			maxBusy, e.Meta.Env.CPUs, 100*nicShare, nic.Name))
 	}
-	return append(out, pointer(exps, 8, what))
+	return append(out, pointer(e, schema.FeedKeepaliveCost, what))
 }

@@ -12,7 +12,7 @@ import (
 func loadExp8(t *testing.T, rows string) []Experiment {
 	t.Helper()
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "exp-8/meta.json"), `{"id": "exp-8", "number": 8, "title": "Keepalive interval", "repeats": 1,
+	writeFile(t, filepath.Join(dir, "exp-8/meta.json"), `{"id": "exp-8", "number": 8, "title": "Keepalive interval", "repeats": 1, "feeds": ["keepalive-cost"],
 		"env": {"cpus": 2}, "arms": [{"name": "1m0s"}, {"name": "1s"}, {"name": "10s"}]}`)
 	writeFile(t, filepath.Join(dir, "exp-8/summary.csv"),
 		"arm,rep,established,interval_s,offered_per_sec,echo_per_sec,host_busy_cores,host_softirq_cores,server_cpu_cores,client_cpu_cores\n"+rows)

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"c1m/numfmt"
 )
 
 // limitsFile is the part of results/limits/limits.json the report quotes
@@ -46,13 +48,13 @@ func limitsAnswer(resultsDir string) ([]string, table, error) {
 		return nil, table{}, fmt.Errorf("%s: %w", path, err)
 	}
 	out := []string{fmt.Sprintf("`make limits` (results/limits/limits.json, %s, kernel %s) for a target of %s connections:",
-		f.Time, f.Kernel, FormatNumber(float64(f.Report.Target)))}
+		f.Time, f.Kernel, numfmt.Number(float64(f.Report.Target)))}
 	out = append(out, f.Report.Summary...)
 	t := table{Header: []string{"limit", "value", "connections it allows", "kind", "binds", "lift"}}
 	for _, r := range f.Report.Rows {
 		allows := "–"
 		if r.Allows >= 0 {
-			allows = FormatNumber(float64(r.Allows))
+			allows = numfmt.Number(float64(r.Allows))
 		}
 		binds := "no"
 		if r.Binds {

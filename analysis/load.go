@@ -4,11 +4,14 @@
 // exp-2, ..., chaos, soak, ...), draws the figures each meta.json asks for
 // (PNG and SVG, next to the data), draws the wire model of question 4 into
 // results/model/, and writes REPORT.md from the embedded template
-// report.tmpl. Every number in the report comes from those files.
+// report.tmpl. Every number in the report comes from those files. The
+// summary at its top reads the experiments that declare, in meta.json,
+// which of its blocks they feed ("feeds") and what each arm stands for in
+// them ("role"): never an experiment's number or an arm's name.
 //
 // The layout of one experiment directory:
 //
-//	meta.json                  what was asked, the arms, metrics, checks, figures, environment
+//	meta.json                  what was asked, the arms, metrics, checks, figures, feeds, environment
 //	summary.csv                arm,rep,<metric>...: one row per run (empty cell: not measured)
 //	samples-<arm>-r<rep>.csv   time series of one run (t_s, conns_server, slab_*_bytes, ...)
 //	client-<arm>-r<rep>.json   the load client's result of one run
@@ -54,6 +57,7 @@ type (
 	Meta   = schema.Meta
 	Metric = schema.Metric
 	Arm    = schema.Arm
+	Role   = schema.Role
 	Check  = schema.Check
 	Figure = schema.Figure
 	Env    = schema.Env
@@ -332,6 +336,28 @@ func repsOf[T any](runs map[RunID]T, arm string) []int {
 	}
 	slices.Sort(reps)
 	return reps
+}
+
+// ArmRole returns the role meta.json declares for an arm (none when it
+// declares none, or has no such arm).
+func (e *Experiment) ArmRole(arm string) Role {
+	for _, a := range e.Meta.Arms {
+		if a.Name == arm {
+			return a.Role
+		}
+	}
+	return Role{}
+}
+
+// ServerProblem returns the last problem one run's server log reported, as
+// the harness recorded it in meta.json ("" when none).
+func (e *Experiment) ServerProblem(arm string, rep int) string {
+	for _, p := range e.Meta.ServerProblems {
+		if p.Arm == arm && p.Rep == rep {
+			return p.Line
+		}
+	}
+	return ""
 }
 
 // MetricInfo returns the meta.json declaration of a metric (a bare one

@@ -1,21 +1,24 @@
 package analysis
 
 // The summary's "At a million connections": how long 1M took to fill and
-// the highest keepalive rate answered in full there, per engine, from
-// experiment 13 (epoll or io_uring?).
+// the highest keepalive rate answered in full there, per engine, from the
+// experiment that feeds "engines-at-million" (its arms declare the engine
+// and the hold workload).
 
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
+
+	"c1m/numfmt"
+	"c1m/schema"
 )
 
 // answeredInFull is the share of asked-for keepalives an arm must answer,
 // with no time-out and no mismatch, to count as answered in full.
 const answeredInFull = 0.99
 
-// millionArm is one hold-1M arm of experiment 13.
+// millionArm is one hold arm of an engine at a million.
 type millionArm struct {
 	interval time.Duration
 	offered  float64
@@ -28,14 +31,15 @@ type millionArm struct {
 
 func answerMillion(exps []Experiment) []string {
 	const what = "How long 1,000,000 connections take to fill, and the highest keepalive rate answered in full there"
-	e := findExperiment(exps, 13)
+	e := feeder(exps, schema.FeedEnginesAtMillion)
 	if e == nil {
-		return []string{notMeasured(what, 13)}
+		return []string{notMeasured(what, schema.FeedEnginesAtMillion)}
 	}
 	byEngine := map[string][]millionArm{}
 	for _, arm := range e.ArmNames() {
-		engine, workload, ok := strings.Cut(arm, ".")
-		if !ok || !strings.HasPrefix(workload, "hold-") {
+		role := e.ArmRole(arm)
+		engine := role.Engine
+		if engine == "" || role.Workload != schema.WorkloadHold {
 			continue
 		}
 		iv, ok1 := e.Metric("interval_s", arm)
@@ -62,7 +66,7 @@ func answerMillion(exps []Experiment) []string {
 		byEngine[engine] = append(byEngine[engine], a)
 	}
 	if len(byEngine) == 0 {
-		return []string{what + ": experiment 13 has no hold-1M arm with a measured hold."}
+		return []string{fmt.Sprintf("%s: experiment %d has no hold-1M arm with a measured hold.", what, e.Meta.Number)}
 	}
 	engines := make([]string, 0, len(byEngine))
 	for name := range byEngine {
@@ -104,18 +108,18 @@ func millionLine(engine string, arms []millionArm) string {
 	if best == nil {
 		a := arms[0]
 		return s + fmt.Sprintf("; no keepalive rate tried was answered in full: at the slowest, one every %s (%s/s), %.0f%% was answered.",
-			IntervalText(a.interval), FormatNumber(a.offered), 100*a.share)
+			IntervalText(a.interval), numfmt.Number(a.offered), 100*a.share)
 	}
-	s += fmt.Sprintf("; the highest keepalive rate answered in full: %s/s (one every %s per connection)", FormatNumber(best.offered), IntervalText(best.interval))
+	s += fmt.Sprintf("; the highest keepalive rate answered in full: %s/s (one every %s per connection)", numfmt.Number(best.offered), IntervalText(best.interval))
 	if best.p99 > 0 {
 		s += fmt.Sprintf(", round trip p99 %s", FormatQuantity(best.p99/1e6, "s"))
 	}
 	if best.late > 0 {
-		s += fmt.Sprintf(", yet %s keepalives were still unanswered when the client closed", FormatNumber(best.late))
+		s += fmt.Sprintf(", yet %s keepalives were still unanswered when the client closed", numfmt.Number(best.late))
 	}
 	for _, a := range arms {
 		if a.offered > best.offered {
-			return s + fmt.Sprintf("; at %s/s (every %s) it answered %.0f%%.", FormatNumber(a.offered), IntervalText(a.interval), 100*a.share)
+			return s + fmt.Sprintf("; at %s/s (every %s) it answered %.0f%%.", numfmt.Number(a.offered), IntervalText(a.interval), 100*a.share)
 		}
 	}
 	return s + " (the fastest tried)."

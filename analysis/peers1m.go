@@ -1,26 +1,20 @@
 package analysis
 
 // The summary's "At 1,000,000 connections": the core and its peers side by
-// side at a million, from experiment 14 (peers at a million). An arm that
-// did not reach the million keeps its row, and a line says what stopped it,
-// read from the run's client result and server log.
+// side at a million, from the experiment that feeds "peers-at-million" (its
+// arms declare their server and workload). An arm that did not reach the
+// million keeps its row, and a line says what stopped it (shortfall.go).
 
 import (
-	"bufio"
 	"cmp"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
-)
 
-// peersExperiment is the experiment the table is built from.
-const peersExperiment = 14
+	"c1m/numfmt"
+	"c1m/schema"
+)
 
 // heldInFull is the share of the client's connections the server must
 // hold for an arm to count as having reached them all.
@@ -34,20 +28,20 @@ type peersView struct {
 	Figure *figureView
 }
 
-// peerArms are one server's two arms of experiment 14 ("" when absent).
+// peerArms are one server's idle and keepalive arms ("" when absent).
 type peerArms struct {
 	server, idle, keep string
 }
 
 func peersAtMillion(exps []Experiment, views []experimentView) peersView {
 	const what = "The core, gnet, nbio and Go's net side by side at 1,000,000 connections"
-	e := findExperiment(exps, peersExperiment)
+	e := feeder(exps, schema.FeedPeersAtMillion)
 	if e == nil {
-		return peersView{Lines: []string{notMeasured(what, peersExperiment)}}
+		return peersView{Lines: []string{notMeasured(what, schema.FeedPeersAtMillion)}}
 	}
 	servers := peerServers(e)
 	if len(servers) == 0 {
-		return peersView{Lines: []string{what + ": experiment 14 has no idle or keepalive arm."}}
+		return peersView{Lines: []string{fmt.Sprintf("%s: experiment %d has no idle or keepalive arm.", what, e.Meta.Number)}}
 	}
 	var v peersView
 	idleIv, keepIv := intervalOf(e, servers, false), intervalOf(e, servers, true)
@@ -101,21 +95,24 @@ func intervalOf(e *Experiment, servers []peerArms, keep bool) string {
 	return "–"
 }
 
-// peerServers lists the servers of experiment 14 in arm order, each with
-// its idle and keepalive arm.
+// peerServers lists the servers of e in arm order, each with the first
+// arm its role declares idle and the first it declares keepalive.
 func peerServers(e *Experiment) []peerArms {
 	var out []peerArms
 	for _, arm := range e.ArmNames() {
-		server, workload := splitArm(arm)
-		i := slices.IndexFunc(out, func(p peerArms) bool { return p.server == server })
+		role := e.ArmRole(arm)
+		if role.Server == "" {
+			continue
+		}
+		i := slices.IndexFunc(out, func(p peerArms) bool { return p.server == role.Server })
 		if i < 0 {
-			out = append(out, peerArms{server: server})
+			out = append(out, peerArms{server: role.Server})
 			i = len(out) - 1
 		}
 		switch {
-		case strings.HasPrefix(workload, "idle-") && out[i].idle == "":
+		case role.Workload == schema.WorkloadIdle && out[i].idle == "":
 			out[i].idle = arm
-		case strings.HasPrefix(workload, "keepalive-") && out[i].keep == "":
+		case role.Workload == schema.WorkloadKeepalive && out[i].keep == "":
 			out[i].keep = arm
 		}
 	}
@@ -156,7 +153,7 @@ func peerRow(e *Experiment, s peerArms) []string {
 		if !any {
 			return "–"
 		}
-		return FormatNumber(total)
+		return numfmt.Number(total)
 	}
 	ramp := cell(s.idle, "server_ramp_s", "s")
 	if ramp == "–" {
@@ -223,117 +220,19 @@ func cheapest(e *Experiment, servers []peerArms, metric, label string) string {
 	unit := unitOf(e, metric)
 	s := fmt.Sprintf("Cheapest in %s among the servers that held every connection: **%s** (%s)", label, got[0].server, FormatQuantity(got[0].value, unit))
 	if len(got) > 1 {
-		s += fmt.Sprintf("; next %s (%s, %s× as much)", got[1].server, FormatQuantity(got[1].value, unit), FormatNumber(got[1].value/got[0].value))
+		s += fmt.Sprintf("; next %s (%s, %s× as much)", got[1].server, FormatQuantity(got[1].value, unit), numfmt.Number(got[1].value/got[0].value))
 	}
 	return s + "."
 }
 
-// shortfall says, for an arm that did not hold every connection (or has no
-// result), how far it got and what stopped it, from its logs; "" when it
-// held them all.
-func shortfall(e *Experiment, arm string) string {
-	want := target(e, arm)
-	c, measured := e.Metric("conns", arm)
-	if measured && c.Median >= heldInFull*want {
-		return ""
-	}
-	s := fmt.Sprintf("**%s** ", arm)
-	if measured {
-		s += fmt.Sprintf("held at most %s of %s connections", FormatNumber(c.Median), FormatNumber(want))
-	} else {
-		s += "has no result (the run ended before or during it)"
-	}
-	var why []string
-	if r, ok := readClientEnd(filepath.Join(e.Dir, "client-"+arm+"-r1.json")); ok {
-		why = append(why, r.sentence())
-	}
-	if line := lastServerProblem(filepath.Join(e.Dir, "server-"+arm+"-r1.log")); line != "" {
-		why = append(why, "its server log ends with `"+line+"`")
-	}
-	if len(why) == 0 {
-		return s + "; no client result or server complaint says why."
-	}
-	return s + ": " + strings.Join(why, "; ") + "."
-}
-
-// clientEnd is what the client's result says about how its run ended.
-type clientEnd struct {
-	Ended       string             `json:"ended"`
-	Established float64            `json:"established"`
-	RampSeconds float64            `json:"ramp_seconds"`
-	HoldSeconds float64            `json:"hold_seconds"`
-	WallSeconds float64            `json:"wall_seconds"`
-	Failed      map[string]float64 `json:"failed"`
-}
-
-func readClientEnd(path string) (clientEnd, bool) {
-	var r clientEnd
-	b, err := os.ReadFile(path)
-	if err != nil || json.Unmarshal(b, &r) != nil {
-		return r, false
-	}
-	return r, true
-}
-
-func (r clientEnd) sentence() string {
-	var s string
-	switch {
-	case r.Ended == "interrupted" && r.HoldSeconds == 0:
-		s = fmt.Sprintf("the arm's time limit stopped the client %s after its start, its ramp unfinished at %s established",
-			FormatQuantity(r.WallSeconds, "s"), FormatNumber(r.Established))
-	case r.Ended == "interrupted":
-		s = fmt.Sprintf("the client was stopped %s after its start, %s established", FormatQuantity(r.WallSeconds, "s"), FormatNumber(r.Established))
-	default:
-		s = fmt.Sprintf("the client ended with %q, %s established", r.Ended, FormatNumber(r.Established))
-	}
-	var fails []string
-	for errno, n := range r.Failed {
-		if n > 0 {
-			fails = append(fails, fmt.Sprintf("%s %s", errno, FormatNumber(n)))
-		}
-	}
-	if len(fails) > 0 {
-		slices.Sort(fails)
-		s += " (failed connects: " + strings.Join(fails, ", ") + ")"
-	}
-	return s
-}
-
-// serverProblem matches a server log line that says something went wrong.
-var serverProblem = regexp.MustCompile(`(?i)error|exited|killed|fail|panic|out of memory|cannot|too many`)
-
-// lastServerProblem is the last line of a server log that reports a
-// problem ("" when none, or no log). JSON stats lines are skipped.
-func lastServerProblem(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	var last string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(line, "{") && serverProblem.MatchString(line) {
-			last = line
-		}
-	}
-	const most = 200 // a quoted line stays on one screen
-	if len(last) > most {
-		last = last[:most] + "…"
-	}
-	return strings.ReplaceAll(last, "`", "'")
-}
-
-// ratiosFigure is the ratios-to-the-core figure of experiment 14's section.
+// ratiosFigure is the first "ratios" figure of the section with heading.
 func ratiosFigure(views []experimentView, heading string) *figureView {
 	for _, v := range views {
 		if v.Heading != heading {
 			continue
 		}
 		for i := range v.Figures {
-			if strings.HasPrefix(filepath.Base(v.Figures[i].PNG), "fig-ratios-") {
+			if v.Figures[i].Kind == "ratios" {
 				return &v.Figures[i]
 			}
 		}

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"c1m/numfmt"
+	"c1m/spread"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -119,7 +122,7 @@ func ratioRow(e *Experiment, metric, workload string, impls []string) (row []str
 			row = append(row, FormatQuantity(spreads[i].Median, unit))
 		default:
 			row = append(row, fmt.Sprintf("%s (%s×)", FormatQuantity(spreads[i].Median, unit),
-				FormatNumber(RatioOfMedians(spreads[i], spreads[0]))))
+				numfmt.Number(spread.RatioOfMedians(spreads[i], spreads[0]))))
 		}
 	}
 	return row, measured
@@ -143,7 +146,7 @@ func ratioFigures(e *Experiment, f Figure) []pendingFigure {
 			for x, w := range workloads {
 				a, okA := e.Metric(metric, armOf(impl, w))
 				b, okB := e.Metric(metric, armOf(f.Baseline, w))
-				if r := RatioOfMedians(a, b); okA && okB && r > 0 {
+				if r := spread.RatioOfMedians(a, b); okA && okB && r > 0 {
 					// Implementations side by side within a workload's slot.
 					pts = append(pts, plotter.XY{X: float64(x) + 0.6*(float64(i)+0.5)/float64(len(impls)-1) - 0.3, Y: r})
 				}
@@ -189,7 +192,7 @@ func (ratioTicks) Ticks(min, max float64) []plot.Tick {
 	for exp := math.Floor(math.Log10(min)); math.Pow(10, exp) <= max; exp++ {
 		for _, m := range []float64{1, 2, 5} {
 			if v := m * math.Pow(10, exp); v >= min && v <= max {
-				ticks = append(ticks, plot.Tick{Value: v, Label: FormatNumber(v) + "×"})
+				ticks = append(ticks, plot.Tick{Value: v, Label: numfmt.Number(v) + "×"})
 			}
 		}
 	}

@@ -3,34 +3,12 @@ package analysis
 import (
 	"fmt"
 	"math"
-	"slices"
+
+	"c1m/spread"
 )
 
-// Spread summarises one metric of one arm over its repeats.
-type Spread struct {
-	Median, Min, Max float64
-	N                int
-}
-
-// SpreadOf returns the median, min and max of values (false when empty).
-func SpreadOf(values []float64) (Spread, bool) {
-	if len(values) == 0 {
-		return Spread{}, false
-	}
-	v := slices.Clone(values)
-	slices.Sort(v)
-	n := len(v)
-	median := v[n/2]
-	if n%2 == 0 {
-		median = (v[n/2-1] + v[n/2]) / 2
-	}
-	return Spread{Median: median, Min: v[0], Max: v[n-1], N: n}, true
-}
-
-// Overlaps reports whether the min–max ranges of s and o intersect.
-func (s Spread) Overlaps(o Spread) bool {
-	return s.Min <= o.Max && o.Min <= s.Max
-}
+// Spread is one metric of one arm over its repeats (package spread's).
+type Spread = spread.Spread
 
 // Metric returns the spread of a summary metric over an arm's repeats
 // (false when no run of the arm measured it).
@@ -41,15 +19,7 @@ func (e *Experiment) Metric(metric, arm string) (Spread, bool) {
 			values = append(values, v)
 		}
 	}
-	return SpreadOf(values)
-}
-
-// RatioOfMedians is a.Median / b.Median (NaN when b's median is 0).
-func RatioOfMedians(a, b Spread) float64 {
-	if b.Median == 0 {
-		return math.NaN()
-	}
-	return a.Median / b.Median
+	return spread.Of(values)
 }
 
 // Verdict is the outcome of a check.

@@ -1,7 +1,8 @@
 package analysis
 
 // The report's summary: the original write-up's four questions, answered
-// from experiments 1, 6, 7 and 8 and the wire model, or "not measured yet".
+// from the wire model and from the experiments that declare they feed a
+// block of it (meta.json "feeds"), or "not measured yet".
 
 import (
 	"cmp"
@@ -11,26 +12,32 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"c1m/numfmt"
+	"c1m/schema"
+	"c1m/spread"
 )
 
-func findExperiment(exps []Experiment, number int) *Experiment {
+// feeder is the first experiment that declares it feeds the summary block
+// feed (a schema.Feed constant), nil when none does.
+func feeder(exps []Experiment, feed string) *Experiment {
 	for i := range exps {
-		if exps[i].Meta.Number == number {
+		if slices.Contains(exps[i].Meta.Feeds, feed) {
 			return &exps[i]
 		}
 	}
 	return nil
 }
 
-func notMeasured(what string, number int) string {
-	return fmt.Sprintf("%s: not measured yet (run `make exp-%d`).", what, number)
+func notMeasured(what, feed string) string {
+	return fmt.Sprintf("%s: not measured yet (no experiment in the results declares that it feeds %q).", what, feed)
 }
 
-// pointer names an experiment's section and tallies its check verdicts.
-func pointer(exps []Experiment, number int, what string) string {
-	e := findExperiment(exps, number)
+// pointer names the section of e, the experiment that feeds the summary
+// block feed, and tallies its check verdicts.
+func pointer(e *Experiment, feed, what string) string {
 	if e == nil {
-		return notMeasured(what, number)
+		return notMeasured(what, feed)
 	}
 	h := heading(e)
 	s := fmt.Sprintf("%s: see [%s](#%s)", what, h, anchor(h))
@@ -64,13 +71,13 @@ func peakConns(e *Experiment, arm string) (Spread, bool) {
 			}
 		}
 	}
-	return SpreadOf(values)
+	return spread.Of(values)
 }
 
-// envOf is the environment the summary quotes: experiment 1's, else the
-// first experiment's.
+// envOf is the environment the summary quotes: the capacity experiment's,
+// else the first experiment's.
 func envOf(exps []Experiment) (Env, string, bool) {
-	if e := findExperiment(exps, 1); e != nil {
+	if e := feeder(exps, schema.FeedCapacity); e != nil {
 		return e.Meta.Env, e.Meta.ID, true
 	}
 	if len(exps) > 0 {
@@ -80,16 +87,16 @@ func envOf(exps []Experiment) (Env, string, bool) {
 }
 
 // answerLimits answers question 1 from the recorded rlimits and sysctls,
-// experiment 1's reach and experiment 6.
+// the capacity experiment's reach and the port-exhaustion experiment.
 func answerLimits(exps []Experiment) []string {
 	env, id, ok := envOf(exps)
 	if !ok {
-		return []string{notMeasured("The limits of this machine", 1)}
+		return []string{notMeasured("The limits of this machine", schema.FeedCapacity)}
 	}
 	var out []string
 	if soft, okS := env.Rlimits["nofile_soft"]; okS {
 		line := fmt.Sprintf("Open files per process (RLIMIT_NOFILE, from %s's meta.json): soft %s, hard %s", id,
-			FormatNumber(float64(soft)), FormatNumber(float64(env.Rlimits["nofile_hard"])))
+			numfmt.Number(float64(soft)), numfmt.Number(float64(env.Rlimits["nofile_hard"])))
 		out = append(out, line+"; run "+rootText(env.Root)+". Every socket is a file descriptor, so no single process holds more connections than its hard limit.")
 	}
 	var limits []string
@@ -107,28 +114,29 @@ func answerLimits(exps []Experiment) []string {
 			hi, err2 := strconv.Atoi(f[1])
 			if err1 == nil && err2 == nil {
 				out = append(out, fmt.Sprintf("Ephemeral ports: net.ipv4.ip_local_port_range = %d–%d, so one source address holds at most %s connections to one server ip:port; more source addresses or server ports multiply that.",
-					lo, hi, FormatNumber(float64(hi-lo+1))))
+					lo, hi, numfmt.Number(float64(hi-lo+1))))
 			}
 		}
 	}
-	if e := findExperiment(exps, 1); e != nil {
+	if e := feeder(exps, schema.FeedCapacity); e != nil {
 		for _, arm := range e.ArmNames() {
 			if n, ok := peakConns(e, arm); ok {
-				out = append(out, fmt.Sprintf("Reached in experiment 1, arm `%s`: %s connections.", arm, FormatSpread(n, "", e.Meta.Repeats)))
+				out = append(out, fmt.Sprintf("Reached in experiment %d, arm `%s`: %s connections.", e.Meta.Number, arm, FormatSpread(n, "", e.Meta.Repeats)))
 			}
 		}
 	} else {
-		out = append(out, notMeasured("The connection count reached", 1))
+		out = append(out, notMeasured("The connection count reached", schema.FeedCapacity))
 	}
-	out = append(out, originalFailure(exps)...)
-	return append(out, pointer(exps, 6, "Where the original client stops (EADDRNOTAVAIL) and how to get past it"))
+	ports := feeder(exps, schema.FeedPortExhaustion)
+	out = append(out, originalFailure(ports)...)
+	return append(out, pointer(ports, schema.FeedPortExhaustion, "Where the original client stops (EADDRNOTAVAIL) and how to get past it"))
 }
 
-// originalFailure quotes experiment 6, arm by arm: connections reached
-// against the client's plan, the EADDRNOTAVAIL failures, and TIME_WAIT
-// sockets at the peak (the original blamed TIME_WAIT).
-func originalFailure(exps []Experiment) []string {
-	e := findExperiment(exps, 6)
+// originalFailure quotes the port-exhaustion experiment e (nil: nothing),
+// arm by arm: connections reached against the client's plan, the
+// EADDRNOTAVAIL failures, and TIME_WAIT sockets at the peak (the original
+// blamed TIME_WAIT).
+func originalFailure(e *Experiment) []string {
 	if e == nil {
 		return nil
 	}
@@ -138,9 +146,9 @@ func originalFailure(exps []Experiment) []string {
 		if !ok {
 			continue
 		}
-		line := fmt.Sprintf("Experiment 6, arm `%s`: %s connections established", arm, FormatSpread(est, "", e.Meta.Repeats))
+		line := fmt.Sprintf("Experiment %d, arm `%s`: %s connections established", e.Meta.Number, arm, FormatSpread(est, "", e.Meta.Repeats))
 		if p, ok := e.Metric("predicted_capacity", arm); ok {
-			line += fmt.Sprintf(" (the client's plan: room for %s)", FormatNumber(p.Median))
+			line += fmt.Sprintf(" (the client's plan: room for %s)", numfmt.Number(p.Median))
 		}
 		if f, ok := e.Metric("eaddrnotavail", arm); ok {
 			line += fmt.Sprintf("; %s connects failed with EADDRNOTAVAIL", FormatSpread(f, "", e.Meta.Repeats))
@@ -159,18 +167,18 @@ func formatSysctl(v string) string {
 	f := strings.Fields(v)
 	if len(f) == 1 {
 		if n, err := strconv.ParseFloat(f[0], 64); err == nil {
-			return FormatNumber(n)
+			return numfmt.Number(n)
 		}
 	}
 	return strings.Join(f, " ")
 }
 
-// answerPerConn answers questions 2 and 3: a per-connection metric of
-// experiment 1, per arm, at the connections the arm reached.
+// answerPerConn answers questions 2 and 3: a per-connection metric of the
+// capacity experiment, per arm, at the connections the arm reached.
 func answerPerConn(exps []Experiment, metric, what string) []string {
-	e := findExperiment(exps, 1)
+	e := feeder(exps, schema.FeedCapacity)
 	if e == nil {
-		return []string{notMeasured(what+" per connection", 1)}
+		return []string{notMeasured(what+" per connection", schema.FeedCapacity)}
 	}
 	unit := unitOf(e, metric)
 	var out []string
@@ -186,7 +194,8 @@ func answerPerConn(exps []Experiment, metric, what string) []string {
 		out = append(out, line+".")
 	}
 	if len(out) == 0 {
-		return []string{fmt.Sprintf("%s per connection: not measured yet: results/%s has no `%s` values (run `make exp-1`).", what, filepath.Base(e.Dir), metric)}
+		return []string{fmt.Sprintf("%s per connection: not measured yet: results/%s has no `%s` values (run `make exp-%d`).",
+			what, filepath.Base(e.Dir), metric, e.Meta.Number)}
 	}
 	if help := e.MetricInfo(metric).Help; help != "" {
 		out = append(out, fmt.Sprintf("`%s`: %s.", metric, strings.TrimSuffix(help, ".")))
@@ -194,11 +203,11 @@ func answerPerConn(exps []Experiment, metric, what string) []string {
 	return out
 }
 
-// slabBreakdowns splits experiment 1's kernel memory by slab cache, per
-// arm (first repeat): each cache's growth from the run's first sample to
-// the end of the hold, divided by the connections then.
+// slabBreakdowns splits the capacity experiment's kernel memory by slab
+// cache, per arm (first repeat): each cache's growth from the run's first
+// sample to the end of the hold, divided by the connections then.
 func slabBreakdowns(exps []Experiment) []string {
-	e := findExperiment(exps, 1)
+	e := feeder(exps, schema.FeedCapacity)
 	if e == nil {
 		return nil
 	}
@@ -250,13 +259,13 @@ func slabBreakdowns(exps []Experiment) []string {
 			omitted = fmt.Sprintf(" (and %d cache(s) under 1 B)", n)
 		}
 		out = append(out, fmt.Sprintf("Slab by cache, arm `%s` (repeat %d, growth since the run's first sample ÷ %s connections): %s; these caches%s sum to %s.",
-			arm, rep, FormatNumber(conns[last]), strings.Join(parts, ", "), omitted, FormatQuantity(total, "B")))
+			arm, rep, numfmt.Number(conns[last]), strings.Join(parts, ", "), omitted, FormatQuantity(total, "B")))
 	}
 	return out
 }
 
 // answerKeepalives answers question 4 with the wire model and, when they
-// exist, experiments 7 and 8.
+// exist, the link-sweep and keepalive-cost experiments.
 func answerKeepalives(exps []Experiment) ([]string, table) {
 	x := BytesPerExchange(KeepalivePayload, DefaultPureACKs)
 	const million = 1e6
@@ -275,9 +284,9 @@ func answerKeepalives(exps []Experiment) ([]string, table) {
 				break
 			}
 		}
-		row := []string{IntervalText(iv), FormatQuantity(bps, "bit/s"), FormatNumber(x.PacketsPerSecond(million, iv)), fits}
+		row := []string{IntervalText(iv), FormatQuantity(bps, "bit/s"), numfmt.Number(x.PacketsPerSecond(million, iv)), fits}
 		for _, n := range NICs {
-			row = append(row, FormatNumber(math.Floor(x.MaxConns(n.BitsPerSecond, iv))))
+			row = append(row, numfmt.Number(math.Floor(x.MaxConns(n.BitsPerSecond, iv))))
 		}
 		t.Rows = append(t.Rows, row)
 	}

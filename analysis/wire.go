@@ -3,6 +3,8 @@ package analysis
 import (
 	"fmt"
 	"time"
+
+	"c1m/numfmt"
 )
 
 // The wire model of question 4: how many bytes and packets a keepalive
@@ -159,5 +161,5 @@ func plural(n int, noun string) string {
 
 // IntervalText writes a keepalive interval in seconds: "1 s", "60 s".
 func IntervalText(d time.Duration) string {
-	return FormatNumber(d.Seconds()) + " s"
+	return numfmt.Number(d.Seconds()) + " s"
 }

@@ -8,6 +8,7 @@ package harness
 
 import (
 	"context"
+	"flag"
 	"strconv"
 	"time"
 
@@ -25,6 +26,9 @@ type Experiment struct {
 	Metrics    []Metric
 	Checks     []Check
 	Figures    []Figure
+	// Feeds names the blocks of the report's summary the experiment
+	// answers (schema.FeedCapacity, ...); the arms they read declare a Role.
+	Feeds []string
 	// Arms lists the arms at a scale; they run interleaved, Repeats times.
 	Arms    func(s Scale) []Arm
 	Repeats func(s Scale) int
@@ -35,6 +39,9 @@ type Experiment struct {
 	// Derive, when set, adds the experiment's own metrics to a run's
 	// metrics (the standard ones and the arm's Params are already in m).
 	Derive func(arm Arm, m map[string]float64)
+	// Flags, when set, adds the experiment's own command-line flags; they
+	// are parsed before Arms is called, so Arms may read them.
+	Flags func(fs *flag.FlagSet)
 }
 
 // Scale is how big a run is: "full" (minutes, the committed reference
@@ -68,6 +75,9 @@ type Arm struct {
 	// link_bits_per_sec): summary.csv columns, so the analysis can plot
 	// and group by them.
 	Params map[string]float64
+	// Role is what the arm stands for in the summary blocks the
+	// experiment feeds (a server, an engine, a workload).
+	Role Role
 	// ServerNetns and ClientNetns run the server and the client inside
 	// these network namespaces ("": the harness's own). Setup creates them.
 	ServerNetns, ClientNetns string
@@ -78,13 +88,15 @@ type Arm struct {
 	Setup func(ctx context.Context) (finish func() (map[string]float64, error), err error)
 }
 
-// Metric, Check and Figure are meta.json's own types (see package schema):
-// a metric names a summary.csv column; a check is a claim the analysis
-// evaluates on two arms' medians; a figure is a plot the analysis draws.
+// Metric, Check, Figure and Role are meta.json's own types (see package
+// schema): a metric names a summary.csv column; a check is a claim the
+// analysis evaluates on two arms' medians; a figure is a plot the analysis
+// draws; a role is what an arm stands for in the report's summary.
 type (
 	Metric = schema.Metric
 	Check  = schema.Check
 	Figure = schema.Figure
+	Role   = schema.Role
 )
 
 // CountName names a connection count for arm names: 1M, 20k, 300.

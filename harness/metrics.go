@@ -68,6 +68,14 @@ func metric(name, unit, better, help string) Metric {
 	return Metric{Name: name, Unit: unit, Better: better, Help: help}
 }
 
+// KeepaliveMetrics are a keepalive workload's standard metrics, in the
+// order the experiments report them: the interval (the arm's Params), the
+// keepalives a second asked for and answered, and their ratio
+// (DeriveEchoShare).
+func KeepaliveMetrics() []Metric {
+	return Metrics("interval_s", "offered_per_sec", "echo_per_sec", "echo_share")
+}
+
 // Metrics returns the standard metrics of the given names, in order.
 func Metrics(names ...string) []Metric {
 	out := make([]Metric, 0, len(names))
@@ -101,40 +109,14 @@ func annotate(rows []Sample) {
 	}
 }
 
+// deriveMetrics derives a run's metrics from its samples and its client's
+// result.
 func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
-	m := map[string]float64{
-		"established": res.Established, "mismatched": res.Mismatched, "timeouts": res.Timeouts, "unanswered_at_close": res.InFlightClose,
-		"connect_p50_us": res.ConnectUs.P50, "connect_p99_us": res.ConnectUs.P99, "client_cpu_s": res.CPUSeconds,
-	}
-	if res.RttHoldUs.N > 0 { // no echo, no round trip: left empty, not 0
-		m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"] = res.RttHoldUs.P50, res.RttHoldUs.P99, res.RttHoldUs.P999
-	}
-	if res.RampSeconds > 0 {
-		m["connect_rate"] = res.Established / res.RampSeconds
-	}
-	if res.Predicted > 0 {
-		m["predicted_capacity"] = res.Predicted
-	}
-	m["connect_failures"], m["eaddrnotavail"] = 0, res.Failed["EADDRNOTAVAIL"]
-	for _, n := range res.Failed {
-		m["connect_failures"] += n
-	}
-	// No hold (the ramp never finished): no steady state, left empty.
-	if res.HoldSeconds > 0 && res.RttHoldUs.N > 0 {
-		m["echo_per_sec"] = res.RttHoldUs.N / res.HoldSeconds
-	}
+	m := clientMetrics(res)
 	if len(rows) < 3 {
 		return m
 	}
-	first, end := rows[0], rows[len(rows)-1]
-	for col, name := range map[string]string{"tcp_retrans_segs": "tcp_retrans_segs", "tcp_memory_pressures": "tcp_memory_pressures",
-		"tcp_listen_overflows": "listen_overflows"} {
-		if a, ok := first[col]; ok {
-			if b, ok := end[col]; ok {
-				m[name] = b - a
-			}
-		}
-	}
+	runGrowth(m, rows[0], rows[len(rows)-1])
 	annotate(rows)
 	peak, rampEnd := 1, -1
 	for i, r := range rows {
@@ -156,18 +138,7 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 			break
 		}
 	}
-	if v, ok := rows[peak]["kernel_bytes_per_conn"]; ok {
-		m["kernel_bytes_per_conn"] = v
-	}
-	if v, ok := rows[peak]["server_user_bytes_per_conn"]; ok {
-		m["server_user_bytes_per_conn"] = v
-	}
-	if pss := rows[peak]["server_pss"]; pss > 0 {
-		m["server_bytes_per_conn"] = pss / conns
-	}
-	if pss := rows[peak]["client_pss"]; pss > 0 {
-		m["client_bytes_per_conn"] = pss / conns
-	}
+	peakMemory(m, rows[peak], conns)
 	if v, ok := rows[len(rows)-2]["srv_dispatch_p50_us"]; ok { // the last sample with the client running
 		m["dispatch_p50_us"] = v
 		m["dispatch_p99_us"] = rows[len(rows)-2]["srv_dispatch_p99_us"]
@@ -187,39 +158,101 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 		m["server_user_bytes_per_conn_hold"] = v
 	}
 	if holdEnd > rampEnd {
-		a, b := rows[rampEnd], rows[holdEnd]
-		if dt := b["t_s"] - a["t_s"]; dt > 0 {
-			m["server_cpu_cores"] = (b["server_cpu_s"] - a["server_cpu_s"]) / dt
-			m["client_cpu_cores"] = (b["client_cpu_s"] - a["client_cpu_s"]) / dt
-			for col, name := range map[string]string{"tcp_out_segs": "tcp_segs_per_sec", "host_busy_s": "host_busy_cores", "host_softirq_s": "host_softirq_cores"} {
-				if _, ok := a[col]; ok {
-					m[name] = (b[col] - a[col]) / dt
-				}
-			}
-		}
-		if res.Echoed > 0 {
-			msgs := (b["srv_bytes_out"] - a["srv_bytes_out"]) / (res.BytesReceived / res.Echoed)
-			if msgs > 0 {
-				m["client_cpu_us_per_msg"] = (b["client_cpu_s"] - a["client_cpu_s"]) / msgs * 1e6
-				m["server_cpu_us_per_msg"] = (b["server_cpu_s"] - a["server_cpu_s"]) / msgs * 1e6
-				calls := (b["srv_reads"] + b["srv_writes"] + b["srv_epoll_waits"]) - (a["srv_reads"] + a["srv_writes"] + a["srv_epoll_waits"])
-				if _, ok := a["srv_syscalls"]; ok {
-					calls = b["srv_syscalls"] - a["srv_syscalls"] // the server's own count, right for either engine
-				}
-				m["syscalls_per_msg"] = calls / msgs
-				perMsg(m, a, b, msgs)
-			}
-		}
-		for _, side := range []string{"server", "client"} {
-			if v, ok := b[side+"_threads"]; ok {
-				m[side+"_threads"] = v
-			}
-		}
-		if v, ok := b["server_fds"]; ok {
-			m["server_fds"] = v
-		}
+		holdMetrics(m, rows[rampEnd], rows[holdEnd], res)
 	}
 	return m
+}
+
+// clientMetrics are what the client's result alone gives.
+func clientMetrics(res clientResult) map[string]float64 {
+	m := map[string]float64{
+		"established": res.Established, "mismatched": res.Mismatched, "timeouts": res.Timeouts, "unanswered_at_close": res.InFlightClose,
+		"connect_p50_us": res.ConnectUs.P50, "connect_p99_us": res.ConnectUs.P99, "client_cpu_s": res.CPUSeconds,
+	}
+	if res.RttHoldUs.N > 0 { // no echo, no round trip: left empty, not 0
+		m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"] = res.RttHoldUs.P50, res.RttHoldUs.P99, res.RttHoldUs.P999
+	}
+	if res.RampSeconds > 0 {
+		m["connect_rate"] = res.Established / res.RampSeconds
+	}
+	if res.Predicted > 0 {
+		m["predicted_capacity"] = res.Predicted
+	}
+	m["connect_failures"], m["eaddrnotavail"] = 0, res.Failed["EADDRNOTAVAIL"]
+	for _, n := range res.Failed {
+		m["connect_failures"] += n
+	}
+	// No hold (the ramp never finished): no steady state, left empty.
+	if res.HoldSeconds > 0 && res.RttHoldUs.N > 0 {
+		m["echo_per_sec"] = res.RttHoldUs.N / res.HoldSeconds
+	}
+	return m
+}
+
+// runGrowth sets the kernel counters' growth over the whole run, from the
+// first sample to the last.
+func runGrowth(m map[string]float64, first, end Sample) {
+	for col, name := range map[string]string{"tcp_retrans_segs": "tcp_retrans_segs", "tcp_memory_pressures": "tcp_memory_pressures",
+		"tcp_listen_overflows": "listen_overflows"} {
+		if a, ok := first[col]; ok {
+			if b, ok := end[col]; ok {
+				m[name] = b - a
+			}
+		}
+	}
+}
+
+// peakMemory sets the memory per connection at the peak sample, which
+// annotate has given its per-connection columns.
+func peakMemory(m map[string]float64, peak Sample, conns float64) {
+	if v, ok := peak["kernel_bytes_per_conn"]; ok {
+		m["kernel_bytes_per_conn"] = v
+	}
+	if v, ok := peak["server_user_bytes_per_conn"]; ok {
+		m["server_user_bytes_per_conn"] = v
+	}
+	if pss := peak["server_pss"]; pss > 0 {
+		m["server_bytes_per_conn"] = pss / conns
+	}
+	if pss := peak["client_pss"]; pss > 0 {
+		m["client_bytes_per_conn"] = pss / conns
+	}
+}
+
+// holdMetrics sets what the hold cost, from its first sample a (the
+// ramp's end) to its last b: CPU and segments a second, per message, and
+// the threads and fds at its end.
+func holdMetrics(m map[string]float64, a, b Sample, res clientResult) {
+	if dt := b["t_s"] - a["t_s"]; dt > 0 {
+		m["server_cpu_cores"] = (b["server_cpu_s"] - a["server_cpu_s"]) / dt
+		m["client_cpu_cores"] = (b["client_cpu_s"] - a["client_cpu_s"]) / dt
+		for col, name := range map[string]string{"tcp_out_segs": "tcp_segs_per_sec", "host_busy_s": "host_busy_cores", "host_softirq_s": "host_softirq_cores"} {
+			if _, ok := a[col]; ok {
+				m[name] = (b[col] - a[col]) / dt
+			}
+		}
+	}
+	if res.Echoed > 0 {
+		msgs := (b["srv_bytes_out"] - a["srv_bytes_out"]) / (res.BytesReceived / res.Echoed)
+		if msgs > 0 {
+			m["client_cpu_us_per_msg"] = (b["client_cpu_s"] - a["client_cpu_s"]) / msgs * 1e6
+			m["server_cpu_us_per_msg"] = (b["server_cpu_s"] - a["server_cpu_s"]) / msgs * 1e6
+			calls := (b["srv_reads"] + b["srv_writes"] + b["srv_epoll_waits"]) - (a["srv_reads"] + a["srv_writes"] + a["srv_epoll_waits"])
+			if _, ok := a["srv_syscalls"]; ok {
+				calls = b["srv_syscalls"] - a["srv_syscalls"] // the server's own count, right for either engine
+			}
+			m["syscalls_per_msg"] = calls / msgs
+			perMsg(m, a, b, msgs)
+		}
+	}
+	for _, side := range []string{"server", "client"} {
+		if v, ok := b[side+"_threads"]; ok {
+			m[side+"_threads"] = v
+		}
+	}
+	if v, ok := b["server_fds"]; ok {
+		m["server_fds"] = v
+	}
 }
 
 // serverRamp sets server_ramp_s and accept_rate: the client starts just

@@ -17,7 +17,8 @@ import (
 // Values that are not derived from those files (what an arm's Setup read
 // at its end, such as a link's drop counters) are kept from the old
 // summary. meta.json takes the experiment's current title, hypothesis,
-// metrics, checks and figures, and a note saying it was re-derived.
+// metrics, checks, figures, summary feeds and arm roles, the problems the
+// server logs report, and a note saying it was re-derived.
 func Rederive(e Experiment, results string) error {
 	dir := filepath.Join(results, fmt.Sprintf("exp-%d", e.Number))
 	var m meta
@@ -41,33 +42,46 @@ func Rederive(e Experiment, results string) error {
 		if !ok {
 			return fmt.Errorf("summary.csv row %d: arm %q is not in meta.json", i+1, row.Arm)
 		}
-		run := fmt.Sprintf("%s-r%d", row.Arm, row.Rep)
-		samples, err := readSamples(filepath.Join(dir, "samples-"+run+".csv"))
+		samples, err := readSamples(runFile(dir, "samples", row.Arm, row.Rep, "csv"))
 		if err != nil {
 			return err
 		}
-		res, err := readClientResult(filepath.Join(dir, "client-"+run+".json"))
+		res, err := readClientResult(runFile(dir, "client", row.Arm, row.Rep, "json"))
 		if err != nil {
 			return fmt.Errorf("client result: %w", err)
 		}
-		for k, v := range deriveMetrics(samples, res) {
-			row.Metrics[k] = v
-		}
-		for k, v := range arm.Params {
-			row.Metrics[k] = v
-		}
-		if e.Derive != nil {
-			e.Derive(arm, row.Metrics)
-		}
+		row.Metrics = e.runMetrics(arm, samples, res, row.Metrics)
 		old[i] = row
 	}
 	// What the experiment declares about its analysis follows the code too;
 	// what ran (arms, environment, times) stays as recorded.
 	m.Title, m.Question, m.Hypothesis, m.Factor = e.Title, e.Question, e.Hypothesis, e.Factor
-	m.Metrics, m.Checks, m.Figures = e.Metrics, e.Checks, e.Figures
+	m.Metrics, m.Checks, m.Figures, m.Feeds = e.Metrics, e.Checks, e.Figures, e.Feeds
+	m.declareRoles(e)
+	m.ServerProblems = nil
+	for rep := 1; rep <= m.Repeats; rep++ { // in the order the runs ran
+		for _, a := range m.Arms {
+			m.noteServerProblem(dir, a.Name, rep)
+		}
+	}
 	m.note("summary.csv re-derived from the samples and client results on %s (make rederive): the run itself is unchanged",
 		time.Now().UTC().Format(time.RFC3339))
 	return writeResults(dir, &m, e.Metrics, old)
+}
+
+// declareRoles gives each recorded arm the role e declares for the arm of
+// that name at the run's scale (none when e no longer has such an arm).
+func (m *meta) declareRoles(e Experiment) {
+	if e.Arms == nil {
+		return
+	}
+	roles := map[string]Role{}
+	for _, a := range e.Arms(Scale{Name: m.Scale, Quick: m.Scale == "quick"}) {
+		roles[a.Name] = a.Role
+	}
+	for i := range m.Arms {
+		m.Arms[i].Role = roles[m.Arms[i].Name]
+	}
 }
 
 // readSummary reads a summary.csv back: one row per arm and repeat, empty

@@ -33,10 +33,10 @@ var RecordedSysctls = []string{
 func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *meta {
 	m := &meta{schema.Meta{ID: fmt.Sprintf("exp-%d", e.Number), Number: e.Number, Title: e.Title, Question: e.Question,
 		Hypothesis: e.Hypothesis, Factor: e.Factor, Metrics: e.Metrics, Repeats: repeats, Scale: o.Scale.Name,
-		Checks: e.Checks, Figures: e.Figures, Start: time.Now().UTC().Format(time.RFC3339), Notes: []string{}}}
+		Checks: e.Checks, Figures: e.Figures, Feeds: e.Feeds, Start: time.Now().UTC().Format(time.RFC3339), Notes: []string{}}}
 	for _, a := range arms {
 		m.Arms = append(m.Arms, schema.Arm{Name: a.Name, ServerBin: a.ServerBin, ServerFlags: a.Server, ClientFlags: a.Client,
-			Note: a.Note, ClientNice: a.ClientNice, Params: a.Params, ServerNetns: a.ServerNetns, ClientNetns: a.ClientNetns})
+			Note: a.Note, ClientNice: a.ClientNice, Params: a.Params, Role: a.Role, ServerNetns: a.ServerNetns, ClientNetns: a.ClientNetns})
 	}
 	m.Env = environment(fs)
 	return m

@@ -1,11 +1,13 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -39,6 +41,9 @@ func Main(e Experiment) {
 	fs.StringVar(&o.Bin, "bin", "bin", "directory of the c1m binaries (make build)")
 	fs.DurationVar(&o.Interval, "interval", time.Second, "sampling interval")
 	rederive := fs.Bool("rederive", false, "run nothing: recompute summary.csv from the run's samples and client results in -results")
+	if e.Flags != nil {
+		e.Flags(fs)
+	}
 	fs.Parse(os.Args[1:])
 	if *rederive {
 		if err := Rederive(e, o.Results); err != nil {
@@ -128,6 +133,7 @@ func Run(ctx context.Context, e Experiment, o Options) (err error) {
 			}
 			logf("run %d/%d: arm %s, repeat %d", len(rows)+1, total, arm.Name, rep)
 			m, rerr := runArm(ctx, e, o, fs, dir, arm, rep, logf)
+			meta.noteServerProblem(dir, arm.Name, rep) // on every path: a failed run's log says most
 			if rerr != nil {
 				if ctx.Err() != nil {
 					return nil
@@ -143,32 +149,104 @@ func Run(ctx context.Context, e Experiment, o Options) (err error) {
 // runArm starts the server, then the client, samples until the client
 // ends, and stops both. It returns the run's metrics.
 func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir string, arm Arm, rep int, logf func(string, ...any)) (map[string]float64, error) {
-	timeout := e.ArmTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(e.ArmTimeout, 10*time.Minute))
 	defer cancel()
-	var finishEnv func() error
 	waitQuiet(ctx, fs, 75*time.Second)
-	var envMetrics map[string]float64
-	if arm.Setup != nil {
-		finish, err := arm.Setup(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("setting up: %w", err)
-		}
-		finished := false
-		defer func() { // every path; on success it already ran, after the processes stopped
-			if !finished {
-				finish()
-			}
-		}()
-		finishEnv = func() (err error) {
-			finished = true
-			envMetrics, err = finish()
-			return err
-		}
+	env, err := setUp(ctx, arm)
+	if err != nil {
+		return nil, err
 	}
+	defer env.finish() // every path; on success it already ran, after the processes stopped
+	r, err := startRun(fs, dir, arm, rep, o, logf)
+	if err != nil {
+		return nil, err
+	}
+	defer r.group.Stop(stopGrace) // every path: SIGTERM, then SIGKILL, by pid
+	if err := r.startServer(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.startClient(); err != nil {
+		return nil, err
+	}
+	clientErr, err := r.sampleUntilClientEnds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.group.Stop(stopGrace)
+	envMetrics, err := env.finish()
+	if err != nil {
+		return nil, fmt.Errorf("finishing the arm's setup: %w", err)
+	}
+	if err := writeSamples(runFile(dir, "samples", arm.Name, rep, "csv"), r.rows); err != nil {
+		return nil, err
+	}
+	res, err := readClientResult(r.clientJSON)
+	if err != nil {
+		return nil, fmt.Errorf("client result: %w (client exit: %v; see %s)", err, clientErr, r.cliLog)
+	}
+	return e.runMetrics(arm, r.rows, res, envMetrics), nil
+}
+
+// runMetrics is what one run yields: base (values no derivation from the
+// run's files gives, such as an arm's Setup counters), the metrics derived
+// from its samples and client result, the arm's Params, then the
+// experiment's own Derive.
+func (e Experiment) runMetrics(arm Arm, rows []Sample, res clientResult, base map[string]float64) map[string]float64 {
+	m := map[string]float64{}
+	maps.Copy(m, base)
+	maps.Copy(m, deriveMetrics(rows, res))
+	maps.Copy(m, arm.Params)
+	if e.Derive != nil {
+		e.Derive(arm, m)
+	}
+	return m
+}
+
+// armEnv is an arm's Setup, finished once.
+type armEnv struct {
+	undo     func() (map[string]float64, error)
+	finished bool
+}
+
+// setUp prepares the arm's environment (nothing when it has no Setup).
+func setUp(ctx context.Context, arm Arm) (*armEnv, error) {
+	if arm.Setup == nil {
+		return &armEnv{finished: true}, nil
+	}
+	undo, err := arm.Setup(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("setting up: %w", err)
+	}
+	return &armEnv{undo: undo}, nil
+}
+
+// finish undoes the setup and returns its counters; only the first call
+// does anything.
+func (env *armEnv) finish() (map[string]float64, error) {
+	if env.finished {
+		return nil, nil
+	}
+	env.finished = true
+	return env.undo()
+}
+
+// armRun is one run of an arm: its processes, its files and its samples.
+type armRun struct {
+	o                          Options
+	arm                        Arm
+	logf                       func(string, ...any)
+	group                      *procgroup.Group
+	s                          *sampler
+	statsAddr                  string
+	t0                         time.Time
+	rows                       []Sample
+	cli                        *exec.Cmd
+	srvLog, cliLog, clientJSON string
+}
+
+// startRun prepares the run's sampler and takes its first sample: the
+// machine before the server starts.
+func startRun(fs procfs.FS, dir string, arm Arm, rep int, o Options, logf func(string, ...any)) (*armRun, error) {
 	statsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -176,91 +254,78 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	s := &sampler{fs: fs, statsURL: "http://" + statsAddr + "/stats?workers=0", http: statsClient(arm.ServerNetns)}
 	_, slabErr := fs.Slabinfo()
 	s.slabOK = slabErr == nil
-	t0 := time.Now()
-	rows := []Sample{s.take(t0)} // the machine before the server starts
+	r := &armRun{o: o, arm: arm, logf: logf, group: procgroup.New(2), s: s, statsAddr: statsAddr, t0: time.Now(),
+		srvLog:     runFile(dir, "server", arm.Name, rep, "log"),
+		cliLog:     runFile(dir, "client", arm.Name, rep, "log"),
+		clientJSON: runFile(dir, "client", arm.Name, rep, "json")}
+	r.rows = []Sample{s.take(r.t0)}
+	return r, nil
+}
 
-	group := procgroup.New(2)
-	defer group.Stop(stopGrace) // every path: SIGTERM, then SIGKILL, by pid
+// startServer starts the arm's server and waits until its /stats answers,
+// then samples the idle server.
+func (r *armRun) startServer(ctx context.Context) error {
+	serverBin := cmp.Or(r.arm.ServerBin, "c1m-server")
+	argv := netns.Command(r.arm.ServerNetns, append(append([]string{filepath.Join(r.o.Bin, serverBin)}, r.arm.Server...),
+		"-stats-addr", r.statsAddr, "-stats-interval", "0")...)
+	srv := exec.Command(argv[0], argv[1:]...)
+	if err := startLogged(r.group, srv, r.srvLog); err != nil {
+		return fmt.Errorf("server: %w (run make build first)", err)
+	}
+	r.s.serverPid = srv.Process.Pid
+	if err := waitReady(ctx, r.s, r.group); err != nil {
+		return fmt.Errorf("server %s: %w (see %s)", serverBin, err, r.srvLog)
+	}
+	r.rows = append(r.rows, r.s.take(r.t0)) // the idle server
+	return nil
+}
 
-	serverBin := "c1m-server"
-	if arm.ServerBin != "" {
-		serverBin = arm.ServerBin
+// startClient starts the load client, niced and in its namespace as the
+// arm asks; it writes its result to clientJSON.
+func (r *armRun) startClient() error {
+	os.Remove(r.clientJSON)
+	argv := append(append([]string{filepath.Join(r.o.Bin, "c1m-client")}, r.arm.Client...), "-json", r.clientJSON)
+	if r.arm.ClientNice != 0 {
+		argv = append([]string{"nice", "-n", strconv.Itoa(r.arm.ClientNice)}, argv...)
 	}
-	srvArgv := netns.Command(arm.ServerNetns, append(append([]string{filepath.Join(o.Bin, serverBin)}, arm.Server...), "-stats-addr", statsAddr, "-stats-interval", "0")...)
-	srv := exec.Command(srvArgv[0], srvArgv[1:]...)
-	srvLog := filepath.Join(dir, fmt.Sprintf("server-%s-r%d.log", arm.Name, rep))
-	if err := startLogged(group, srv, srvLog); err != nil {
-		return nil, fmt.Errorf("server: %w (run make build first)", err)
+	argv = netns.Command(r.arm.ClientNetns, argv...)
+	r.cli = exec.Command(argv[0], argv[1:]...)
+	if err := startLogged(r.group, r.cli, r.cliLog); err != nil {
+		return fmt.Errorf("client: %w", err)
 	}
-	s.serverPid = srv.Process.Pid
-	if err := waitReady(ctx, s, group); err != nil {
-		return nil, fmt.Errorf("server %s: %w (see %s)", serverBin, err, srvLog)
-	}
-	rows = append(rows, s.take(t0)) // the idle server
+	r.s.clientPid = r.cli.Process.Pid
+	return nil
+}
 
-	clientJSON := filepath.Join(dir, fmt.Sprintf("client-%s-r%d.json", arm.Name, rep))
-	os.Remove(clientJSON)
-	cliArgv := append(append([]string{filepath.Join(o.Bin, "c1m-client")}, arm.Client...), "-json", clientJSON)
-	if arm.ClientNice != 0 {
-		cliArgv = append([]string{"nice", "-n", strconv.Itoa(arm.ClientNice)}, cliArgv...)
-	}
-	cliArgv = netns.Command(arm.ClientNetns, cliArgv...)
-	cli := exec.Command(cliArgv[0], cliArgv[1:]...)
-	cliLog := filepath.Join(dir, fmt.Sprintf("client-%s-r%d.log", arm.Name, rep))
-	if err := startLogged(group, cli, cliLog); err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	s.clientPid = cli.Process.Pid
-
-	tick := time.NewTicker(o.Interval)
+// sampleUntilClientEnds samples every o.Interval until the client exits
+// (clientErr is how) or ctx ends, when it stops the client; the server
+// exiting fails the run. The last sample is taken after the client ended.
+func (r *armRun) sampleUntilClientEnds(ctx context.Context) (clientErr, err error) {
+	tick := time.NewTicker(r.o.Interval)
 	defer tick.Stop()
-	var clientErr error
 	for done := false; !done; {
 		select {
-		case ex := <-group.Exits():
-			if ex.Pid == s.serverPid {
-				return nil, fmt.Errorf("server exited during the run: %v (see %s)", ex.Err, srvLog)
+		case ex := <-r.group.Exits():
+			if ex.Pid == r.s.serverPid {
+				return nil, fmt.Errorf("server exited during the run: %v (see %s)", ex.Err, r.srvLog)
 			}
 			clientErr, done = ex.Err, true
 		case <-ctx.Done():
 			// Time is up or we were interrupted: the client still writes its
 			// result, which takes a while with a million sockets to close.
-			logf("arm %s: %v: stopping the client", arm.Name, context.Cause(ctx))
-			cli.Process.Signal(syscall.SIGTERM)
-			waitExit(group, s.clientPid, stopGrace)
+			r.logf("arm %s: %v: stopping the client", r.arm.Name, context.Cause(ctx))
+			r.cli.Process.Signal(syscall.SIGTERM)
+			waitExit(r.group, r.s.clientPid, stopGrace)
 			done = true
 		case <-tick.C:
-			row := s.take(t0)
-			rows = append(rows, row)
-			logf("arm %s: %.0fs: %.0f connections on the server, slab %.0f MiB", arm.Name, row["t_s"], row["conns_server"], row["slab_bytes"]/(1<<20))
+			row := r.s.take(r.t0)
+			r.rows = append(r.rows, row)
+			r.logf("arm %s: %.0fs: %.0f connections on the server, slab %.0f MiB", r.arm.Name, row["t_s"], row["conns_server"], row["slab_bytes"]/(1<<20))
 		}
 	}
-	s.clientPid = 0
-	rows = append(rows, s.take(t0))
-	group.Stop(stopGrace)
-	if finishEnv != nil {
-		if err := finishEnv(); err != nil {
-			return nil, fmt.Errorf("finishing the arm's setup: %w", err)
-		}
-	}
-	if err := writeSamples(filepath.Join(dir, fmt.Sprintf("samples-%s-r%d.csv", arm.Name, rep)), rows); err != nil {
-		return nil, err
-	}
-	res, err := readClientResult(clientJSON)
-	if err != nil {
-		return nil, fmt.Errorf("client result: %w (client exit: %v; see %s)", err, clientErr, cliLog)
-	}
-	m := deriveMetrics(rows, res)
-	for k, v := range arm.Params {
-		m[k] = v
-	}
-	for k, v := range envMetrics {
-		m[k] = v
-	}
-	if e.Derive != nil {
-		e.Derive(arm, m)
-	}
-	return m, nil
+	r.s.clientPid = 0
+	r.rows = append(r.rows, r.s.take(r.t0))
+	return clientErr, nil
 }
 
 // statsClient reaches the server's /stats, from inside its namespace if it has one.

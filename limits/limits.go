@@ -19,9 +19,9 @@ import (
 	"strconv"
 	"strings"
 
-	"c1m/analysis"
 	"c1m/client"
 	"c1m/core"
+	"c1m/numfmt"
 	"c1m/procfs"
 )
 
@@ -558,4 +558,4 @@ func limitText(n uint64) string {
 func roundUp(n, to int64) int64 { return (n + to - 1) / to * to }
 
 // group writes n with thousands separators.
-func group(n int64) string { return analysis.FormatNumber(float64(n)) }
+func group(n int64) string { return numfmt.Number(float64(n)) }

@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"c1m/analysis"
 	"c1m/procfs"
+	"c1m/spread"
 )
 
 // measuredArm is the arm of experiment 1 whose kernel memory the table uses:
@@ -81,7 +81,7 @@ func measuredBytesPerConn(path string) (float64, error) {
 			values = append(values, v)
 		}
 	}
-	s, ok := analysis.SpreadOf(values)
+	s, ok := spread.Of(values)
 	if !ok {
 		return 0, fmt.Errorf("%s: no kernel_bytes_per_conn for arm %s", path, measuredArm)
 	}

@@ -16,10 +16,50 @@ type Meta struct {
 	Scale      string   `json:"scale"` // "full" or "quick"
 	Checks     []Check  `json:"checks"`
 	Figures    []Figure `json:"figures"`
-	Env        Env      `json:"env"`
-	Start      string   `json:"start"`
-	End        string   `json:"end"`
-	Notes      []string `json:"notes"`
+	// Feeds names the blocks of the report's summary this experiment
+	// answers (the Feed constants): the analysis finds an experiment by what
+	// it declares here, not by its number.
+	Feeds []string `json:"feeds,omitempty"`
+	Env   Env      `json:"env"`
+	Start string   `json:"start"`
+	End   string   `json:"end"`
+	// ServerProblems are what the servers' logs said went wrong: the last
+	// such line of each run that has one.
+	ServerProblems []ServerProblem `json:"server_problems,omitempty"`
+	Notes          []string        `json:"notes"`
+}
+
+// The blocks of the report's summary an experiment can feed (Meta.Feeds).
+const (
+	// FeedCapacity: the connections each arm reached and the kernel and
+	// user memory a connection cost there; the summary also quotes this
+	// experiment's environment (limits, sysctls).
+	FeedCapacity = "capacity"
+	// FeedPortExhaustion: per arm, the connections established against the
+	// client's plan, EADDRNOTAVAIL failures and TIME_WAIT at the peak.
+	FeedPortExhaustion = "port-exhaustion"
+	// FeedLinkSweep: connection counts swept over emulated links (the arms'
+	// Params link_bits_per_sec, interval_s, conns_target and optionally
+	// payload_bytes) against the wire model's prediction.
+	FeedLinkSweep = "link-sweep"
+	// FeedKeepaliveCost: at a million connections, per keepalive interval
+	// (Params interval_s), what runs out first: CPU, packets or bandwidth.
+	FeedKeepaliveCost = "keepalive-cost"
+	// FeedEnginesAtMillion: per engine (Role.Engine), the time to fill a
+	// million connections and the highest keepalive rate answered in full,
+	// from its WorkloadHold arms.
+	FeedEnginesAtMillion = "engines-at-million"
+	// FeedPeersAtMillion: the servers (Role.Server) side by side at a
+	// million connections, from a WorkloadIdle and a WorkloadKeepalive arm each.
+	FeedPeersAtMillion = "peers-at-million"
+)
+
+// ServerProblem is the last line of one run's server log that reported a
+// problem (an error, a failure, an exit, a kill).
+type ServerProblem struct {
+	Arm  string `json:"arm"`
+	Rep  int    `json:"rep"`
+	Line string `json:"line"`
 }
 
 // Metric is a number each run yields: a summary.csv column.
@@ -39,10 +79,32 @@ type Arm struct {
 	Note        string   `json:"note,omitempty"`
 	ClientNice  int      `json:"client_nice,omitempty"`
 	// Params are the arm's factor settings as numbers (also summary.csv columns).
-	Params      map[string]float64 `json:"params,omitempty"`
-	ServerNetns string             `json:"server_netns,omitempty"`
-	ClientNetns string             `json:"client_netns,omitempty"`
+	Params map[string]float64 `json:"params,omitempty"`
+	// Role is what the arm stands for in the summary the experiment feeds.
+	Role        Role   `json:"role,omitzero"`
+	ServerNetns string `json:"server_netns,omitempty"`
+	ClientNetns string `json:"client_netns,omitempty"`
 }
+
+// Role is what an arm stands for in the report's summary, declared by its
+// experiment so that the analysis does not read it from the arm's name.
+type Role struct {
+	// Server is the server the arm runs, as the summary names it (core,
+	// gnet, nbio, netgo): FeedPeersAtMillion has a row per server.
+	Server string `json:"server,omitempty"`
+	// Engine is the core server's event engine (epoll, uring):
+	// FeedEnginesAtMillion has a line per engine.
+	Engine string `json:"engine,omitempty"`
+	// Workload is what the arm measures for the summary: a Workload constant.
+	Workload string `json:"workload,omitempty"`
+}
+
+// Workloads an arm's Role can declare: what the summary reads the arm for.
+const (
+	WorkloadHold      = "hold"      // a million held, a keepalive every interval_s: the fill time, the rate answered
+	WorkloadIdle      = "idle"      // held with rare keepalives: the memory and the time to hold them
+	WorkloadKeepalive = "keepalive" // held with frequent keepalives: the CPU per keepalive, the round trips
+)
 
 // Check is a claim comparing arm A with arm B on one metric's medians:
 // "a>=b", "a<=b" or "a~b" within Tolerance.

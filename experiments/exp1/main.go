@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"c1m/harness"
+	"c1m/schema"
 )
 
 func main() {
@@ -31,6 +32,7 @@ func main() {
 			}
 		},
 		Repeats: func(harness.Scale) int { return 1 },
+		Feeds:   []string{schema.FeedCapacity},
 		// A deep accept queue so a fast ramp is queued, not dropped; TCP
 		// memory (pages) past the default limit, which 1M keepalive
 		// connections exceed here (tcp_mem max 575,796 pages: drops, then

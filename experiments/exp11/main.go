@@ -2,7 +2,7 @@
 package main
 
 import (
-	"os"
+	"flag"
 	"slices"
 	"strconv"
 	"time"
@@ -22,10 +22,6 @@ const (
 // RLIMIT_NOFILE 20,000 here (experiment 8's client ran 51).
 const clientProcsAt1M = "51"
 
-// uringReady is the file that says the io_uring engine is ready to measure;
-// its arms are added when it exists as the run starts.
-const uringReady = "/tmp/c1m-uring-ready"
-
 // family is one line of the curve: how the server and the client are
 // sized at a given N. The server flags are a plain list, so another engine
 // is one more entry.
@@ -37,7 +33,9 @@ type family struct {
 	full   []int // N at full scale (nil: every N)
 }
 
-func families() []family {
+// families are the lines of the curve; uring adds the io_uring engine's
+// (flag -uring: the committed run was made without it).
+func families(uring bool) []family {
 	fams := []family{
 		{name: "sized", server: func(n string) []string { return []string{"-max-conns", n, "-ports", "20"} },
 			note: "server sized to N (fd tables, so loops, grow with N: 2 at 20k, 51 at 1M); client processes as RLIMIT_NOFILE requires"},
@@ -48,7 +46,7 @@ func families() []family {
 		{name: "srv1m", server: func(string) []string { return []string{"-max-conns", "1000000", "-ports", "20"} },
 			note: "server sized for 1M (51 loops), client processes as RLIMIT_NOFILE requires", full: []int{20_000, 200_000}},
 	}
-	if _, err := os.Stat(uringReady); err == nil {
+	if uring {
 		fams = append(fams, family{name: "uring", server: func(string) []string { return []string{"-engine", "uring", "-max-conns", "1000000", "-ports", "20"} },
 			client: []string{"-procs", clientProcsAt1M},
 			note:   "the io_uring engine (one process, few threads) sized for 1M; client as for1m"})
@@ -56,7 +54,7 @@ func families() []family {
 	return fams
 }
 
-func arms(s harness.Scale) []harness.Arm {
+func arms(s harness.Scale, uring bool) []harness.Arm {
 	ns := []int{20_000, 100_000, 200_000, 500_000, 1_000_000}
 	rate, minHold := fullRate, 20*time.Second
 	connectRate := "6000" // as experiment 8: below the rate the server accepts, so keepalives never wait in accept queues
@@ -65,7 +63,7 @@ func arms(s harness.Scale) []harness.Arm {
 	}
 	// N outside, families inside: the arms compared at one N run close in time.
 	var out []harness.Arm
-	fams := families()
+	fams := families(uring)
 	for i, n := range ns {
 		for _, f := range fams {
 			if !s.Quick && f.full != nil && !slices.Contains(f.full, n) || s.Quick && f.full != nil && i > 0 {
@@ -85,11 +83,23 @@ func arms(s harness.Scale) []harness.Arm {
 	return out
 }
 
+// sameAt1MAsAt20k claims metric is at 1M what it is at 20k, within
+// tolerance, with both sides sized for 1M (family for1m).
+func sameAt1MAsAt20k(metric string, tolerance float64, claim string) harness.Check {
+	return harness.Check{Metric: metric, A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: tolerance, Claim: claim}
+}
+
+// costsAt1MAsAt20k claims a message's CPU (metric) costs who at 1M what it
+// costs at 20k, within 25%.
+func costsAt1MAsAt20k(metric, who string) harness.Check {
+	return sameAt1MAsAt20k(metric, 0.25, "with the threads fixed, a message at 1M costs "+who+" what it costs at 20k (within 25%)")
+}
+
 // perEcho are the costs the curve figures and table give against N.
 var perEcho = []string{"server_cpu_us_per_msg", "client_cpu_us_per_msg", "host_cpu_us_per_msg", "host_softirq_us_per_msg", "rest_cpu_us_per_msg"}
 
 func main() {
-	m := harness.StandardMetrics
+	var uring bool
 	harness.Main(harness.Experiment{
 		Number: 11,
 		Title:  "Does a message cost more when a million sockets are open?",
@@ -109,22 +119,21 @@ func main() {
 			"FAMILY.N; the family says how the server and client are sized: sized (to N), for1m (both for 1M), srv1m (server for " +
 			"1M, client to N; at 20k and 200k only), and uring (the io_uring engine) when it was ready. sized.1M and for1m.1M are " +
 			"the same configuration run twice: their difference is the noise. One repeat.",
-		Metrics: append(harness.Metrics("established", "conns"),
-			harness.Metric{Name: "conns_target", Unit: "", Better: "", Help: "connections the arm opens (the factor, N)"},
-			m["interval_s"],
-			m["offered_per_sec"],
-			m["echo_per_sec"],
-			m["echo_share"],
-			m["server_threads"], m["client_threads"],
-			m["server_cpu_us_per_msg"], m["server_user_us_per_msg"], m["server_sys_us_per_msg"],
-			m["client_cpu_us_per_msg"], m["client_user_us_per_msg"], m["client_sys_us_per_msg"],
-			m["host_cpu_us_per_msg"], m["host_user_us_per_msg"], m["host_sys_us_per_msg"], m["host_softirq_us_per_msg"],
-			harness.Metric{Name: "rest_cpu_us_per_msg", Unit: "µs", Better: "lower", Help: "host_cpu_us_per_msg − server − client: " +
-				"softirqs on otherwise idle CPUs, kernel threads, the harness's sampling, and any other process on the machine"},
-			m["server_ctxt_per_msg"], m["client_ctxt_per_msg"], m["host_ctxt_per_msg"],
-			m["tcp_segs_per_msg"], m["syscalls_per_msg"], m["host_busy_cores"],
-			m["rtt_p50_us"], m["rtt_p99_us"], m["timeouts"], m["mismatched"]),
-		Arms:    arms,
+		Metrics: slices.Concat(
+			harness.Metrics("established", "conns"),
+			[]harness.Metric{{Name: "conns_target", Help: "connections the arm opens (the factor, N)"}},
+			harness.KeepaliveMetrics(),
+			harness.Metrics("server_threads", "client_threads", "server_cpu_us_per_msg", "server_user_us_per_msg", "server_sys_us_per_msg",
+				"client_cpu_us_per_msg", "client_user_us_per_msg", "client_sys_us_per_msg",
+				"host_cpu_us_per_msg", "host_user_us_per_msg", "host_sys_us_per_msg", "host_softirq_us_per_msg"),
+			[]harness.Metric{{Name: "rest_cpu_us_per_msg", Unit: "µs", Better: "lower", Help: "host_cpu_us_per_msg − server − client: " +
+				"softirqs on otherwise idle CPUs, kernel threads, the harness's sampling, and any other process on the machine"}},
+			harness.Metrics("server_ctxt_per_msg", "client_ctxt_per_msg", "host_ctxt_per_msg", "tcp_segs_per_msg", "syscalls_per_msg",
+				"host_busy_cores", "rtt_p50_us", "rtt_p99_us", "timeouts", "mismatched")),
+		Flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&uring, "uring", false, "add the uring family: the io_uring engine sized for 1M, the client as for1m")
+		},
+		Arms:    func(s harness.Scale) []harness.Arm { return arms(s, uring) },
 		Repeats: func(harness.Scale) int { return 1 },
 		Derive: func(arm harness.Arm, m map[string]float64) {
 			// What the server and client trees do not account for: softirqs on
@@ -146,16 +155,11 @@ func main() {
 		Checks: []harness.Check{
 			{Metric: "echo_share", A: "for1m.1M", B: "for1m.20k", Expect: "a>=b", Tolerance: 0.02,
 				Claim: "the rate is answered in full at 1M as at 20k, so the costs compare like with like"},
-			{Metric: "server_cpu_us_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.25,
-				Claim: "with the threads fixed, a message at 1M costs the server what it costs at 20k (within 25%)"},
-			{Metric: "client_cpu_us_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.25,
-				Claim: "with the threads fixed, a message at 1M costs the client what it costs at 20k (within 25%)"},
-			{Metric: "host_cpu_us_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.25,
-				Claim: "with the threads fixed, a message at 1M costs the whole machine what it costs at 20k (within 25%)"},
-			{Metric: "server_ctxt_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.25,
-				Claim: "with the threads fixed, the server switches context as often per message at 1M as at 20k (within 25%)"},
-			{Metric: "tcp_segs_per_msg", A: "for1m.1M", B: "for1m.20k", Expect: "a~b", Tolerance: 0.10,
-				Claim: "TCP sends as many segments per message at 1M as at 20k (within 10%)"},
+			costsAt1MAsAt20k("server_cpu_us_per_msg", "the server"),
+			costsAt1MAsAt20k("client_cpu_us_per_msg", "the client"),
+			costsAt1MAsAt20k("host_cpu_us_per_msg", "the whole machine"),
+			sameAt1MAsAt20k("server_ctxt_per_msg", 0.25, "with the threads fixed, the server switches context as often per message at 1M as at 20k (within 25%)"),
+			sameAt1MAsAt20k("tcp_segs_per_msg", 0.10, "TCP sends as many segments per message at 1M as at 20k (within 10%)"),
 			{Metric: "server_cpu_us_per_msg", A: "for1m.20k", B: "sized.20k", Expect: "a>=b", Tolerance: 0,
 				Claim: "the thread count costs: at 20k, 51 server loops spend more CPU per message than the 2 a sized server runs"},
 			{Metric: "server_cpu_us_per_msg", A: "srv1m.20k", B: "for1m.20k", Expect: "a~b", Tolerance: 0.15,

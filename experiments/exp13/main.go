@@ -2,10 +2,12 @@
 package main
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
 	"c1m/harness"
+	"c1m/schema"
 )
 
 // engines are the factor: each arm's server runs one, sized for 1M. The
@@ -43,33 +45,44 @@ func arms(s harness.Scale) []harness.Arm {
 		return append(append([]string(nil), engineFlags[engine]...), "-max-conns", sized, "-ports", "20")
 	}
 	var out []harness.Arm
-	add := func(name string, params map[string]float64, client []string, note string, engines ...string) {
+	add := func(name, workload string, params map[string]float64, client []string, note string, engines ...string) {
 		for _, e := range engines { // interleaved: the engines of a workload run back to back
-			out = append(out, harness.Arm{Name: e + "." + name, Server: server(e), Client: client, ClientNice: 10, Params: params, Note: note})
+			a := harness.Arm{Name: e + "." + name, Server: server(e), Client: client, ClientNice: 10, Params: params, Note: note}
+			if workload != "" { // the summary's engines at a million read these
+				a.Role = harness.Role{Engine: e, Workload: workload}
+			}
+			out = append(out, a)
 		}
 	}
 	small := append(append([]string(nil), engines...), "uring-defer", "uring-single")
 	n := strconv.Itoa(echo)
-	add("echo-"+harness.CountName(echo), nil, []string{"-conns", n, "-ports", "20", "-hold", "10s", "-interval", "0", "-depth", "1", "-size", "16"},
+	add("echo-"+harness.CountName(echo), "", nil, []string{"-conns", n, "-ports", "20", "-hold", "10s", "-interval", "0", "-depth", "1", "-size", "16"},
 		"saturating 16 B echo: the most messages a second either engine answers", small...)
 	n = strconv.Itoa(keep)
-	add("keepalive-"+harness.CountName(keep), map[string]float64{"interval_s": 1}, []string{"-conns", n, "-ports", "20", "-interval", "1s", "-hold", "20s", "-quiet-ramp"},
+	add("keepalive-"+harness.CountName(keep), "", map[string]float64{"interval_s": 1}, []string{"-conns", n, "-ports", "20", "-interval", "1s", "-hold", "20s", "-quiet-ramp"},
 		"20,000 keepalives a second on 20,000 connections", small...)
 	n = strconv.Itoa(big)
 	for _, iv := range ivs {
 		// Unthrottled connects: the ramp is as fast as the server takes
 		// them (its time to 1M is a metric); quiet, so the hold measures
 		// the steady state.
-		add("hold-"+harness.CountName(big)+"-"+iv.String(), map[string]float64{"interval_s": iv.Seconds()},
+		add("hold-"+harness.CountName(big)+"-"+iv.String(), schema.WorkloadHold, map[string]float64{"interval_s": iv.Seconds()},
 			[]string{"-conns", n, "-ports", "20", "-interval", iv.String(), "-hold", hold.String(), "-quiet-ramp", "-reconnect"},
 			"1M connections, unthrottled quiet ramp, then a keepalive every "+iv.String(), engines...)
 	}
 	return out
 }
 
+// hold1M names a full-scale hold arm of engine with a keepalive every iv.
+func hold1M(engine, iv string) string { return engine + ".hold-1M-" + iv }
+
+// uringAgainstEpoll claims how uring compares with epoll holding 1M with a
+// keepalive every 60 s.
+func uringAgainstEpoll(metric, expect string, tolerance float64, claim string) harness.Check {
+	return harness.Check{Metric: metric, A: hold1M("uring", "1m0s"), B: hold1M("epoll", "1m0s"), Expect: expect, Tolerance: tolerance, Claim: claim}
+}
+
 func main() {
-	m := harness.StandardMetrics
-	hold := func(iv string) string { return ".hold-1M-" + iv }
 	harness.Main(harness.Experiment{
 		Number: 13,
 		Title:  "epoll or io_uring?",
@@ -90,37 +103,30 @@ func main() {
 			"engine runs -uring-taskrun signal (the kernel interrupts the ring's thread to post completions); uring-defer " +
 			"(IORING_SETUP_DEFER_TASKRUN: they wait for the thread's next io_uring_enter) and uring-single (-uring-recv single: a " +
 			"receive request per message instead of one multishot request per connection) run the two small workloads only. One repeat.",
-		Metrics: append(harness.Metrics("established", "conns", "server_ramp_s", "accept_rate"),
-			m["server_threads"], m["server_fds"], m["server_user_bytes_per_conn"], m["server_bytes_per_conn"], m["kernel_bytes_per_conn"],
-			m["interval_s"],
-			m["offered_per_sec"],
-			m["echo_per_sec"],
-			m["echo_share"],
-			m["server_cpu_us_per_msg"], m["host_cpu_us_per_msg"], m["syscalls_per_msg"], m["server_ctxt_per_msg"], m["host_busy_cores"],
-			m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"], m["timeouts"], m["unanswered_at_close"], m["mismatched"]),
+		Metrics: slices.Concat(
+			harness.Metrics("established", "conns", "server_ramp_s", "accept_rate", "server_threads", "server_fds",
+				"server_user_bytes_per_conn", "server_bytes_per_conn", "kernel_bytes_per_conn"),
+			harness.KeepaliveMetrics(),
+			harness.Metrics("server_cpu_us_per_msg", "host_cpu_us_per_msg", "syscalls_per_msg", "server_ctxt_per_msg", "host_busy_cores",
+				"rtt_p50_us", "rtt_p99_us", "rtt_p999_us", "timeouts", "unanswered_at_close", "mismatched")),
 		Arms:    arms,
 		Repeats: func(harness.Scale) int { return 1 },
+		Feeds:   []string{schema.FeedEnginesAtMillion},
 		Derive:  harness.DeriveEchoShare,
 		// As experiment 8: a deep accept queue, TCP memory for a million
 		// keepalive connections, and no TIME_WAIT between arms.
 		Sysctls:    harness.MillionSysctls(),
 		ArmTimeout: 12 * time.Minute,
 		Checks: []harness.Check{
-			{Metric: "server_threads", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a<=b", Tolerance: 0,
-				Claim: "io_uring holds 1M with fewer threads"},
-			{Metric: "server_ramp_s", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a<=b", Tolerance: 0.10,
-				Claim: "io_uring fills 1M no slower (accepts straight into a ring's table)"},
-			{Metric: "kernel_bytes_per_conn", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a>=b", Tolerance: 0,
-				Claim: "io_uring costs more kernel memory per connection (an armed multishot receive each)"},
-			{Metric: "server_user_bytes_per_conn", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a~b", Tolerance: 0.5,
-				Claim: "user memory per connection is about the same"},
+			uringAgainstEpoll("server_threads", "a<=b", 0, "io_uring holds 1M with fewer threads"),
+			uringAgainstEpoll("server_ramp_s", "a<=b", 0.10, "io_uring fills 1M no slower (accepts straight into a ring's table)"),
+			uringAgainstEpoll("kernel_bytes_per_conn", "a>=b", 0, "io_uring costs more kernel memory per connection (an armed multishot receive each)"),
+			uringAgainstEpoll("server_user_bytes_per_conn", "a~b", 0.5, "user memory per connection is about the same"),
 			{Metric: "server_cpu_us_per_msg", A: "uring.keepalive-20k", B: "epoll.keepalive-20k", Expect: "a<=b", Tolerance: 0.05,
 				Claim: "at 20k keepalives a second, io_uring costs the server less CPU per echo"},
-			{Metric: "server_cpu_us_per_msg", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a<=b", Tolerance: 0.05,
-				Claim: "at 1M, io_uring costs the server less CPU per echo"},
-			{Metric: "syscalls_per_msg", A: "uring" + hold("1m0s"), B: "epoll" + hold("1m0s"), Expect: "a<=b", Tolerance: 0,
-				Claim: "at 1M, io_uring makes fewer system calls per echo"},
-			{Metric: "echo_share", A: "uring" + hold("15s"), B: "epoll" + hold("15s"), Expect: "a>=b", Tolerance: 0.02,
+			uringAgainstEpoll("server_cpu_us_per_msg", "a<=b", 0.05, "at 1M, io_uring costs the server less CPU per echo"),
+			uringAgainstEpoll("syscalls_per_msg", "a<=b", 0, "at 1M, io_uring makes fewer system calls per echo"),
+			{Metric: "echo_share", A: hold1M("uring", "15s"), B: hold1M("epoll", "15s"), Expect: "a>=b", Tolerance: 0.02,
 				Claim: "at 1M and the fastest keepalives, io_uring answers a larger share"},
 			{Metric: "echo_per_sec", A: "uring.echo-1k", B: "epoll.echo-1k", Expect: "a~b", Tolerance: 0.15,
 				Claim: "at 1k saturating connections the two engines echo within 15% of each other"},

@@ -3,11 +3,13 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"c1m/harness"
+	"c1m/schema"
 )
 
 // servers are the factor: the core (bin/c1m-server) and experiment 9's
@@ -25,13 +27,14 @@ const (
 
 // workload is a keepalive period every connection keeps: idle (every
 // 60 s) and keepalive (every 30 s, which experiment 13's epoll server
-// answered in full at 1M).
+// answered in full at 1M). Its role is what the summary reads it for.
 type workload struct {
 	name     string
+	role     string
 	interval time.Duration
 }
 
-var fullWorkloads = []workload{{"idle", 60 * time.Second}, {"keepalive", 30 * time.Second}}
+var fullWorkloads = []workload{{"idle", schema.WorkloadIdle, 60 * time.Second}, {"keepalive", schema.WorkloadKeepalive, 30 * time.Second}}
 
 // countName is harness.CountName in lower case: the arm names the issue
 // asked for (core.idle-1m).
@@ -53,7 +56,7 @@ func arms(s harness.Scale) []harness.Arm {
 	hold := time.Duration(s.Pick(60, 3)) * time.Second
 	ws := fullWorkloads
 	if s.Quick {
-		ws = []workload{{"idle", 2 * time.Second}, {"keepalive", time.Second}}
+		ws = []workload{{"idle", schema.WorkloadIdle, 2 * time.Second}, {"keepalive", schema.WorkloadKeepalive, time.Second}}
 	}
 	// At quick scale the servers are still sized past one fd table, so
 	// the peers run as several processes and the core as fd tables.
@@ -68,7 +71,8 @@ func arms(s harness.Scale) []harness.Arm {
 		params := map[string]float64{"interval_s": w.interval.Seconds()}
 		for _, srv := range servers { // interleaved: the servers of a workload run back to back
 			a := harness.Arm{Name: armName(srv, w.name, n), Server: server, Client: client, ClientNice: 10,
-				Params: params, Note: notes[srv] + "; a keepalive every " + w.interval.String()}
+				Params: params, Note: notes[srv] + "; a keepalive every " + w.interval.String(),
+				Role: harness.Role{Server: srv, Workload: w.role}}
 			if srv != "core" {
 				a.ServerBin = "c1m-peer-" + srv
 			}
@@ -97,7 +101,6 @@ func checks() []harness.Check {
 }
 
 func main() {
-	m := harness.StandardMetrics
 	harness.Main(harness.Experiment{
 		Number: 14,
 		Title:  "Peers at a million",
@@ -115,17 +118,16 @@ func main() {
 			"SERVER.WORKLOAD: idle-1m (1M connections, a keepalive every 60 s) and keepalive-1m (every 30 s), each an unthrottled " +
 			"quiet ramp then a 60 s hold, the client niced (10) to stand in for remote machines. One repeat; an arm that does " +
 			"not reach 1M within the arm timeout keeps its row with what it reached.",
-		Metrics: append(harness.Metrics("conns", "established", "server_ramp_s", "accept_rate"),
-			m["server_user_bytes_per_conn"], m["server_user_bytes_per_conn_hold"], m["server_bytes_per_conn"], m["kernel_bytes_per_conn"], m["server_threads"],
-			m["interval_s"],
-			m["offered_per_sec"],
-			m["echo_per_sec"],
-			m["echo_share"],
-			m["server_cpu_us_per_msg"], m["host_cpu_us_per_msg"], m["host_busy_cores"],
-			m["rtt_p50_us"], m["rtt_p99_us"], m["rtt_p999_us"], m["mismatched"], m["timeouts"], m["unanswered_at_close"], m["connect_failures"]),
+		Metrics: slices.Concat(
+			harness.Metrics("conns", "established", "server_ramp_s", "accept_rate", "server_user_bytes_per_conn",
+				"server_user_bytes_per_conn_hold", "server_bytes_per_conn", "kernel_bytes_per_conn", "server_threads"),
+			harness.KeepaliveMetrics(),
+			harness.Metrics("server_cpu_us_per_msg", "host_cpu_us_per_msg", "host_busy_cores", "rtt_p50_us", "rtt_p99_us", "rtt_p999_us",
+				"mismatched", "timeouts", "unanswered_at_close", "connect_failures")),
 		Arms:    arms,
 		Repeats: func(harness.Scale) int { return 1 },
 		Derive:  harness.DeriveEchoShare,
+		Feeds:   []string{schema.FeedPeersAtMillion},
 		Sysctls: harness.MillionSysctls(),
 		// Bounds a server that cannot fill 1M: the quiet before the arm,
 		// the start, a ramp of up to about 3 minutes (1M at 5,000/s or

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"c1m/harness"
+	"c1m/schema"
 )
 
 func main() {
@@ -35,6 +36,7 @@ func main() {
 			}
 		},
 		Repeats: func(s harness.Scale) int { return s.Pick(2, 1) },
+		Feeds:   []string{schema.FeedPortExhaustion},
 		Checks: []harness.Check{
 			{Metric: "established", A: "sources", B: "one-source", Expect: "a>=b", Tolerance: 0.05, Claim: "more source addresses get past one pair's ports"},
 			{Metric: "established", A: "ports", B: "one-source", Expect: "a>=b", Tolerance: 0.05, Claim: "more server ports get past one pair's ports"},

@@ -11,6 +11,7 @@ import (
 
 	"c1m/harness"
 	"c1m/netns"
+	"c1m/schema"
 )
 
 // A sweep is one link and one keepalive: the connection counts climb
@@ -73,6 +74,7 @@ func main() {
 			return arms
 		},
 		Repeats: func(harness.Scale) int { return 1 },
+		Feeds:   []string{schema.FeedLinkSweep},
 		Derive: func(_ harness.Arm, m map[string]float64) {
 			if m["established"] > 0 && m["interval_s"] > 0 {
 				m["echo_share"] = m["echo_per_sec"] / (m["established"] / m["interval_s"])

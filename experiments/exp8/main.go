@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"c1m/harness"
+	"c1m/schema"
 )
 
 func main() {
@@ -18,15 +19,9 @@ func main() {
 			"saturate, long before the packet rate or the bytes would fill even a 1 GbE card (see the wire model). " +
 			"The ramp is quiet (no keepalive until all connections are open) so that the hold measures the steady state.",
 		Factor: "-interval, the keepalive period of every connection: 60 s, 30 s, 10 s, 1 s",
-		Metrics: append(harness.Metrics("established", "echo_per_sec"),
-			harness.StandardMetrics["interval_s"],
-			harness.StandardMetrics["offered_per_sec"],
-			harness.StandardMetrics["echo_share"],
-			harness.StandardMetrics["host_busy_cores"], harness.StandardMetrics["host_softirq_cores"],
-			harness.StandardMetrics["server_cpu_cores"], harness.StandardMetrics["client_cpu_cores"],
-			harness.StandardMetrics["server_cpu_us_per_msg"], harness.StandardMetrics["client_cpu_us_per_msg"],
-			harness.StandardMetrics["tcp_segs_per_sec"], harness.StandardMetrics["rtt_p50_us"], harness.StandardMetrics["rtt_p99_us"],
-			harness.StandardMetrics["timeouts"], harness.StandardMetrics["mismatched"]),
+		Metrics: harness.Metrics("established", "echo_per_sec", "interval_s", "offered_per_sec", "echo_share",
+			"host_busy_cores", "host_softirq_cores", "server_cpu_cores", "client_cpu_cores", "server_cpu_us_per_msg", "client_cpu_us_per_msg",
+			"tcp_segs_per_sec", "rtt_p50_us", "rtt_p99_us", "timeouts", "mismatched"),
 		Arms: func(s harness.Scale) []harness.Arm {
 			n := strconv.Itoa(s.Pick(1_000_000, 3_000))
 			intervals := []time.Duration{60 * time.Second, 30 * time.Second, 10 * time.Second, time.Second}
@@ -48,6 +43,7 @@ func main() {
 			return arms
 		},
 		Repeats: func(harness.Scale) int { return 1 },
+		Feeds:   []string{schema.FeedKeepaliveCost},
 		Derive:  harness.DeriveEchoShare,
 		// As experiment 1: a deep accept queue, and TCP memory past the
 		// default limit that a million keepalive connections exceed here.
