@@ -21,7 +21,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
-	"c1m/chaos"
+	"c1m/schema"
 )
 
 type robustnessView struct {
@@ -63,7 +63,7 @@ func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
 }
 
 func (v *robustnessView) addChaos(dir string) error {
-	rep, err := chaos.ReadReport(dir)
+	rep, err := schema.ReadChaosReport(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -105,7 +105,7 @@ func (v *robustnessView) addChaos(dir string) error {
 			cpu += fmt.Sprintf(" (%.2f cores while held)", o.HoldCPUPerSec)
 		}
 		v.Chaos.Rows = append(v.Chaos.Rows, []string{"`" + o.Name + "`", verdict, n(o.Sent) + " / " + n(o.Verified), n(o.Lost), n(o.Mismatched), n(o.Timeouts),
-			fmt.Sprintf("%s (%s)", n(o.Attempted), n(o.AttackerOK)), orDash(chaos.FormatErrors(o.AttackerErrors)),
+			fmt.Sprintf("%s (%s)", n(o.Attempted), n(o.AttackerOK)), orDash(schema.FormatErrors(o.AttackerErrors)),
 			fmt.Sprintf("%d → %d → %d", o.FDsBefore, o.FDsPeak, o.FDsAfter),
 			fmt.Sprintf("%s → %s → %s", FormatQuantity(float64(o.RSSBefore), "B"), FormatQuantity(float64(o.RSSPeak), "B"), FormatQuantity(float64(o.RSSAfter), "B")),
 			cpu})
@@ -123,12 +123,11 @@ func (v *robustnessView) addChaos(dir string) error {
 }
 
 func (v *robustnessView) addSoak(dir, outDir string) error {
-	path := filepath.Join(dir, chaos.SoakSummaryFile)
-	if !exists(path) {
+	s, err := schema.ReadSoakSummary(dir)
+	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	var s chaos.SoakSummary
-	if err := readJSON(path, &s); err != nil {
+	if err != nil {
 		return err
 	}
 	v.SoakRan = true
@@ -151,7 +150,7 @@ func (v *robustnessView) addSoak(dir, outDir string) error {
 		{"mismatched / unanswered at close / timeouts", fmt.Sprintf("%s / %s / %s", n(s.Mismatched), n(s.InFlightAtClose), n(s.Timeouts))},
 		{"connections dropped by the server", n(s.Dropped)},
 	}
-	samples, err := readSamples(filepath.Join(dir, chaos.SoakSamplesFile))
+	samples, err := readSamples(filepath.Join(dir, schema.SoakSamplesFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -202,7 +201,7 @@ func sumValues(m map[string]int64) int64 {
 
 // addStorm renders the reconnect storm (results/chaos/storm.json and storm.csv).
 func (v *robustnessView) addStorm(dir, outDir string) error {
-	st, err := chaos.ReadStorm(dir)
+	st, err := schema.ReadStorm(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -235,14 +234,14 @@ func (v *robustnessView) addStorm(dir, outDir string) error {
 		{"killed server reaped / new server answering", sec(st.ExitS) + " / " + sec(st.RestartS)},
 		{"one connection's downtime, loss to verified echo: p50 / p99 / max", us(st.Downtime.P50) + " / " + us(st.Downtime.P99) + " / " + us(st.Downtime.Max)},
 		{"reconnect attempts (connects started until all were back)", n(st.Attempts)},
-		{"connect failures meanwhile", orDash(chaos.FormatErrors(st.FailedBy))},
-		{"connection losses seen", n(st.Dropped) + " (" + chaos.FormatErrors(st.DroppedBy) + ")"},
+		{"connect failures meanwhile", orDash(schema.FormatErrors(st.FailedBy))},
+		{"connection losses seen", n(st.Dropped) + " (" + schema.FormatErrors(st.DroppedBy) + ")"},
 		{"lost for good / mismatched echoes / echo timeouts", n(st.Lost) + " / " + n(st.Mismatched) + " / " + n(st.Timeouts)},
 		{"listen queue overflows / drops, SYN retransmits", FormatNumber(st.ListenOverflows) + " / " + FormatNumber(st.ListenDrops) + " / " + FormatNumber(st.SynRetrans)},
 		{"TIME_WAIT sockets before → peak (tcp_max_tw_buckets)", fmt.Sprintf("%s → %s (%s)", n(int64(st.TimeWaitBefore)), n(int64(st.TimeWaitPeak)), orDash(st.TWBuckets))},
 	}
 	v.StormNotes = st.Notes
-	samples, err := readSamples(filepath.Join(dir, chaos.StormSamplesFile))
+	samples, err := readSamples(filepath.Join(dir, schema.StormSamplesFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
