@@ -150,19 +150,39 @@ func (v *robustnessView) addSoak(dir, outDir string) error {
 		{"mismatched / unanswered at close / timeouts", fmt.Sprintf("%s / %s / %s", n(s.Mismatched), n(s.InFlightAtClose), n(s.Timeouts))},
 		{"connections dropped by the server", n(s.Dropped)},
 	}
-	samples, err := readSamples(filepath.Join(dir, schema.SoakSamplesFile))
+	v.SoakFigures, err = samplesFigure(dir, schema.SoakSamplesFile, outDir, soakFigure)
+	return err
+}
+
+// samplesFigure draws a figure of the samples in dir/file, when there are any.
+func samplesFigure(dir, file, outDir string, draw func(*Samples, string) (FigureFile, error)) ([]figureView, error) {
+	samples, err := readSamples(filepath.Join(dir, file))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ff, err := soakFigure(samples, dir)
+	ff, err := draw(samples, dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	v.SoakFigures = figureViews([]FigureFile{ff}, outDir)
-	return nil
+	return figureViews([]FigureFile{ff}, outDir), nil
+}
+
+// sampleLine is column col of s over t_s in the i-th colour; nil when the
+// column has no points.
+func sampleLine(s *Samples, col string, i int) (*plotter.Line, error) {
+	pts := samplePoints(s, "t_s", col, false)
+	if len(pts) == 0 {
+		return nil, nil
+	}
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		return nil, err
+	}
+	line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+	return line, nil
 }
 
 // soakFigure draws the server's fds and RSS, the kernel's slab and the
@@ -173,15 +193,13 @@ func soakFigure(s *Samples, dir string) (FigureFile, error) {
 		{"server_fds", "server fds"}, {"server_rss", "server RSS (B)"}, {"slab_bytes", "Slab (B)"}, {"conns", "connections"},
 	} {
 		p := newPlot("t (s)", col.label)
-		pts := samplePoints(s, "t_s", col.name, false)
-		if len(pts) == 0 {
-			continue
-		}
-		line, err := plotter.NewLine(pts)
+		line, err := sampleLine(s, col.name, i)
 		if err != nil {
 			return FigureFile{}, fmt.Errorf("soak figure: %w", err)
 		}
-		line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+		if line == nil {
+			continue
+		}
 		p.Add(line)
 		p.Y.Min = math.Min(p.Y.Min, 0)
 		panels = append(panels, p)
@@ -241,19 +259,8 @@ func (v *robustnessView) addStorm(dir, outDir string) error {
 		{"TIME_WAIT sockets before → peak (tcp_max_tw_buckets)", fmt.Sprintf("%s → %s (%s)", n(int64(st.TimeWaitBefore)), n(int64(st.TimeWaitPeak)), orDash(st.TWBuckets))},
 	}
 	v.StormNotes = st.Notes
-	samples, err := readSamples(filepath.Join(dir, schema.StormSamplesFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	ff, err := stormFigure(samples, dir)
-	if err != nil {
-		return err
-	}
-	v.StormFigures = figureViews([]FigureFile{ff}, outDir)
-	return nil
+	v.StormFigures, err = samplesFigure(dir, schema.StormSamplesFile, outDir, stormFigure)
+	return err
 }
 
 // stormFigure draws the way back after the kill: connections open, open
@@ -263,15 +270,13 @@ func stormFigure(s *Samples, dir string) (FigureFile, error) {
 	for i, col := range []struct{ name, label string }{
 		{"open", "open (client)"}, {"open_verified", "open and verified again"}, {"server_conns", "held by the server"},
 	} {
-		pts := samplePoints(s, "t_s", col.name, false)
-		if len(pts) == 0 {
-			continue
-		}
-		line, err := plotter.NewLine(pts)
+		line, err := sampleLine(s, col.name, i)
 		if err != nil {
 			return FigureFile{}, fmt.Errorf("storm figure: %w", err)
 		}
-		line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+		if line == nil {
+			continue
+		}
 		line.Dashes = plotutil.Dashes(i)
 		top.Add(line)
 		top.Legend.Add(col.label, line)
@@ -279,12 +284,11 @@ func stormFigure(s *Samples, dir string) (FigureFile, error) {
 	top.Legend.Top, top.Legend.Left = false, false
 	top.X.Min, top.Y.Min = 0, 0
 	bottom := newPlot("seconds after the SIGKILL", "connects in flight")
-	if pts := samplePoints(s, "t_s", "connecting", false); len(pts) > 0 {
-		line, err := plotter.NewLine(pts)
-		if err != nil {
-			return FigureFile{}, fmt.Errorf("storm figure: %w", err)
-		}
-		line.Color, line.Width = plotutil.Color(3), vg.Points(1.5)
+	line, err := sampleLine(s, "connecting", 3)
+	if err != nil {
+		return FigureFile{}, fmt.Errorf("storm figure: %w", err)
+	}
+	if line != nil {
 		bottom.Add(line)
 		bottom.X.Min, bottom.Y.Min = 0, 0
 	}
