@@ -70,6 +70,16 @@ func startLogged(g *procgroup.Group, cmd *exec.Cmd, path string) error {
 	return err
 }
 
+// serverAddrs finds free addresses for a server: the first of its ports
+// consecutive ports, and its -stats-addr.
+func serverAddrs(ports int) (addr, stats string, err error) {
+	if addr, err = freePorts(ports); err != nil {
+		return "", "", err
+	}
+	stats, err = freeAddr()
+	return addr, stats, err
+}
+
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -96,11 +96,7 @@ func RunSoak(ctx context.Context, o SoakOptions) (sum schema.SoakSummary, err er
 
 // startServer starts a prefork server and waits up to 20 s for it to answer.
 func (s *soak) startServer(ctx context.Context) error {
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	statsAddr, err := freeAddr()
+	addr, statsAddr, err := serverAddrs(1)
 	if err != nil {
 		return err
 	}

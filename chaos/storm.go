@@ -176,11 +176,7 @@ func (st *storm) run(ctx context.Context, rows *[][]float64) error {
 
 // startFirst starts the server the storm kills, on free ports.
 func (st *storm) startFirst() (*procgroup.Group, int, error) {
-	addr, err := freePorts(st.sc.Ports)
-	if err != nil {
-		return nil, 0, err
-	}
-	stats, err := freeAddr()
+	addr, stats, err := serverAddrs(st.sc.Ports)
 	if err != nil {
 		return nil, 0, err
 	}

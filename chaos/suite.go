@@ -221,11 +221,7 @@ func rules() map[string]string {
 }
 
 func (s *suite) startServer(rep *Report) error {
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	stats, err := freeAddr()
+	addr, stats, err := serverAddrs(1)
 	if err != nil {
 		return err
 	}
