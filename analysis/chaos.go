@@ -62,12 +62,19 @@ func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
 	return v, nil
 }
 
-func (v *robustnessView) addChaos(dir string) error {
-	rep, err := schema.ReadChaosReport(dir)
+// readRun reads a result from dir with read; a result that is not there
+// has not run yet (ran false), which is no error.
+func readRun[T any](read func(dir string) (T, error), dir string) (res T, ran bool, err error) {
+	res, err = read(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return res, false, nil
 	}
-	if err != nil {
+	return res, err == nil, err
+}
+
+func (v *robustnessView) addChaos(dir string) error {
+	rep, ran, err := readRun(schema.ReadChaosReport, dir)
+	if !ran {
 		return err
 	}
 	v.ChaosRan = true
@@ -123,11 +130,8 @@ func (v *robustnessView) addChaos(dir string) error {
 }
 
 func (v *robustnessView) addSoak(dir, outDir string) error {
-	s, err := schema.ReadSoakSummary(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	s, ran, err := readRun(schema.ReadSoakSummary, dir)
+	if !ran {
 		return err
 	}
 	v.SoakRan = true
@@ -219,11 +223,8 @@ func sumValues(m map[string]int64) int64 {
 
 // addStorm renders the reconnect storm (results/chaos/storm.json and storm.csv).
 func (v *robustnessView) addStorm(dir, outDir string) error {
-	st, err := schema.ReadStorm(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	st, ran, err := readRun(schema.ReadStorm, dir)
+	if !ran {
 		return err
 	}
 	v.StormRan = true
