@@ -21,7 +21,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
-	"c1m/chaos"
+	"c1m/schema"
 )
 
 type robustnessView struct {
@@ -62,12 +62,19 @@ func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
 	return v, nil
 }
 
-func (v *robustnessView) addChaos(dir string) error {
-	rep, err := chaos.ReadReport(dir)
+// readRun reads a result from dir with read; a result that is not there
+// has not run yet (ran false), which is no error.
+func readRun[T any](read func(dir string) (T, error), dir string) (res T, ran bool, err error) {
+	res, err = read(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return res, false, nil
 	}
-	if err != nil {
+	return res, err == nil, err
+}
+
+func (v *robustnessView) addChaos(dir string) error {
+	rep, ran, err := readRun(schema.ReadChaosReport, dir)
+	if !ran {
 		return err
 	}
 	v.ChaosRan = true
@@ -105,7 +112,7 @@ func (v *robustnessView) addChaos(dir string) error {
 			cpu += fmt.Sprintf(" (%.2f cores while held)", o.HoldCPUPerSec)
 		}
 		v.Chaos.Rows = append(v.Chaos.Rows, []string{"`" + o.Name + "`", verdict, n(o.Sent) + " / " + n(o.Verified), n(o.Lost), n(o.Mismatched), n(o.Timeouts),
-			fmt.Sprintf("%s (%s)", n(o.Attempted), n(o.AttackerOK)), orDash(chaos.FormatErrors(o.AttackerErrors)),
+			fmt.Sprintf("%s (%s)", n(o.Attempted), n(o.AttackerOK)), orDash(schema.FormatErrors(o.AttackerErrors)),
 			fmt.Sprintf("%d → %d → %d", o.FDsBefore, o.FDsPeak, o.FDsAfter),
 			fmt.Sprintf("%s → %s → %s", FormatQuantity(float64(o.RSSBefore), "B"), FormatQuantity(float64(o.RSSPeak), "B"), FormatQuantity(float64(o.RSSAfter), "B")),
 			cpu})
@@ -123,12 +130,8 @@ func (v *robustnessView) addChaos(dir string) error {
 }
 
 func (v *robustnessView) addSoak(dir, outDir string) error {
-	path := filepath.Join(dir, chaos.SoakSummaryFile)
-	if !exists(path) {
-		return nil
-	}
-	var s chaos.SoakSummary
-	if err := readJSON(path, &s); err != nil {
+	s, ran, err := readRun(schema.ReadSoakSummary, dir)
+	if !ran {
 		return err
 	}
 	v.SoakRan = true
@@ -151,19 +154,39 @@ func (v *robustnessView) addSoak(dir, outDir string) error {
 		{"mismatched / unanswered at close / timeouts", fmt.Sprintf("%s / %s / %s", n(s.Mismatched), n(s.InFlightAtClose), n(s.Timeouts))},
 		{"connections dropped by the server", n(s.Dropped)},
 	}
-	samples, err := readSamples(filepath.Join(dir, chaos.SoakSamplesFile))
+	v.SoakFigures, err = samplesFigure(dir, schema.SoakSamplesFile, outDir, soakFigure)
+	return err
+}
+
+// samplesFigure draws a figure of the samples in dir/file, when there are any.
+func samplesFigure(dir, file, outDir string, draw func(*Samples, string) (FigureFile, error)) ([]figureView, error) {
+	samples, err := readSamples(filepath.Join(dir, file))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ff, err := soakFigure(samples, dir)
+	ff, err := draw(samples, dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	v.SoakFigures = figureViews([]FigureFile{ff}, outDir)
-	return nil
+	return figureViews([]FigureFile{ff}, outDir), nil
+}
+
+// sampleLine is column col of s over t_s in the i-th colour; nil when the
+// column has no points.
+func sampleLine(s *Samples, col string, i int) (*plotter.Line, error) {
+	pts := samplePoints(s, "t_s", col, false)
+	if len(pts) == 0 {
+		return nil, nil
+	}
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		return nil, err
+	}
+	line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+	return line, nil
 }
 
 // soakFigure draws the server's fds and RSS, the kernel's slab and the
@@ -174,15 +197,13 @@ func soakFigure(s *Samples, dir string) (FigureFile, error) {
 		{"server_fds", "server fds"}, {"server_rss", "server RSS (B)"}, {"slab_bytes", "Slab (B)"}, {"conns", "connections"},
 	} {
 		p := newPlot("t (s)", col.label)
-		pts := samplePoints(s, "t_s", col.name, false)
-		if len(pts) == 0 {
-			continue
-		}
-		line, err := plotter.NewLine(pts)
+		line, err := sampleLine(s, col.name, i)
 		if err != nil {
 			return FigureFile{}, fmt.Errorf("soak figure: %w", err)
 		}
-		line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+		if line == nil {
+			continue
+		}
 		p.Add(line)
 		p.Y.Min = math.Min(p.Y.Min, 0)
 		panels = append(panels, p)
@@ -202,11 +223,8 @@ func sumValues(m map[string]int64) int64 {
 
 // addStorm renders the reconnect storm (results/chaos/storm.json and storm.csv).
 func (v *robustnessView) addStorm(dir, outDir string) error {
-	st, err := chaos.ReadStorm(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	st, ran, err := readRun(schema.ReadStorm, dir)
+	if !ran {
 		return err
 	}
 	v.StormRan = true
@@ -235,26 +253,15 @@ func (v *robustnessView) addStorm(dir, outDir string) error {
 		{"killed server reaped / new server answering", sec(st.ExitS) + " / " + sec(st.RestartS)},
 		{"one connection's downtime, loss to verified echo: p50 / p99 / max", us(st.Downtime.P50) + " / " + us(st.Downtime.P99) + " / " + us(st.Downtime.Max)},
 		{"reconnect attempts (connects started until all were back)", n(st.Attempts)},
-		{"connect failures meanwhile", orDash(chaos.FormatErrors(st.FailedBy))},
-		{"connection losses seen", n(st.Dropped) + " (" + chaos.FormatErrors(st.DroppedBy) + ")"},
+		{"connect failures meanwhile", orDash(schema.FormatErrors(st.FailedBy))},
+		{"connection losses seen", n(st.Dropped) + " (" + schema.FormatErrors(st.DroppedBy) + ")"},
 		{"lost for good / mismatched echoes / echo timeouts", n(st.Lost) + " / " + n(st.Mismatched) + " / " + n(st.Timeouts)},
 		{"listen queue overflows / drops, SYN retransmits", FormatNumber(st.ListenOverflows) + " / " + FormatNumber(st.ListenDrops) + " / " + FormatNumber(st.SynRetrans)},
 		{"TIME_WAIT sockets before → peak (tcp_max_tw_buckets)", fmt.Sprintf("%s → %s (%s)", n(int64(st.TimeWaitBefore)), n(int64(st.TimeWaitPeak)), orDash(st.TWBuckets))},
 	}
 	v.StormNotes = st.Notes
-	samples, err := readSamples(filepath.Join(dir, chaos.StormSamplesFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	ff, err := stormFigure(samples, dir)
-	if err != nil {
-		return err
-	}
-	v.StormFigures = figureViews([]FigureFile{ff}, outDir)
-	return nil
+	v.StormFigures, err = samplesFigure(dir, schema.StormSamplesFile, outDir, stormFigure)
+	return err
 }
 
 // stormFigure draws the way back after the kill: connections open, open
@@ -264,15 +271,13 @@ func stormFigure(s *Samples, dir string) (FigureFile, error) {
 	for i, col := range []struct{ name, label string }{
 		{"open", "open (client)"}, {"open_verified", "open and verified again"}, {"server_conns", "held by the server"},
 	} {
-		pts := samplePoints(s, "t_s", col.name, false)
-		if len(pts) == 0 {
-			continue
-		}
-		line, err := plotter.NewLine(pts)
+		line, err := sampleLine(s, col.name, i)
 		if err != nil {
 			return FigureFile{}, fmt.Errorf("storm figure: %w", err)
 		}
-		line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+		if line == nil {
+			continue
+		}
 		line.Dashes = plotutil.Dashes(i)
 		top.Add(line)
 		top.Legend.Add(col.label, line)
@@ -280,12 +285,11 @@ func stormFigure(s *Samples, dir string) (FigureFile, error) {
 	top.Legend.Top, top.Legend.Left = false, false
 	top.X.Min, top.Y.Min = 0, 0
 	bottom := newPlot("seconds after the SIGKILL", "connects in flight")
-	if pts := samplePoints(s, "t_s", "connecting", false); len(pts) > 0 {
-		line, err := plotter.NewLine(pts)
-		if err != nil {
-			return FigureFile{}, fmt.Errorf("storm figure: %w", err)
-		}
-		line.Color, line.Width = plotutil.Color(3), vg.Points(1.5)
+	line, err := sampleLine(s, "connecting", 3)
+	if err != nil {
+		return FigureFile{}, fmt.Errorf("storm figure: %w", err)
+	}
+	if line != nil {
 		bottom.Add(line)
 		bottom.X.Min, bottom.Y.Min = 0, 0
 	}

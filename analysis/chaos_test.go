@@ -9,9 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"c1m/chaos"
-	"c1m/client"
-	"c1m/core"
+	"c1m/schema"
 )
 
 // The robustness section renders results/chaos (a table per scenario) and
@@ -28,17 +26,17 @@ func TestReportRobustness(t *testing.T) {
 	assertHas(t, string(b), "Not run yet (`make chaos` writes results/chaos).")
 	assertHas(t, string(b), "Not run yet (`make soak` writes results/soak).")
 
-	rep := chaos.Report{Start: "s", End: "e", Quick: true, Scale: chaos.Scale{Population: 200, Interval: 200 * time.Millisecond, Hold: 3 * time.Second},
+	rep := schema.ChaosReport[schema.PopulationTotals]{Start: "s", End: "e", Quick: true, Scale: schema.ChaosScale{Population: 200, Interval: 200 * time.Millisecond, Hold: 3 * time.Second},
 		ServerFlags: []string{"-max-conns", "1000"}, Pass: false, Failed: []string{"flood"}, Rules: map[string]string{"fds": "back exactly"},
-		Population: &client.Result{Sent: 10, Echoed: 10},
-		Scenarios: []chaos.Outcome{
+		Population: &schema.PopulationTotals{Sent: 10, Echoed: 10},
+		Scenarios: []schema.ScenarioOutcome{
 			{Name: "idle", Pass: true, Sent: 100, Verified: 100, Attempted: 200, AttackerOK: 200, FDsBefore: 224, FDsPeak: 424, FDsAfter: 224, RSSBefore: 10 << 20, RSSPeak: 11 << 20, RSSAfter: 10 << 20, CPUSeconds: 0.4},
 			{Name: "flood", Failures: []string{"server fds 230 after settling, 224 before"}, AttackerErrors: map[string]int64{"EOF": 3, "ECONNRESET": 1},
 				HoldCPUPerSec: 0.12, Notes: []string{"flood: 1200 connected"}},
 		}}
 	raw, err := json.Marshal(rep)
 	require.NoError(t, err)
-	writeFile(t, filepath.Join(results, "chaos", chaos.ReportFile), string(raw))
+	writeFile(t, filepath.Join(results, "chaos", schema.ChaosFile), string(raw))
 	writeFile(t, filepath.Join(results, "soak", "summary.json"), `{"start":"a","end":"b","duration_s":60,"conns":8000,"churn_per_s":100,"interval_s":2,
 		"idle_fds":35,"final_fds":35,"peak_conns":8000,"rss_drift":0.02,"slab_drift":-0.01,"sent":5,"echoed":5,"churned":40,"pass":true,"rule":"fds back"}`)
 	writeFile(t, filepath.Join(results, "soak", "samples.csv"), "t_s,phase,server_fds,server_rss,slab_bytes,conns,tcp_inuse,tcp_tw\n0,0,35,1000,2000,0,1,0\n5,1,8035,3000,4000,8000,8001,10\n10,2,35,3000,2500,0,1,50\n")
@@ -77,17 +75,17 @@ func TestReportStorm(t *testing.T) {
 	require.NoError(t, err)
 	assertHas(t, string(b), "Not run yet (`make chaos` writes results/chaos/storm.json).")
 
-	st := chaos.StormResult{Start: "s", End: "e", Scale: chaos.StormScale{Conns: 200000, Ports: 20, Interval: 30 * time.Second, Bound: 5 * time.Minute},
+	st := schema.StormResult{Start: "s", End: "e", Scale: schema.StormScale{Conns: 200000, Ports: 20, Interval: 30 * time.Second, Bound: 5 * time.Minute},
 		ServerFlags: []string{"-max-conns", "200000", "-ports", "20"}, Client: "-conns 200000 -reconnect",
 		RampS: 40, ExitS: 2.5, RestartS: 2.6, AllOpenS: 31.2, ServerConnsS: 30.9, AllBackS: 32.4, Resolution: 1,
 		Dropped: 200100, Attempts: 812345, FailedBy: map[string]int64{"ECONNREFUSED": 400000}, DroppedBy: map[string]int64{"EOF": 200000, "ECONNRESET": 100},
-		Downtime:        core.Percentiles{N: 200000, P50: 12_000_000, P99: 29_500_000, Max: 31_000_000},
+		Downtime:        schema.Percentiles{N: 200000, P50: 12_000_000, P99: 29_500_000, Max: 31_000_000},
 		ListenOverflows: 1234, ListenDrops: 1234, SynRetrans: 99, TimeWaitBefore: 3, TimeWaitPeak: 150000, TWBuckets: "262144",
 		Pass: true, Rule: "every connection back within 5m0s", Notes: []string{"sysctl net.core.somaxconn set to \"65535\""}}
 	raw, err := json.Marshal(st)
 	require.NoError(t, err)
-	writeFile(t, filepath.Join(results, "chaos", chaos.StormFile), string(raw))
-	writeFile(t, filepath.Join(results, "chaos", chaos.StormSamplesFile),
+	writeFile(t, filepath.Join(results, "chaos", schema.StormFile), string(raw))
+	writeFile(t, filepath.Join(results, "chaos", schema.StormSamplesFile),
 		"t_s,open,open_verified,connecting,attempts,server_conns,time_wait,listen_overflows\n0.2,0,0,0,0,,3,0\n10,150000,120000,4000,500000,150500,150000,1000\n32.5,200000,200000,0,812345,200000,150000,1234\n")
 	require.NoError(t, WriteReport(results, out))
 	b, err = os.ReadFile(out)
@@ -115,7 +113,7 @@ func TestReportStorm(t *testing.T) {
 	st.Pass, st.Failures, st.AllBackS, st.Lost = false, []string{"12 of 200000 connections not back and verified within 5m0s"}, 0, 12
 	raw, err = json.Marshal(st)
 	require.NoError(t, err)
-	writeFile(t, filepath.Join(results, "chaos", chaos.StormFile), string(raw))
+	writeFile(t, filepath.Join(results, "chaos", schema.StormFile), string(raw))
 	require.NoError(t, WriteReport(results, out))
 	b, err = os.ReadFile(out)
 	require.NoError(t, err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"c1m/schema"
 )
 
 // Scenario is one kind of hostile client.
@@ -61,6 +63,18 @@ func (a *attack) n(full int) int {
 		return max(full/2, 1)
 	}
 	return full
+}
+
+// addTo records the attacker's side of the scenario in o.
+func (a *attack) addTo(o *schema.ScenarioOutcome) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	o.Attempted, o.AttackerOK, o.HoldCPUPerSec = a.attempted, a.ok, a.holdCores
+	for k, v := range a.errs {
+		o.AttackerErrors[k] = v
+	}
+	o.Notes = append(o.Notes, a.notes...)
+	o.Failures = append(o.Failures, a.failures...)
 }
 
 func (a *attack) note(format string, args ...any) {

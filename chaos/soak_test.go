@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"c1m/schema"
 )
 
 // The soak's verdict: a leaked fd, RSS or slab drifting between the hold's
@@ -28,13 +30,13 @@ func TestSoakEvaluate(t *testing.T) {
 		return append(out, []float64{17, 2, 35, 2e6, 1e8, 0, 0, 9})
 	}
 
-	good := SoakSummary{IdleFDs: 35, FinalFDs: 35, ChurnPerS: 10}
+	good := schema.SoakSummary{IdleFDs: 35, FinalFDs: 35, ChurnPerS: 10}
 	evaluate(&good, rows(0.05), okClient, nil)
 	assert.True(t, good.Pass, "%v", good.Failures)
 	assert.InDelta(t, 0, good.SlabDrift, 1e-9)
 	assert.Equal(t, int64(7), good.Churned)
 
-	bad := SoakSummary{IdleFDs: 35, FinalFDs: 38, ChurnPerS: 10}
+	bad := schema.SoakSummary{IdleFDs: 35, FinalFDs: 38, ChurnPerS: 10}
 	evaluate(&bad, rows(0.5), badClient, nil)
 	assert.False(t, bad.Pass)
 	joined := bad.Failures
@@ -45,7 +47,7 @@ func TestSoakEvaluate(t *testing.T) {
 	assert.Contains(t, joined[3], "1 echoes corrupted")
 	assert.Contains(t, joined[4], "1 echoes unanswered")
 
-	short := SoakSummary{IdleFDs: 35, FinalFDs: 35}
+	short := schema.SoakSummary{IdleFDs: 35, FinalFDs: 35}
 	evaluate(&short, rows(0)[:5], okClient, nil)
 	assert.False(t, short.Pass)
 	assert.Contains(t, short.Failures[0], "too short to judge")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"c1m/schema"
 )
 
 // A small reconnect storm against the real server binary: it is SIGKILLed
@@ -46,11 +48,11 @@ func TestStormQuick(t *testing.T) {
 	assert.GreaterOrEqual(t, st.Attempts, int64(n), "every connection tried again")
 	assert.GreaterOrEqual(t, st.Downtime.N, int64(n), "a downtime for every connection back")
 
-	back, err := ReadStorm(results)
+	back, err := schema.ReadStorm(results)
 	require.NoError(t, err)
 	assert.Equal(t, st.AllBackS, back.AllBackS)
-	samples, err := os.ReadFile(filepath.Join(results, StormSamplesFile))
+	samples, err := os.ReadFile(filepath.Join(results, schema.StormSamplesFile))
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(string(samples), strings.Join(StormSamplesHeader, ",")+"\n"))
-	assert.NoFileExists(t, filepath.Join(results, ReportFile), "the storm alone leaves chaos.json alone")
+	assert.True(t, strings.HasPrefix(string(samples), strings.Join(schema.StormSamplesHeader, ",")+"\n"))
+	assert.NoFileExists(t, filepath.Join(results, schema.ChaosFile), "the storm alone leaves chaos.json alone")
 }

@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,6 +22,7 @@ import (
 	"c1m/core"
 	"c1m/procfs"
 	"c1m/procgroup"
+	"c1m/schema"
 )
 
 // Config is what the command line sets.
@@ -38,24 +37,13 @@ type Config struct {
 	StormConns int
 }
 
-// Scale is how many hostile connections each scenario opens.
-type Scale struct {
-	Population int           // well-behaved keepalive connections
-	Interval   time.Duration // their keepalive period
-	MaxConns   int           // the server's -max-conns
-	MaxPending int           // the server's -max-pending
-	Hold       time.Duration // how long a scenario keeps up its attack
-	Idle, NoRead, Bursts, HalfClose, RST, Vanish,
-	Flood, FDFlood, Random, Slowloris int
-}
-
 // ScaleFor returns the full or the quick scale.
-func ScaleFor(quick bool) Scale {
+func ScaleFor(quick bool) schema.ChaosScale {
 	if quick {
-		return Scale{Population: 200, Interval: 200 * time.Millisecond, MaxConns: 1000, MaxPending: 64 << 10, Hold: 3 * time.Second,
+		return schema.ChaosScale{Population: 200, Interval: 200 * time.Millisecond, MaxConns: 1000, MaxPending: 64 << 10, Hold: 3 * time.Second,
 			Idle: 200, NoRead: 20, Bursts: 4, HalfClose: 50, RST: 50, Vanish: 50, Flood: 1200, FDFlood: 300, Random: 20, Slowloris: 300}
 	}
-	return Scale{Population: 2000, Interval: 500 * time.Millisecond, MaxConns: 6000, MaxPending: 64 << 10, Hold: 10 * time.Second,
+	return schema.ChaosScale{Population: 2000, Interval: 500 * time.Millisecond, MaxConns: 6000, MaxPending: 64 << 10, Hold: 10 * time.Second,
 		Idle: 2000, NoRead: 100, Bursts: 20, HalfClose: 500, RST: 500, Vanish: 500, Flood: 6500, FDFlood: 1000, Random: 200, Slowloris: 3000}
 }
 
@@ -68,61 +56,19 @@ const (
 	spinCores    = 0.5              // server CPU above its quiet rate, in cores, that counts as spinning
 )
 
-// Outcome is one scenario's row in results/chaos.
-type Outcome struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description"`
-	Pass        bool     `json:"pass"`
-	Failures    []string `json:"failures,omitempty"`
-	// The well-behaved population during the scenario (deltas).
-	Sent       int64 `json:"echoes_sent"`
-	Verified   int64 `json:"echoes_verified"`
-	Mismatched int64 `json:"echoes_mismatched"`
-	Timeouts   int64 `json:"echo_timeouts"`
-	Lost       int64 `json:"echoes_lost"`
-	Dropped    int64 `json:"population_dropped"`
-	// The attacker's side.
-	Attempted      int64            `json:"attacker_conns"`
-	AttackerOK     int64            `json:"attacker_ok"`
-	AttackerErrors map[string]int64 `json:"attacker_errors"`
-	// The server.
-	FDsBefore     int      `json:"fds_before"`
-	FDsPeak       int      `json:"fds_peak"`
-	FDsAfter      int      `json:"fds_after"`
-	RSSBefore     uint64   `json:"rss_before"`
-	RSSPeak       uint64   `json:"rss_peak"`
-	RSSAfter      uint64   `json:"rss_after"`
-	CPUSeconds    float64  `json:"server_cpu_s"`
-	WallSeconds   float64  `json:"wall_s"`
-	SettleSeconds float64  `json:"settle_s"`
-	AcceptCalls   uint64   `json:"accept_calls"`
-	Shed          uint64   `json:"shed"`
-	HoldCPUPerSec float64  `json:"hold_cpu_cores,omitempty"` // floods: server CPU while the flood was held
-	Notes         []string `json:"notes,omitempty"`
-}
-
-// Report is results/chaos/chaos.json.
+// Report is what Run found: the suite's chaos.json, with the population's
+// client result whole, and the reconnect storm's result when it ran (it
+// has a file of its own, storm.json, so a storm run alone keeps the
+// suite's results).
 type Report struct {
-	Start       string            `json:"start"`
-	End         string            `json:"end"`
-	Quick       bool              `json:"quick"`
-	Scale       Scale             `json:"scale"`
-	ServerFlags []string          `json:"server_flags"`
-	QuietCores  float64           `json:"quiet_cpu_cores"` // server CPU with only the population
-	Scenarios   []Outcome         `json:"scenarios"`
-	Population  *client.Result    `json:"population,omitempty"`
-	Pass        bool              `json:"pass"`
-	Failed      []string          `json:"failed,omitempty"`
-	Rules       map[string]string `json:"rules"`
-	// Storm is the reconnect storm's result when it ran; it has a file of
-	// its own (storm.json), so a storm run alone keeps the suite's results.
-	Storm *StormResult `json:"-"`
+	schema.ChaosReport[client.Result]
+	Storm *schema.StormResult
 }
 
 // suite is one run: the server, the population and the measurements.
 type suite struct {
 	cfg      Config
-	sc       Scale
+	sc       schema.ChaosScale
 	fs       procfs.FS
 	addr     string
 	statsURL string
@@ -131,14 +77,7 @@ type suite struct {
 	exited   chan procgroup.Exit
 	quiet    float64
 	baseFDs  int // the server's fds with only the population connected
-
-	popMu   sync.Mutex
-	pop     client.Progress
-	popSeq  int
-	popStop chan struct{}
-	popDone chan struct{}
-	popRes  client.Result
-	popErr  error
+	pop      *population
 }
 
 func (s *suite) logf(format string, a ...any) {
@@ -165,7 +104,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			scenarios = append(scenarios, name)
 		}
 	}
-	rep = Report{Pass: true}
+	rep.Pass = true
 	if len(cfg.Only) == 0 || len(scenarios) > 0 {
 		suiteCfg := cfg
 		suiteCfg.Only = scenarios
@@ -191,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 func runSuite(ctx context.Context, cfg Config) (rep Report, err error) {
 	sc := ScaleFor(cfg.Quick)
 	s := &suite{cfg: cfg, sc: sc, fs: procfs.New("/")}
-	rep = Report{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rules: rules()}
+	rep.ChaosReport = schema.ChaosReport[client.Result]{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rules: rules()}
 	if err := os.MkdirAll(cfg.Results, 0o755); err != nil {
 		return rep, fmt.Errorf("results directory: %w", err)
 	}
@@ -206,38 +145,11 @@ func runSuite(ctx context.Context, cfg Config) (rep Report, err error) {
 		return rep, err
 	}
 	defer s.stopPopulation()
-
-	// The quiet rate: what the population alone costs the server.
-	cpu0, t0 := s.serverCPU(), time.Now()
-	sleep(ctx, 2*time.Second)
-	s.quiet = (s.serverCPU() - cpu0) / time.Since(t0).Seconds()
+	s.measureQuiet(ctx)
 	rep.QuietCores = s.quiet
-	// The fd baseline every scenario must return to exactly: the count once
-	// it holds still (a closed stats or probe connection takes a moment).
-	for prev := -1; prev != s.baseFDs && ctx.Err() == nil; sleep(ctx, 300*time.Millisecond) {
-		prev, s.baseFDs = s.baseFDs, s.fds()
-	}
 	s.logf("population of %d connections up; server quiet at %.3f cores", sc.Population, s.quiet)
 
-	all := Scenarios()
-	var chosen []Scenario
-	for _, sn := range all {
-		if len(cfg.Only) == 0 || contains(cfg.Only, sn.Name) {
-			chosen = append(chosen, sn)
-		}
-	}
-	for _, sn := range chosen {
-		if ctx.Err() != nil {
-			break
-		}
-		rep.Scenarios = append(rep.Scenarios, s.run(ctx, sn.Name, sn.Description, []Scenario{sn}))
-		if s.serverGone() {
-			break
-		}
-	}
-	if (len(cfg.Only) == 0 || contains(cfg.Only, "together")) && ctx.Err() == nil && !s.serverGone() {
-		rep.Scenarios = append(rep.Scenarios, s.run(ctx, "together", "every scenario at once", all))
-	}
+	rep.Scenarios = s.runScenarios(ctx)
 	res, perr := s.stopPopulation()
 	rep.Population = &res
 	rep.End = time.Now().UTC().Format(time.RFC3339)
@@ -254,10 +166,45 @@ func runSuite(ctx context.Context, cfg Config) (rep Report, err error) {
 	if ctx.Err() != nil {
 		rep.Failed = append(rep.Failed, "interrupted: partial results")
 	}
-	if werr := writeResults(cfg.Results, rep); werr != nil {
+	if werr := schema.WriteChaosReport(cfg.Results, rep.ChaosReport); werr != nil {
 		return rep, werr
 	}
 	return rep, nil
+}
+
+// measureQuiet measures what the population alone costs the server, and
+// the fd baseline every scenario must return to exactly: the count once it
+// holds still (a closed stats or probe connection takes a moment).
+func (s *suite) measureQuiet(ctx context.Context) {
+	cpu0, t0 := s.serverCPU(), time.Now()
+	sleep(ctx, 2*time.Second)
+	s.quiet = (s.serverCPU() - cpu0) / time.Since(t0).Seconds()
+	for prev := -1; prev != s.baseFDs && ctx.Err() == nil; sleep(ctx, 300*time.Millisecond) {
+		prev, s.baseFDs = s.baseFDs, s.fds()
+	}
+}
+
+// runScenarios runs each chosen scenario alone, then all together, while
+// the server lives.
+func (s *suite) runScenarios(ctx context.Context) []schema.ScenarioOutcome {
+	var outcomes []schema.ScenarioOutcome
+	all := Scenarios()
+	for _, sn := range all {
+		if len(s.cfg.Only) > 0 && !contains(s.cfg.Only, sn.Name) {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		outcomes = append(outcomes, s.run(ctx, sn.Name, sn.Description, []Scenario{sn}))
+		if s.serverGone() {
+			break
+		}
+	}
+	if (len(s.cfg.Only) == 0 || contains(s.cfg.Only, "together")) && ctx.Err() == nil && !s.serverGone() {
+		outcomes = append(outcomes, s.run(ctx, "together", "every scenario at once", all))
+	}
+	return outcomes
 }
 
 func rules() map[string]string {
@@ -274,42 +221,26 @@ func rules() map[string]string {
 }
 
 func (s *suite) startServer(rep *Report) error {
-	addr, err := freeAddr()
+	addr, stats, err := serverAddrs(1)
 	if err != nil {
 		return err
 	}
-	stats, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	s.addr, s.statsURL = addr, "http://"+stats+"/stats?workers=0"
+	s.addr, s.statsURL = addr, statsURL(stats)
 	flags := []string{"-addr", addr, "-max-conns", fmt.Sprint(s.sc.MaxConns), "-max-pending", fmt.Sprint(s.sc.MaxPending),
 		"-stats-addr", stats, "-stats-interval", "0"}
 	flags = append(flags, s.cfg.Server...)
 	rep.ServerFlags = flags
-	logPath := filepath.Join(s.cfg.Results, "server.log")
-	cmd := exec.Command(filepath.Join(s.cfg.Bin, "c1m-server"), flags...)
-	s.group = procgroup.New(1)
-	if err := startLogged(s.group, cmd, logPath); err != nil {
-		return fmt.Errorf("server: %w (run make build first)", err)
+	group, cmd, err := startServer(s.cfg.Bin, flags, filepath.Join(s.cfg.Results, "server.log"), s.statsURL, 20*time.Second)
+	if err != nil {
+		return err
 	}
-	s.pid = cmd.Process.Pid
+	s.group, s.pid = group, cmd.Process.Pid
 	s.exited = make(chan procgroup.Exit, 1)
 	go func() {
 		ex := <-s.group.Exits()
 		s.exited <- ex
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := s.stats(); err == nil {
-			return nil
-		}
-		if s.serverGone() {
-			return fmt.Errorf("server exited at start (see %s)", logPath)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("server did not answer on %s within 20 s (see %s)", s.statsURL, logPath)
+	return nil
 }
 
 // serverGone reports whether the server process has exited.
@@ -330,69 +261,39 @@ func (s *suite) startPopulation(ctx context.Context) error {
 	cfg.Hold = 1000 * time.Hour // until stopped
 	cfg.Timeout = 5 * time.Second
 	cfg.Loops = 1
-	cfg.OnProgress = func(p client.Progress) {
-		s.popMu.Lock()
-		s.pop, s.popSeq = p, s.popSeq+1
-		s.popMu.Unlock()
-	}
-	s.popStop, s.popDone = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(s.popDone)
-		s.popRes, s.popErr = client.Run(cfg, s.popStop, io.Discard)
-	}()
+	s.pop = startPopulation(cfg)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		p, _ := s.progress()
+		p, _, _ := s.pop.progress()
 		if p.RampDone && p.Open == int64(s.sc.Population) && p.Echoed >= int64(s.sc.Population) {
 			return nil
 		}
 		select {
-		case <-s.popDone:
-			return fmt.Errorf("population ended early: %v", s.popErr)
+		case <-s.pop.ended():
+			_, err := s.pop.stop()
+			return fmt.Errorf("population ended early: %v", err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	p, _ := s.progress()
+	p, _, _ := s.pop.progress()
 	return fmt.Errorf("population: %d of %d connections open and verified within 60 s: %s", p.Open, s.sc.Population, p.Line(s.sc.Population, 0))
 }
 
 var errPopulationEnded = errors.New("population ended before it was stopped")
 
 func (s *suite) stopPopulation() (client.Result, error) {
-	select {
-	case <-s.popStop:
-	default:
-		close(s.popStop)
+	res, err := s.pop.stop()
+	if err != nil {
+		return res, err
 	}
-	<-s.popDone
-	if s.popErr != nil {
-		return s.popRes, s.popErr
+	if res.Ended != "interrupted" {
+		return res, fmt.Errorf("%w: %s", errPopulationEnded, res.Ended)
 	}
-	if s.popRes.Ended != "interrupted" {
-		return s.popRes, fmt.Errorf("%w: %s", errPopulationEnded, s.popRes.Ended)
-	}
-	return s.popRes, nil
-}
-
-func (s *suite) progress() (client.Progress, int) {
-	s.popMu.Lock()
-	defer s.popMu.Unlock()
-	return s.pop, s.popSeq
+	return res, nil
 }
 
 // freshProgress waits for a progress report newer than now.
-func (s *suite) freshProgress() client.Progress {
-	_, seq := s.progress()
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if p, n := s.progress(); n > seq {
-			return p
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	p, _ := s.progress()
-	return p
-}
+func (s *suite) freshProgress() client.Progress { return s.pop.fresh(3 * time.Second) }
 
 func (s *suite) serverCPU() float64 {
 	u, sys, err := s.fs.ProcCPU(s.pid)
@@ -412,16 +313,10 @@ func (s *suite) rss() uint64 {
 	return m.Rss
 }
 
-func (s *suite) stats() (core.Snapshot, error) { return fetchStats(s.statsURL) }
-
-// statsClient closes each connection after its request: a kept-alive one
-// would be an fd of the server's that the fd count must not see.
-var statsClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-
 // statsOrZero fetches the stats, waiting a little while the server is short of fds.
 func (s *suite) statsOrZero() core.Snapshot {
 	for i := 0; i < 10; i++ {
-		if snap, err := s.stats(); err == nil {
+		if snap, err := fetchStats(s.statsURL); err == nil {
 			return snap
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -440,16 +335,51 @@ func shedOf(snap core.Snapshot) uint64 {
 }
 
 // run throws the scenarios (one, or all at once) and measures.
-func (s *suite) run(ctx context.Context, name, desc string, scs []Scenario) Outcome {
-	o := Outcome{Name: name, Description: desc, AttackerErrors: map[string]int64{}}
+func (s *suite) run(ctx context.Context, name, desc string, scs []Scenario) schema.ScenarioOutcome {
+	o := schema.ScenarioOutcome{Name: name, Description: desc, AttackerErrors: map[string]int64{}}
 	s.logf("scenario %s: %s", name, desc)
 	o.FDsBefore, o.RSSBefore = s.baseFDs, s.rss()
 	o.FDsPeak, o.RSSPeak = o.FDsBefore, o.RSSBefore
 	st0 := s.statsOrZero()
 	p0 := s.freshProgress()
 	cpu0, t0 := s.serverCPU(), time.Now()
+	a := s.throw(ctx, scs, &o)
+	o.WallSeconds = time.Since(t0).Seconds()
+	pEnd := s.freshProgress()
 
-	// Sample fds and RSS while the attack runs.
+	// The server still serves a newcomer; then settle: the population
+	// catches up, fds and RSS come back.
+	probeErr := s.probeAfter(ctx)
+	st1 := s.statsOrZero()
+	settle0 := time.Now()
+	pAfter := s.catchUp(ctx, pEnd, settle0)
+	fdsOK, rssOK := s.settle(ctx, &o, settle0)
+	o.SettleSeconds = time.Since(settle0).Seconds()
+	o.CPUSeconds = s.serverCPU() - cpu0
+	o.AcceptCalls, o.Shed = st1.AcceptCalls-st0.AcceptCalls, shedOf(st1)-shedOf(st0)
+
+	// Both over the same window: what was sent by the scenario's end, and
+	// how much of it came back (echoes of later sends are not counted).
+	o.Sent, o.Verified = pEnd.Sent-p0.Sent, min(pAfter.Echoed, pEnd.Sent)-p0.Echoed
+	o.Mismatched, o.Timeouts = pAfter.Mismatched-p0.Mismatched, pAfter.Timeouts-p0.Timeouts
+	o.Dropped = sumMap(pAfter.Dropped) - sumMap(p0.Dropped)
+	o.Lost = max(pEnd.Sent-(pAfter.Echoed+pAfter.Mismatched), 0)
+	a.addTo(&o)
+	s.judge(&o, fdsOK, rssOK, probeErr)
+	o.Pass = len(o.Failures) == 0 && ctx.Err() == nil
+	verdict := "pass"
+	if !o.Pass {
+		verdict = fmt.Sprintf("FAIL: %v", o.Failures)
+	}
+	s.logf("scenario %s: %s; population sent %d verified %d lost %d mismatched %d timeouts %d; fds %d→%d→%d, RSS %.1f→%.1f→%.1f MiB, server CPU %.2fs; attacker ok %d errors %v",
+		name, verdict, o.Sent, o.Verified, o.Lost, o.Mismatched, o.Timeouts, o.FDsBefore, o.FDsPeak, o.FDsAfter,
+		mib(o.RSSBefore), mib(o.RSSPeak), mib(o.RSSAfter), o.CPUSeconds, o.AttackerOK, o.AttackerErrors)
+	return o
+}
+
+// throw runs the scenarios at once and waits for them, sampling the
+// server's fds and RSS meanwhile into o's peaks.
+func (s *suite) throw(ctx context.Context, scs []Scenario, o *schema.ScenarioOutcome) *attack {
 	sampling := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -481,24 +411,34 @@ func (s *suite) run(ctx context.Context, name, desc string, scs []Scenario) Outc
 	wg.Wait()
 	close(sampling)
 	<-sampled
-	o.WallSeconds = time.Since(t0).Seconds()
-	pEnd := s.freshProgress()
+	return a
+}
 
-	// The server still serves a newcomer; then settle: the population
-	// catches up, fds and RSS come back.
-	probeErr := s.probe()
-	for t := time.Now(); probeErr != nil && time.Since(t) < 10*time.Second && ctx.Err() == nil; {
-		sleep(ctx, 200*time.Millisecond) // a flood's connections may still hold every slot
-		probeErr = s.probe()
+// probeAfter is the probe's error, retried for up to 10 s: a flood's
+// connections may still hold every slot.
+func (s *suite) probeAfter(ctx context.Context) error {
+	err := s.probe()
+	for t := time.Now(); err != nil && time.Since(t) < 10*time.Second && ctx.Err() == nil; {
+		sleep(ctx, 200*time.Millisecond)
+		err = s.probe()
 	}
-	st1 := s.statsOrZero()
-	settle0 := time.Now()
+	return err
+}
+
+// catchUp waits, up to catchUpLimit from settle0, for the population's
+// echoes of everything sent by pEnd, and returns its progress then.
+func (s *suite) catchUp(ctx context.Context, pEnd client.Progress, settle0 time.Time) client.Progress {
 	pAfter := pEnd
 	for time.Since(settle0) < catchUpLimit && pAfter.Echoed+pAfter.Mismatched < pEnd.Sent {
 		sleep(ctx, 200*time.Millisecond)
-		pAfter, _ = s.progress()
+		pAfter, _, _ = s.pop.progress()
 	}
-	fdsOK, rssOK := false, false
+	return pAfter
+}
+
+// settle waits, up to settleLimit from settle0, for the server's fds and
+// RSS to come back, and says whether each did.
+func (s *suite) settle(ctx context.Context, o *schema.ScenarioOutcome, settle0 time.Time) (fdsOK, rssOK bool) {
 	for time.Since(settle0) < settleLimit && ctx.Err() == nil {
 		o.FDsAfter, o.RSSAfter = s.fds(), s.rss()
 		fdsOK = o.FDsAfter == o.FDsBefore
@@ -508,25 +448,11 @@ func (s *suite) run(ctx context.Context, name, desc string, scs []Scenario) Outc
 		}
 		sleep(ctx, 250*time.Millisecond)
 	}
-	o.SettleSeconds = time.Since(settle0).Seconds()
-	o.CPUSeconds = s.serverCPU() - cpu0
-	o.AcceptCalls, o.Shed = st1.AcceptCalls-st0.AcceptCalls, shedOf(st1)-shedOf(st0)
+	return fdsOK, rssOK
+}
 
-	// Both over the same window: what was sent by the scenario's end, and
-	// how much of it came back (echoes of later sends are not counted).
-	o.Sent, o.Verified = pEnd.Sent-p0.Sent, min(pAfter.Echoed, pEnd.Sent)-p0.Echoed
-	o.Mismatched, o.Timeouts = pAfter.Mismatched-p0.Mismatched, pAfter.Timeouts-p0.Timeouts
-	o.Dropped = sumMap(pAfter.Dropped) - sumMap(p0.Dropped)
-	o.Lost = max(pEnd.Sent-(pAfter.Echoed+pAfter.Mismatched), 0)
-	a.mu.Lock()
-	o.Attempted, o.AttackerOK, o.HoldCPUPerSec = a.attempted, a.ok, a.holdCores
-	for k, v := range a.errs {
-		o.AttackerErrors[k] = v
-	}
-	o.Notes = append(o.Notes, a.notes...)
-	o.Failures = append(o.Failures, a.failures...)
-	a.mu.Unlock()
-
+// judge adds to o's failures what the rules say failed.
+func (s *suite) judge(o *schema.ScenarioOutcome, fdsOK, rssOK bool, probeErr error) {
 	fail := func(format string, args ...any) { o.Failures = append(o.Failures, fmt.Sprintf(format, args...)) }
 	if s.serverGone() {
 		fail("the server process exited (crash: see server.log)")
@@ -549,15 +475,6 @@ func (s *suite) run(ctx context.Context, name, desc string, scs []Scenario) Outc
 	if probeErr != nil {
 		fail("a fresh connection got no echo within 10 s afterwards: %v", probeErr)
 	}
-	o.Pass = len(o.Failures) == 0 && ctx.Err() == nil
-	verdict := "pass"
-	if !o.Pass {
-		verdict = fmt.Sprintf("FAIL: %v", o.Failures)
-	}
-	s.logf("scenario %s: %s; population sent %d verified %d lost %d mismatched %d timeouts %d; fds %d→%d→%d, RSS %.1f→%.1f→%.1f MiB, server CPU %.2fs; attacker ok %d errors %v",
-		name, verdict, o.Sent, o.Verified, o.Lost, o.Mismatched, o.Timeouts, o.FDsBefore, o.FDsPeak, o.FDsAfter,
-		mib(o.RSSBefore), mib(o.RSSPeak), mib(o.RSSAfter), o.CPUSeconds, o.AttackerOK, o.AttackerErrors)
-	return o
 }
 
 func rssWithin(after, before uint64) bool {
@@ -585,15 +502,6 @@ func (s *suite) probe() error {
 		return fmt.Errorf("echo %q, want %q", got, msg)
 	}
 	return nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"c1m/schema"
 )
 
 // A few scenarios of the suite at quick scale against the real server
@@ -40,10 +42,12 @@ func TestSuiteQuick(t *testing.T) {
 	assert.Zero(t, rep.Population.Mismatched)
 	assert.Equal(t, rep.Population.Sent, rep.Population.Echoed+rep.Population.InFlightAtClose)
 
-	back, err := ReadReport(results)
+	back, err := schema.ReadChaosReport(results)
 	require.NoError(t, err)
 	assert.Equal(t, rep.Pass, back.Pass)
-	csv, err := os.ReadFile(filepath.Join(results, ScenariosFile))
+	require.NotNil(t, back.Population)
+	assert.Equal(t, rep.Population.Echoed, back.Population.Echoed)
+	csv, err := os.ReadFile(filepath.Join(results, schema.ScenariosFile))
 	require.NoError(t, err)
 	assert.Equal(t, 1+3, strings.Count(string(csv), "\n"), "a header and a row per scenario:\n%s", csv)
 }

@@ -241,145 +241,190 @@ const (
 	endNoneOpen = "no connection left open"
 )
 
-// runJob runs one process's share on its event loops. stop ends it at once
-// (interrupted); finish ends the hold early and cleanly (a parent process
-// uses it to end every child's hold together; Job.Hold < 0 waits for it);
-// progress, if not nil, gets a snapshot every interval.
-//
-// hold tells that every process has ramped (a parent's signal; nil: this
-// process decides alone): round trips from then on also go to rtt_hold_us.
-//
-// closeOK, when not nil, is the parent's word that every process has
-// drained: this one, drained, says so and keeps reading late echoes until
-// then, so no process's close storm (20,000 FINs at once) delays another's
-// last echoes.
-func runJob(job Job, stop, finish, hold, closeOK <-chan struct{}, every time.Duration, progress func(Progress)) (Result, error) {
-	job.prepare()
+// signals are how a parent process steers a job's run; a nil channel is
+// never closed.
+type signals struct {
+	// stop ends the run at once (interrupted).
+	stop <-chan struct{}
+	// finish ends the hold early and cleanly: a parent ends every child's
+	// hold together (Job.Hold < 0 waits for it).
+	finish <-chan struct{}
+	// hold tells that every process has ramped (nil: this process decides
+	// alone): round trips from then on also go to rtt_hold_us.
+	hold <-chan struct{}
+	// closeOK is the parent's word that every process has drained: this
+	// one, drained, says so and keeps reading late echoes until then, so
+	// no process's close storm (20,000 FINs at once) delays another's last
+	// echoes.
+	closeOK <-chan struct{}
+}
+
+// jobRun is one process's share of a run, on its event loops.
+type jobRun struct {
+	job       Job
+	sig       signals
+	every     time.Duration  // how often progress gets a snapshot
+	progress  func(Progress) // nil: no one asks
+	phase     atomic.Int32
+	engines   []*engine
+	holdBegan time.Time
+}
+
+// runJob runs job until its hold ends or a signal ends it, and returns
+// this process's result.
+func runJob(job Job, sig signals, every time.Duration, progress func(Progress)) (Result, error) {
+	r := &jobRun{job: job, sig: sig, every: every, progress: progress}
+	r.job.prepare()
 	start := time.Now()
 	cpu0 := cpuSeconds()
-	var phase atomic.Int32
-	eventloop.EnsureProcs(job.Loops)
-	engines := make([]*engine, job.Loops)
-	for i := range engines {
-		engines[i] = newEngine(&job, i, job.Loops, &phase)
-		opts := eventloop.Options{CPU: -1, Batch: 512, RawWaitMs: job.RawWaitMs, PrivateFiles: job.PrivateTables}
-		if _, err := eventloop.Start(opts, engines[i].hooks()); err != nil {
-			phase.Store(phaseClose)
-			stopLoops(engines[:i])
-			return Result{}, fmt.Errorf("client loop %d: %w", i, err)
-		}
-	}
-	snapshot := func() Progress {
-		p := Progress{Failed: map[string]int64{}, Dropped: map[string]int64{}, RampDone: true}
-		for _, e := range engines {
-			p.Attempted += e.c.attempted.Load()
-			p.Established += e.c.established.Load()
-			p.Open += e.c.open.Load()
-			p.InFlight += e.c.inFlight.Load()
-			p.Sent += e.c.sent.Load()
-			p.Echoed += e.c.echoed.Load()
-			p.Mismatched += e.c.mismatched.Load()
-			p.Timeouts += e.c.timeouts.Load()
-			p.Churned += e.c.churned.Load()
-			p.OpenVerified += e.c.openVerified.Load()
-			e.c.failed.addTo(p.Failed)
-			e.c.dropped.addTo(p.Dropped)
-			p.RampDone = p.RampDone && e.rampDone.Load()
-		}
-		return p
+	if err := r.startLoops(); err != nil {
+		return Result{}, err
 	}
 	res := Result{Failed: map[string]int64{}, Dropped: map[string]int64{}, Procs: 1}
-	var rampEnd, holdEnd time.Time
-	tick := time.NewTicker(min(every, 100*time.Millisecond))
-	defer tick.Stop()
-	lastReport := time.Now()
-	wake := func() {
-		for _, e := range engines {
-			e.loop.Wake()
-		}
-	}
-	var holdBegan time.Time
-	markHold := func() {
-		ns := core.MonoNs()
-		if holdBegan.IsZero() {
-			holdBegan = time.Now()
-		}
-		for _, e := range engines {
-			e.holdStart.Store(ns)
-		}
-		wake() // a quiet ramp's loops sleep until told the hold began
-	}
-	for res.Ended == "" {
-		select {
-		case <-hold:
-			markHold()
-			hold = nil
-			continue
-		case <-stop:
-			res.Ended = endSignal
-			continue
-		case <-finish:
-			res.Ended = endHold
-			continue
-		case <-tick.C:
-		}
-		p := snapshot()
-		if progress != nil && time.Since(lastReport) >= every {
-			lastReport = time.Now()
-			progress(p)
-		}
-		switch {
-		case rampEnd.IsZero() && p.RampDone:
-			rampEnd = time.Now()
-			holdEnd = rampEnd.Add(job.Hold)
-			if job.Hold >= 0 { // alone: this process's ramp is the run's
-				markHold()
-			}
-		case !rampEnd.IsZero() && p.Open == 0 && p.InFlight == 0 && !job.Reconnect:
-			res.Ended = endNoneOpen
-		case !rampEnd.IsZero() && job.Hold >= 0 && time.Now().After(holdEnd):
-			res.Ended = endHold
-		}
-	}
-	if !holdBegan.IsZero() {
-		res.HoldSeconds = time.Since(holdBegan).Seconds()
+	rampEnd := r.rampAndHold(&res)
+	if !r.holdBegan.IsZero() {
+		res.HoldSeconds = time.Since(r.holdBegan).Seconds()
 	}
 	if rampEnd.IsZero() {
 		rampEnd = time.Now()
 	}
-	// Drain: no new sends; give outstanding echoes up to -timeout to return.
-	phase.Store(phaseDrain)
-	wake()
-	if res.Ended == endHold {
-		deadline := time.Now().Add(job.Timeout)
-		for time.Now().Before(deadline) && pendingOf(engines) > 0 {
-			select {
-			case <-stop:
-				deadline = time.Now()
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-		if closeOK != nil && progress != nil {
-			p := snapshot()
-			p.Drained = true
-			progress(p)
-			// The parent says when all have drained; the bound only keeps a
-			// child whose parent is gone from waiting for ever.
-			select {
-			case <-closeOK:
-			case <-stop:
-			case <-time.After(job.Timeout + drainGrace):
-			}
+	r.drain(res.Ended)
+	r.phase.Store(phaseClose)
+	stopLoops(r.engines)
+	r.collect(&res)
+	res.RampSeconds = rampEnd.Sub(start).Seconds()
+	res.CPUSeconds = cpuSeconds() - cpu0
+	res.WallSeconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+func (r *jobRun) startLoops() error {
+	eventloop.EnsureProcs(r.job.Loops)
+	r.engines = make([]*engine, r.job.Loops)
+	for i := range r.engines {
+		r.engines[i] = newEngine(&r.job, i, r.job.Loops, &r.phase)
+		opts := eventloop.Options{CPU: -1, Batch: 512, RawWaitMs: r.job.RawWaitMs, PrivateFiles: r.job.PrivateTables}
+		if _, err := eventloop.Start(opts, r.engines[i].hooks()); err != nil {
+			r.phase.Store(phaseClose)
+			stopLoops(r.engines[:i])
+			return fmt.Errorf("client loop %d: %w", i, err)
 		}
 	}
-	phase.Store(phaseClose)
-	stopLoops(engines)
+	return nil
+}
 
+// snapshot is the live counts of every loop together.
+func (r *jobRun) snapshot() Progress {
+	p := Progress{Failed: map[string]int64{}, Dropped: map[string]int64{}, RampDone: true}
+	for _, e := range r.engines {
+		ep := e.c.progress()
+		p.add(&ep)
+		p.RampDone = p.RampDone && e.rampDone.Load()
+	}
+	return p
+}
+
+func (r *jobRun) wake() {
+	for _, e := range r.engines {
+		e.loop.Wake()
+	}
+}
+
+// markHold starts the hold: round trips from now on are the steady state's.
+func (r *jobRun) markHold() {
+	ns := core.MonoNs()
+	if r.holdBegan.IsZero() {
+		r.holdBegan = time.Now()
+	}
+	for _, e := range r.engines {
+		e.holdStart.Store(ns)
+	}
+	r.wake() // a quiet ramp's loops sleep until told the hold began
+}
+
+// rampAndHold watches the ramp and the hold, reporting progress, until the
+// run ends (res.Ended says why); it returns when the ramp ended (zero if
+// it did not).
+func (r *jobRun) rampAndHold(res *Result) (rampEnd time.Time) {
+	var holdEnd time.Time
+	hold := r.sig.hold
+	tick := time.NewTicker(min(r.every, 100*time.Millisecond))
+	defer tick.Stop()
+	lastReport := time.Now()
+	for res.Ended == "" {
+		select {
+		case <-hold:
+			r.markHold()
+			hold = nil
+			continue
+		case <-r.sig.stop:
+			res.Ended = endSignal
+			continue
+		case <-r.sig.finish:
+			res.Ended = endHold
+			continue
+		case <-tick.C:
+		}
+		p := r.snapshot()
+		if r.progress != nil && time.Since(lastReport) >= r.every {
+			lastReport = time.Now()
+			r.progress(p)
+		}
+		switch {
+		case rampEnd.IsZero() && p.RampDone:
+			rampEnd = time.Now()
+			holdEnd = rampEnd.Add(r.job.Hold)
+			if r.job.Hold >= 0 { // alone: this process's ramp is the run's
+				r.markHold()
+			}
+		case !rampEnd.IsZero() && p.Open == 0 && p.InFlight == 0 && !r.job.Reconnect:
+			res.Ended = endNoneOpen
+		case !rampEnd.IsZero() && r.job.Hold >= 0 && time.Now().After(holdEnd):
+			res.Ended = endHold
+		}
+	}
+	return rampEnd
+}
+
+// drain sends nothing new and, after a hold, gives outstanding echoes up
+// to -timeout to return; under a parent it then says it drained and waits
+// for every other process to have drained too.
+func (r *jobRun) drain(ended string) {
+	r.phase.Store(phaseDrain)
+	r.wake()
+	if ended != endHold {
+		return
+	}
+	deadline := time.Now().Add(r.job.Timeout)
+	for time.Now().Before(deadline) && pendingOf(r.engines) > 0 {
+		select {
+		case <-r.sig.stop:
+			deadline = time.Now()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if r.sig.closeOK != nil && r.progress != nil {
+		p := r.snapshot()
+		p.Drained = true
+		r.progress(p)
+		// The parent says when all have drained; the bound only keeps a
+		// child whose parent is gone from waiting for ever.
+		select {
+		case <-r.sig.closeOK:
+		case <-r.sig.stop:
+		case <-time.After(r.job.Timeout + drainGrace):
+		}
+	}
+}
+
+// collect puts the stopped loops' final counts and histograms in res.
+func (r *jobRun) collect(res *Result) {
 	connH, rttH, holdH, downH := core.NewLatencyHistogram(), core.NewLatencyHistogram(), core.NewLatencyHistogram(), core.NewLatencyHistogram()
-	final := snapshot() // the loops have stopped: these counts are final
+	final := r.snapshot() // the loops have stopped: these counts are final
 	res.Attempted, res.Established, res.Sent = final.Attempted, final.Established, final.Sent
 	res.Echoed, res.Mismatched, res.Timeouts, res.Failed = final.Echoed, final.Mismatched, final.Timeouts, final.Failed
-	for _, e := range engines {
+	res.Churned, res.Dropped = final.Churned, final.Dropped
+	for _, e := range r.engines {
 		res.PeakOpen += e.c.peakOpen.Load()
 		res.OpenAtEnd += e.c.openAtClose.Load()
 		res.InFlightAtClose += e.c.pendingAtClose.Load()
@@ -387,8 +432,6 @@ func runJob(job Job, stop, finish, hold, closeOK <-chan struct{}, every time.Dur
 		res.BytesSent += e.c.bytesSent.Load()
 		res.BytesReceived += e.c.bytesReceived.Load()
 		res.Reconnects += e.c.reconnects.Load()
-		res.Churned += e.c.churned.Load()
-		e.c.dropped.addTo(res.Dropped)
 		connH.Merge(e.connH)
 		rttH.Merge(e.rttH)
 		holdH.Merge(e.holdH)
@@ -397,14 +440,10 @@ func runJob(job Job, stop, finish, hold, closeOK <-chan struct{}, every time.Dur
 			res.Ended = "ramp stopped by " + *why + "; then " + endHold
 		}
 	}
-	res.RampSeconds = rampEnd.Sub(start).Seconds()
 	res.ConnectHist, res.RttHist, res.RttHoldHist = connH.Export(), rttH.Export(), holdH.Export()
 	if downH.TotalCount() > 0 {
 		res.DowntimeHist = downH.Export()
 	}
-	res.CPUSeconds = cpuSeconds() - cpu0
-	res.WallSeconds = time.Since(start).Seconds()
-	return res, nil
 }
 
 func pendingOf(engines []*engine) int64 {

@@ -85,6 +85,16 @@ type counters struct {
 	failed, dropped             causeCounts
 }
 
+// progress is this loop's share of the live counts.
+func (c *counters) progress() Progress {
+	p := Progress{Attempted: c.attempted.Load(), Established: c.established.Load(), Open: c.open.Load(), InFlight: c.inFlight.Load(),
+		Sent: c.sent.Load(), Echoed: c.echoed.Load(), Mismatched: c.mismatched.Load(), Timeouts: c.timeouts.Load(),
+		Churned: c.churned.Load(), OpenVerified: c.openVerified.Load(), Failed: map[string]int64{}, Dropped: map[string]int64{}}
+	c.failed.addTo(p.Failed)
+	c.dropped.addTo(p.Dropped)
+	return p
+}
+
 // causeCounts counts failures by class name; the set of names is small.
 type causeCounts struct {
 	byName [32]atomic.Int64

@@ -84,7 +84,8 @@ func runChild(raw string) int {
 		}
 	}()
 	var mu sync.Mutex // the encoder is shared by the progress callback and the end
-	res, err := runJob(job, stop, finish, hold, closeOK, reportEvery, func(p Progress) {
+	sig := signals{stop: stop, finish: finish, hold: hold, closeOK: closeOK}
+	res, err := runJob(job, sig, reportEvery, func(p Progress) {
 		mu.Lock()
 		report.Encode(childLine{Progress: &p})
 		mu.Unlock()
@@ -116,7 +117,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	pr.also = cfg.OnProgress
 	var res Result
 	if len(jobs) == 1 {
-		res, err = runJob(jobs[0], stop, nil, nil, nil, time.Second, pr.print)
+		res, err = runJob(jobs[0], signals{stop: stop}, time.Second, pr.print)
 	} else {
 		res, err = runChildren(jobs, stop, pr)
 	}
@@ -135,98 +136,139 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 
 // runChildren runs one child process per job and merges their results.
 func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result, error) {
-	group := procgroup.New(len(jobs))
-	hold := jobs[0].Hold // the parent times the hold, from when every child has ramped
-	var mu sync.Mutex
-	latest := make([]Progress, len(jobs))
-	results := make([]*Result, len(jobs))
-	errs := make([]string, len(jobs))
+	c, err := startChildren(jobs)
+	if err != nil {
+		return Result{}, err
+	}
+	c.steer(stop, jobs[0].Hold, jobs[0].Timeout, pr)
+	c.group.Stop(time.Second) // all have exited; this only marks the group done
+	return c.merged()
+}
+
+// children are a run's child processes, one per job, as they last reported.
+type children struct {
+	group   *procgroup.Group
+	mu      sync.Mutex
+	latest  []Progress
+	results []*Result
+	errs    []string
+}
+
+// startChildren starts a child per job; the parent times the hold (the
+// children's is -1: until told), from when every child has ramped.
+func startChildren(jobs []Job) (*children, error) {
+	c := &children{group: procgroup.New(len(jobs)), latest: make([]Progress, len(jobs)),
+		results: make([]*Result, len(jobs)), errs: make([]string, len(jobs))}
 	for i := range jobs {
 		job := jobs[i]
 		job.Hold = -1
 		raw, err := json.Marshal(job)
 		if err != nil {
-			return Result{}, err
+			return nil, err
 		}
 		cmd, err := procgroup.Self()
 		if err == nil {
 			cmd.Env = append(os.Environ(), jobEnv+"="+string(raw))
 			cmd.Stderr = os.Stderr
-			_, err = group.Start(cmd, func(b []byte) {
-				var l childLine
-				if json.Unmarshal(b, &l) != nil {
-					return
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case l.Progress != nil:
-					latest[i] = *l.Progress
-				case l.Result != nil:
-					results[i] = l.Result
-				case l.Error != "":
-					errs[i] = l.Error
-				}
-			})
+			_, err = c.group.Start(cmd, func(b []byte) { c.read(i, b) })
 		}
 		if err != nil {
-			group.Stop(10 * time.Second)
-			return Result{}, fmt.Errorf("client process %d: %w", i, err)
+			c.group.Stop(10 * time.Second)
+			return nil, fmt.Errorf("client process %d: %w", i, err)
 		}
 	}
+	return c, nil
+}
+
+// read takes in a line child i reported.
+func (c *children) read(i int, b []byte) {
+	var l childLine
+	if json.Unmarshal(b, &l) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case l.Progress != nil:
+		c.latest[i] = *l.Progress
+	case l.Result != nil:
+		c.results[i] = l.Result
+	case l.Error != "":
+		c.errs[i] = l.Error
+	}
+}
+
+// progress is every child's latest progress together.
+func (c *children) progress() Progress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := Progress{RampDone: true}
+	for i := range c.latest {
+		p.add(&c.latest[i])
+		p.RampDone = p.RampDone && c.latest[i].RampDone
+	}
+	return p
+}
+
+// drained says whether every child has drained (or ended).
+func (c *children) drained() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.latest {
+		if !c.latest[i].Drained && c.results[i] == nil && c.errs[i] == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// steer runs the children until all have exited: it prints their
+// progress, starts their holds together once all have ramped, ends them
+// together after hold, and lets them close once all have drained (or
+// timeout + drainGrace/2 after the hold's end). stop interrupts them.
+func (c *children) steer(stop <-chan struct{}, hold, timeout time.Duration, pr *progressPrinter) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	exits := 0
 	var holdEnd, drainStart time.Time
 	closed := false
 	lastPrint := time.Now()
-	for exits < len(jobs) {
+	for exits < len(c.latest) {
 		select {
 		case <-stop:
-			group.Signal(syscall.SIGTERM) // children close, then report their results
+			c.group.Signal(syscall.SIGTERM) // children close, then report their results
 			stop = nil
-		case <-group.Exits():
+		case <-c.group.Exits():
 			exits++
 		case <-tick.C:
-			mu.Lock()
-			p := Progress{RampDone: true}
-			for i := range latest {
-				p.add(&latest[i])
-				p.RampDone = p.RampDone && latest[i].RampDone
-			}
-			mu.Unlock()
+			p := c.progress()
 			if time.Since(lastPrint) >= time.Second {
 				lastPrint = time.Now()
 				pr.print(p)
 			}
 			if holdEnd.IsZero() && p.RampDone {
 				holdEnd = time.Now().Add(hold)
-				group.Signal(syscall.SIGUSR2) // the hold starts: RTTs from now are the steady state
+				c.group.Signal(syscall.SIGUSR2) // the hold starts: RTTs from now are the steady state
 			}
 			if !holdEnd.IsZero() && drainStart.IsZero() && time.Now().After(holdEnd) {
-				group.Signal(syscall.SIGUSR1) // every child drains, then waits for the others
+				c.group.Signal(syscall.SIGUSR1) // every child drains, then waits for the others
 				drainStart = time.Now()
 			}
-			if !drainStart.IsZero() && !closed {
-				mu.Lock()
-				all := true
-				for i := range latest {
-					all = all && (latest[i].Drained || results[i] != nil || errs[i] != "")
-				}
-				mu.Unlock()
-				if all || time.Since(drainStart) > jobs[0].Timeout+drainGrace/2 {
-					group.Signal(syscall.SIGUSR2) // all drained: every child closes now
-					closed = true
-				}
+			if !drainStart.IsZero() && !closed && (c.drained() || time.Since(drainStart) > timeout+drainGrace/2) {
+				c.group.Signal(syscall.SIGUSR2) // all drained: every child closes now
+				closed = true
 			}
 		}
 	}
-	group.Stop(time.Second) // all have exited; this only marks the group done
+}
+
+// merged is the children's results together; a child without one fails the run.
+func (c *children) merged() (Result, error) {
 	res := Result{Failed: map[string]int64{}, Dropped: map[string]int64{}}
 	var missing []string
-	for i, r := range results {
+	for i, r := range c.results {
 		if r == nil {
-			why := errs[i]
+			why := c.errs[i]
 			if why == "" {
 				why = "exited without a result"
 			}
@@ -236,7 +278,7 @@ func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result,
 		res.merge(r)
 	}
 	if len(missing) > 0 {
-		return res, fmt.Errorf("%d of %d client processes failed: %v", len(missing), len(jobs), missing)
+		return res, fmt.Errorf("%d of %d client processes failed: %v", len(missing), len(c.results), missing)
 	}
 	return res, nil
 }

@@ -11,13 +11,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"c1m/chaos"
 	"c1m/client"
-	"c1m/harness"
+	"c1m/cmd/internal/lab"
 )
 
 func main() {
@@ -36,19 +34,11 @@ func main() {
 		cfg.Only = strings.Split(*only, ",")
 	}
 	cfg.Log = os.Stderr
-	unlock, err := harness.LockLab()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "c1m-chaos: %v\n", err)
-		os.Exit(1)
-	}
-	defer unlock()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	rep, err := chaos.Run(ctx, cfg)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "c1m-chaos: %v\n", err)
-		os.Exit(1)
-	}
+	var rep chaos.Report
+	lab.Run("c1m-chaos", func(ctx context.Context) (err error) {
+		rep, err = chaos.Run(ctx, cfg)
+		return err
+	})
 	fmt.Fprintf(os.Stderr, "c1m-chaos: results in %s\n", cfg.Results)
 	if !rep.Pass {
 		fmt.Fprintf(os.Stderr, "c1m-chaos: FAILED: %s\n", strings.Join(rep.Failed, ", "))

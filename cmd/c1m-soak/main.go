@@ -13,13 +13,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"c1m/chaos"
-	"c1m/harness"
+	"c1m/cmd/internal/lab"
+	"c1m/schema"
 )
 
 func main() {
@@ -33,19 +32,11 @@ func main() {
 	fs.StringVar(&o.Results, "results", "results/soak", "results directory")
 	fs.StringVar(&o.Bin, "bin", "bin", "directory of c1m-server and c1m-client (make build)")
 	fs.Parse(os.Args[1:])
-	unlock, err := harness.LockLab()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "c1m-soak: %v\n", err)
-		os.Exit(1)
-	}
-	defer unlock()
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	sum, err := chaos.RunSoak(ctx, o)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "c1m-soak: %v\n", err)
-		os.Exit(1)
-	}
+	var sum schema.SoakSummary
+	lab.Run("c1m-soak", func(ctx context.Context) (err error) {
+		sum, err = chaos.RunSoak(ctx, o)
+		return err
+	})
 	if !sum.Pass {
 		fmt.Fprintf(os.Stderr, "c1m-soak: FAILED: %s\n", strings.Join(sum.Failures, "; "))
 		os.Exit(1)

@@ -1,0 +1,114 @@
+package chaos
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"c1m/core"
+	"c1m/procgroup"
+)
+
+// statsURL is the /stats of a server whose -stats-addr is addr: its
+// totals, without a row per worker.
+func statsURL(addr string) string { return "http://" + addr + "/stats?workers=0" }
+
+// statsClient closes each connection after its request: a kept-alive one
+// would be an fd of the server's that the fd count must not see.
+var statsClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+func fetchStats(url string) (core.Snapshot, error) {
+	var snap core.Snapshot
+	resp, err := statsClient.Get(url)
+	if err != nil {
+		return snap, err
+	}
+	defer resp.Body.Close()
+	return snap, json.NewDecoder(resp.Body).Decode(&snap)
+}
+
+// startServer starts bin/c1m-server with flags in a group of its own, its
+// output going to logPath, and waits up to limit for its /stats at url to
+// answer.
+func startServer(bin string, flags []string, logPath, url string, limit time.Duration) (*procgroup.Group, *exec.Cmd, error) {
+	g := procgroup.New(1)
+	cmd := exec.Command(filepath.Join(bin, "c1m-server"), flags...)
+	if err := startLogged(g, cmd, logPath); err != nil {
+		return nil, nil, fmt.Errorf("server: %w (run make build first)", err)
+	}
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := fetchStats(url); err == nil {
+			return g, cmd, nil
+		}
+		select {
+		case ex := <-g.Exits():
+			return nil, nil, fmt.Errorf("server exited at start: %v (see %s)", ex.Err, logPath)
+		default:
+		}
+	}
+	g.Stop(10 * time.Second)
+	return nil, nil, fmt.Errorf("server did not answer on %s within %.0f s (see %s)", url, limit.Seconds(), logPath)
+}
+
+// startLogged starts cmd in g with its output going to the file path.
+func startLogged(g *procgroup.Group, cmd *exec.Cmd, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f
+	_, err = g.Start(cmd, nil)
+	return err
+}
+
+// serverAddrs finds free addresses for a server: the first of its ports
+// consecutive ports, and its -stats-addr.
+func serverAddrs(ports int) (addr, stats string, err error) {
+	if addr, err = freePorts(ports); err != nil {
+		return "", "", err
+	}
+	stats, err = freeAddr()
+	return addr, stats, err
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// freePorts finds n consecutive free ports below the ephemeral range and
+// returns the first as 127.0.0.1:PORT.
+func freePorts(n int) (string, error) {
+	if n <= 1 {
+		return freeAddr()
+	}
+	for range 50 {
+		base := 20000 + rand.IntN(12000-n)
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				break
+			}
+			ln.Close()
+		}
+		if ok {
+			return "127.0.0.1:" + strconv.Itoa(base), nil
+		}
+	}
+	return "", errors.New("no block of free ports found in 20000-32000")
+}
