@@ -7,13 +7,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"c1m/core"
+	"c1m/harness"
 	"c1m/procgroup"
 )
 
@@ -41,7 +41,7 @@ func fetchStats(url string) (core.Snapshot, error) {
 func startServer(bin string, flags []string, logPath, url string, limit time.Duration) (*procgroup.Group, *exec.Cmd, error) {
 	g := procgroup.New(1)
 	cmd := exec.Command(filepath.Join(bin, "c1m-server"), flags...)
-	if err := startLogged(g, cmd, logPath); err != nil {
+	if err := g.StartLogged(cmd, logPath); err != nil {
 		return nil, nil, fmt.Errorf("server: %w (run make build first)", err)
 	}
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -58,42 +58,21 @@ func startServer(bin string, flags []string, logPath, url string, limit time.Dur
 	return nil, nil, fmt.Errorf("server did not answer on %s within %.0f s (see %s)", url, limit.Seconds(), logPath)
 }
 
-// startLogged starts cmd in g with its output going to the file path.
-func startLogged(g *procgroup.Group, cmd *exec.Cmd, path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	cmd.Stdout, cmd.Stderr = f, f
-	_, err = g.Start(cmd, nil)
-	return err
-}
-
 // serverAddrs finds free addresses for a server: the first of its ports
 // consecutive ports, and its -stats-addr.
 func serverAddrs(ports int) (addr, stats string, err error) {
 	if addr, err = freePorts(ports); err != nil {
 		return "", "", err
 	}
-	stats, err = freeAddr()
+	stats, err = harness.FreeAddr()
 	return addr, stats, err
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // freePorts finds n consecutive free ports below the ephemeral range and
 // returns the first as 127.0.0.1:PORT.
 func freePorts(n int) (string, error) {
 	if n <= 1 {
-		return freeAddr()
+		return harness.FreeAddr()
 	}
 	for range 50 {
 		base := 20000 + rand.IntN(12000-n)

@@ -107,7 +107,7 @@ func (s *soak) startServer(ctx context.Context) error {
 	s.sum.ServerFlags = []string{"-addr", addr, "-strategy", "prefork", "-max-conns", strconv.Itoa(s.o.Conns + s.o.Conns/5 + 1000),
 		"-stats-addr", statsAddr, "-stats-interval", "0"}
 	s.srv = exec.Command(filepath.Join(s.o.Bin, "c1m-server"), s.sum.ServerFlags...)
-	if err := startLogged(s.group, s.srv, filepath.Join(s.o.Results, "server.log")); err != nil {
+	if err := s.group.StartLogged(s.srv, filepath.Join(s.o.Results, "server.log")); err != nil {
 		return fmt.Errorf("server: %w (run make build first)", err)
 	}
 	for deadline := time.Now().Add(20 * time.Second); s.conns() < 0; time.Sleep(100 * time.Millisecond) {
@@ -124,7 +124,7 @@ func (s *soak) startClient(clientJSON string) error {
 	s.sum.ClientFlags = []string{"-server", s.addr, "-conns", strconv.Itoa(o.Conns), "-churn", strconv.FormatFloat(o.Churn, 'g', -1, 64),
 		"-interval", o.Interval.String(), "-timeout", "10s", "-hold", o.Duration.String(), "-json", clientJSON}
 	s.cli = exec.Command(filepath.Join(o.Bin, "c1m-client"), s.sum.ClientFlags...)
-	if err := startLogged(s.group, s.cli, filepath.Join(o.Results, "client.log")); err != nil {
+	if err := s.group.StartLogged(s.cli, filepath.Join(o.Results, "client.log")); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	return nil

@@ -35,13 +35,7 @@ type childLine struct {
 
 // RunChildIfAsked runs this process as a client child when a parent asked
 // for one, and exits; otherwise it returns at once. Call it first in main.
-func RunChildIfAsked() {
-	raw := os.Getenv(jobEnv)
-	if raw == "" {
-		return
-	}
-	os.Exit(runChild(raw))
-}
+func RunChildIfAsked() { procgroup.RunAsChild(jobEnv, runChild) }
 
 func runChild(raw string) int {
 	report := procgroup.Reporter()

@@ -77,8 +77,8 @@ const (
 	RecvSingle    = "single"    // one request per receive, armed again after each completion
 )
 
-// DefaultLookEvery is -uring-look's default.
-const DefaultLookEvery = 50 * time.Millisecond
+// DefaultLookEvery is -uring-look's default: off (see UringConfig.LookEvery).
+const DefaultLookEvery = 0
 
 // Config is everything the server's flags set: what both engines read at
 // the top, what only one engine reads in its own part.
@@ -116,8 +116,12 @@ type UringConfig struct {
 	Taskrun string // TaskrunSignal or TaskrunDefer
 	Recv    string // RecvMultishot or RecvSingle
 	// LookEvery: each thread looks into all its rings this often even when
-	// no completion was signalled (0: never), a safety net kept until
-	// experiment 13's look arms say whether anything needs it.
+	// no completion was signalled (0: never). Off by default: it was a
+	// safety net against completions thought to be kept back unsignalled,
+	// a symptom later traced to the client's close storm, and an A/B
+	// (AMD EPYC, 2026-12-07: 20k and 1M keepalives, 4 runs with it and 4
+	// without) left 0 keepalives unanswered either way at the same CPU per
+	// echo. Experiment 13's uring-look arms keep measuring it.
 	LookEvery time.Duration
 }
 

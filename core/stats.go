@@ -1,6 +1,7 @@
 package core
 
 import (
+	"c1m/schema"
 	"errors"
 	"fmt"
 	"runtime/metrics"
@@ -17,15 +18,9 @@ var clockBase = time.Now()
 // MonoNs is nanoseconds on this process's monotonic clock (accept stamps).
 func MonoNs() int64 { return int64(time.Since(clockBase)) }
 
-// Percentiles is the latency summary used across the repository (µs).
-type Percentiles struct {
-	P50  int64 `json:"p50"`
-	P90  int64 `json:"p90"`
-	P99  int64 `json:"p99"`
-	P999 int64 `json:"p999"`
-	Max  int64 `json:"max"`
-	N    int64 `json:"n"`
-}
+// Percentiles is the latency summary used across the repository (µs):
+// the one definition, schema's, which the result files share.
+type Percentiles = schema.Percentiles
 
 // PercentilesOf summarises a histogram.
 func PercentilesOf(h *hdrhistogram.Histogram) Percentiles {

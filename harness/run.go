@@ -247,7 +247,7 @@ type armRun struct {
 // startRun prepares the run's sampler and takes its first sample: the
 // machine before the server starts.
 func startRun(fs procfs.FS, dir string, arm Arm, rep int, o Options, logf func(string, ...any)) (*armRun, error) {
-	statsAddr, err := freeAddr()
+	statsAddr, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +269,7 @@ func (r *armRun) startServer(ctx context.Context) error {
 	argv := netns.Command(r.arm.ServerNetns, append(append([]string{filepath.Join(r.o.Bin, serverBin)}, r.arm.Server...),
 		"-stats-addr", r.statsAddr, "-stats-interval", "0")...)
 	srv := exec.Command(argv[0], argv[1:]...)
-	if err := startLogged(r.group, srv, r.srvLog); err != nil {
+	if err := r.group.StartLogged(srv, r.srvLog); err != nil {
 		return fmt.Errorf("server: %w (run make build first)", err)
 	}
 	r.s.serverPid = srv.Process.Pid
@@ -290,7 +290,7 @@ func (r *armRun) startClient() error {
 	}
 	argv = netns.Command(r.arm.ClientNetns, argv...)
 	r.cli = exec.Command(argv[0], argv[1:]...)
-	if err := startLogged(r.group, r.cli, r.cliLog); err != nil {
+	if err := r.group.StartLogged(r.cli, r.cliLog); err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	r.s.clientPid = r.cli.Process.Pid
@@ -375,18 +375,6 @@ func waitExit(group *procgroup.Group, pid int, limit time.Duration) {
 	}
 }
 
-// startLogged starts cmd in group with its output going to the file logPath.
-func startLogged(group *procgroup.Group, cmd *exec.Cmd, logPath string) error {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer f.Close() // the child has its own copy once started
-	cmd.Stdout, cmd.Stderr = f, f
-	_, err = group.Start(cmd, nil)
-	return err
-}
-
 // waitReady polls the server's /stats until it answers.
 func waitReady(ctx context.Context, s *sampler, group *procgroup.Group) error {
 	deadline := time.Now().Add(20 * time.Second)
@@ -420,10 +408,12 @@ func waitQuiet(ctx context.Context, fs procfs.FS, limit time.Duration) {
 	}
 }
 
-func freeAddr() (string, error) {
+// FreeAddr is a loopback address with a port nobody listens on now, for a
+// server's -stats-addr (or any listener a test or suite starts).
+func FreeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", fmt.Errorf("finding a free port for /stats: %w", err)
+		return "", fmt.Errorf("finding a free loopback port: %w", err)
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil

@@ -57,6 +57,17 @@ func New(max int) *Group {
 	return &Group{exits: make(chan Exit, max+1)}
 }
 
+// RunAsChild runs this process as a child when its parent set env (the
+// child's job, in whatever form run reads), and exits with run's code;
+// otherwise it returns at once. Call it first in main.
+func RunAsChild(env string, run func(job string) int) {
+	job := os.Getenv(env)
+	if job == "" {
+		return
+	}
+	os.Exit(run(job))
+}
+
 // Self returns a command that re-runs this executable.
 func Self(args ...string) (*exec.Cmd, error) {
 	exe, err := os.Executable()
@@ -137,6 +148,19 @@ func (g *Group) watch(i int, cmd *exec.Cmd, r io.ReadCloser, done chan struct{},
 	expected := g.stopping
 	g.mu.Unlock()
 	g.exits <- Exit{Index: i, Pid: cmd.Process.Pid, Err: err, Expected: expected}
+}
+
+// StartLogged starts cmd in the group with its output going to the file
+// path (created or truncated); the child keeps its own copy of the file.
+func (g *Group) StartLogged(cmd *exec.Cmd, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cmd.Stdout, cmd.Stderr = f, f
+	_, err = g.Start(cmd, nil)
+	return err
 }
 
 // Exits delivers each child's end, in the order they end.

@@ -212,8 +212,8 @@ type StormResult struct {
 	Notes    []string `json:"notes,omitempty"`
 }
 
-// Percentiles summarise a latency histogram (µs), as core.Percentiles
-// does for the server's and the client's own results.
+// Percentiles summarise a latency histogram (µs): the one type for every
+// result file and for the server's and the client's own (core.Percentiles).
 type Percentiles struct {
 	P50  int64 `json:"p50"`
 	P90  int64 `json:"p90"`

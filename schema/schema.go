@@ -1,5 +1,7 @@
-// Package schema is the format of results/<experiment>/meta.json: written
-// by the harness, read by the analysis. One definition for both sides.
+// Package schema is the format of what results/ holds: an experiment's
+// meta.json (written by the harness), the chaos suite's, the reconnect
+// storm's and the soak's result files (chaos.go, written by package chaos),
+// all read by the analysis. One definition for both sides.
 package schema
 
 // Meta is meta.json: what an experiment asked, how it ran, and where.

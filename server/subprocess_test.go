@@ -76,7 +76,12 @@ func TestEMFILEAcceptDoesNotSpin(t *testing.T) {
 		return s.Conns == 0 && s.Accepted+s.AcceptErrors["shed_no_fd"] == fit+excess
 	})
 	fresh := dialMany(t, addr, fit)
-	require.NoError(t, echoAll(fresh), "accepting again after EMFILE")
+	if err := echoAll(fresh); err != nil {
+		after := srv.Snapshot()
+		t.Logf("server after the fresh dials: conns %d, accepted %d, accept errors %v, close reasons %v",
+			after.Conns, after.Accepted, after.AcceptErrors, after.CloseReasons)
+		require.NoError(t, err, "accepting again after EMFILE")
+	}
 	assert.EqualValues(t, fit, srv.Snapshot().Conns)
 }
 

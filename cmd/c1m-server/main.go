@@ -28,30 +28,13 @@ func run() int {
 		fmt.Fprintf(fs.Output(), "Usage: c1m-server [flags]\n\nAn echo server: every byte a client sends comes back. Holds long-lived\nconnections in per-CPU epoll workers fed by an acceptor.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "base listen address ip:port")
-	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "listen on this many consecutive ports from -addr's")
-	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker event loops (default: one per CPU); fdtables uses at least one per table")
-	fs.StringVar(&cfg.Epoll.Balance, "balance", cfg.Epoll.Balance, "how the acceptor picks a worker: rr (round-robin) or least (fewest connections)")
-	fs.IntVar(&cfg.Epoll.Batch, "batch", cfg.Epoll.Batch, "rr: consecutive connections handed to one worker before moving to the next (fewer wake-ups in bursts)")
-	fs.BoolVar(&cfg.Pin, "pin", cfg.Pin, "pin worker i to CPU i % NumCPU (sched_setaffinity)")
-	fs.StringVar(&cfg.Epoll.Dispatch, "dispatch", cfg.Epoll.Dispatch, "how accepted fds reach workers: pipe (fd frames on a pipe), chan (Go channel + eventfd), direct (acceptor adds to the worker's epoll), reuseport (each worker accepts on its own SO_REUSEPORT listeners); past one fd table (fdtables) reuseport (the default there), exclusive (every worker on the shared listeners, EPOLLEXCLUSIVE), scm or scm-batch (SCM_RIGHTS from one acceptor, one fd or up to 250 per message)")
-	fs.StringVar(&cfg.Epoll.Trigger, "trigger", cfg.Epoll.Trigger, "epoll mode for connections: et (edge: read to EAGAIN) or lt (level: one read per event)")
-	fs.IntVar(&cfg.RcvBuf, "rcvbuf", cfg.RcvBuf, "SO_RCVBUF in bytes for every connection (0: kernel default, autotuned)")
-	fs.IntVar(&cfg.SndBuf, "sndbuf", cfg.SndBuf, "SO_SNDBUF in bytes for every connection (0: kernel default, autotuned)")
-	fs.IntVar(&cfg.Epoll.ReadBuf, "readbuf", cfg.Epoll.ReadBuf, "user-space read buffer in bytes, one per worker (not per connection)")
-	fs.IntVar(&cfg.MaxPending, "max-pending", cfg.MaxPending, "unsent output kept per connection; past it the worker stops reading that connection until it drains")
-	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most connections held at once; more are accepted and closed (0: what one fd table allows)")
-	fs.IntVar(&cfg.Backlog, "backlog", cfg.Backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
-	fs.StringVar(&cfg.Epoll.Strategy, "strategy", cfg.Epoll.Strategy, "how to pass RLIMIT_NOFILE: auto, single (one fd table), fdtables (workers with private fd tables fed over SCM_RIGHTS), prefork (processes sharing ports via SO_REUSEPORT)")
-	fs.IntVar(&cfg.Epoll.Procs, "procs", cfg.Epoll.Procs, "prefork: server processes (0: as many as -max-conns needs)")
+	listenFlags(fs, &cfg)
+	loopFlags(fs, &cfg)
+	epollFlags(fs, &cfg.Epoll)
+	uringFlags(fs, &cfg.Uring)
 	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (event loops on locked threads; past one fd table, -strategy) or uring (io_uring rings whose registered-file tables hold the sockets: one process, one thread per CPU, no fd per connection; falls back to epoll, saying why, where the kernel refuses)")
-	fs.IntVar(&cfg.Uring.Rings, "rings", cfg.Uring.Rings, "uring: rings, each a table of up to RLIMIT_NOFILE sockets (0: as many as -max-conns needs)")
-	fs.StringVar(&cfg.Uring.Taskrun, "uring-taskrun", cfg.Uring.Taskrun, "uring: how completions reach a ring's thread: signal (the kernel interrupts it) or defer (they wait for its next io_uring_enter; its eventfd wakes it)")
-	fs.StringVar(&cfg.Uring.Recv, "uring-recv", cfg.Uring.Recv, "uring: how a connection's receive is armed: multishot (one request, a completion per arrival) or single (one request per receive, armed again after each)")
-	fs.DurationVar(&cfg.Uring.LookEvery, "uring-look", cfg.Uring.LookEvery, "uring: each thread looks into all its rings this often even when no completion was signalled (0: never); a safety net that experiment 13 measures")
 	statsAddr := fs.String("stats-addr", "", "serve JSON stats at http://ADDR/stats and pprof at /debug/pprof/ (e.g. 127.0.0.1:9100)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print one JSON stats line on stderr this often (0: only at exit)")
-	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
 	fs.Parse(os.Args[1:])
 
 	sigs := make(chan os.Signal, 1)
@@ -100,6 +83,47 @@ func run() int {
 	r.Stop()
 	printStats(r.Snapshot())
 	return code
+}
+
+// listenFlags set how the server listens (both engines).
+func listenFlags(fs *flag.FlagSet, cfg *core.Config) {
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "base listen address ip:port")
+	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "listen on this many consecutive ports from -addr's")
+	fs.IntVar(&cfg.Backlog, "backlog", cfg.Backlog, "listen backlog (the kernel caps it at net.core.somaxconn)")
+	fs.IntVar(&cfg.RcvBuf, "rcvbuf", cfg.RcvBuf, "SO_RCVBUF in bytes for every connection (0: kernel default, autotuned)")
+	fs.IntVar(&cfg.SndBuf, "sndbuf", cfg.SndBuf, "SO_SNDBUF in bytes for every connection (0: kernel default, autotuned)")
+}
+
+// loopFlags set the loop threads and what a connection may hold (both engines).
+func loopFlags(fs *flag.FlagSet, cfg *core.Config) {
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "worker event loops (default: one per CPU); fdtables uses at least one per table")
+	fs.BoolVar(&cfg.Pin, "pin", cfg.Pin, "pin worker i to CPU i % NumCPU (sched_setaffinity)")
+	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most connections held at once; more are accepted and closed (0: what one fd table allows)")
+	fs.IntVar(&cfg.MaxPending, "max-pending", cfg.MaxPending, "unsent output kept per connection; past it the worker stops reading that connection until it drains")
+}
+
+// epollFlags set what only the epoll engine reads.
+func epollFlags(fs *flag.FlagSet, e *core.EpollConfig) {
+	fs.StringVar(&e.Dispatch, "dispatch", e.Dispatch, "how accepted fds reach workers: pipe (fd frames on a pipe), chan (Go channel + eventfd), direct (acceptor adds to the worker's epoll), reuseport (each worker accepts on its own SO_REUSEPORT listeners); past one fd table (fdtables) reuseport (the default there), exclusive (every worker on the shared listeners, EPOLLEXCLUSIVE), scm or scm-batch (SCM_RIGHTS from one acceptor, one fd or up to 250 per message)")
+	fs.StringVar(&e.Balance, "balance", e.Balance, "how the acceptor picks a worker: rr (round-robin) or least (fewest connections)")
+	fs.IntVar(&e.Batch, "batch", e.Batch, "rr: consecutive connections handed to one worker before moving to the next (fewer wake-ups in bursts)")
+	fs.StringVar(&e.Strategy, "strategy", e.Strategy, "how to pass RLIMIT_NOFILE: auto, single (one fd table), fdtables (workers with private fd tables fed over SCM_RIGHTS), prefork (processes sharing ports via SO_REUSEPORT)")
+	fs.IntVar(&e.Procs, "procs", e.Procs, "prefork: server processes (0: as many as -max-conns needs)")
+	epollEchoFlags(fs, e)
+}
+
+func epollEchoFlags(fs *flag.FlagSet, e *core.EpollConfig) {
+	fs.StringVar(&e.Trigger, "trigger", e.Trigger, "epoll mode for connections: et (edge: read to EAGAIN) or lt (level: one read per event)")
+	fs.IntVar(&e.ReadBuf, "readbuf", e.ReadBuf, "user-space read buffer in bytes, one per worker (not per connection)")
+}
+
+// uringFlags set what only the io_uring engine reads.
+func uringFlags(fs *flag.FlagSet, u *core.UringConfig) {
+	fs.IntVar(&u.Rings, "rings", u.Rings, "uring: rings, each a table of up to RLIMIT_NOFILE sockets (0: as many as -max-conns needs)")
+	fs.StringVar(&u.Taskrun, "uring-taskrun", u.Taskrun, "uring: how completions reach a ring's thread: signal (the kernel interrupts it) or defer (they wait for its next io_uring_enter; its eventfd wakes it)")
+	fs.StringVar(&u.Recv, "uring-recv", u.Recv, "uring: how a connection's receive is armed: multishot (one request, a completion per arrival) or single (one request per receive, armed again after each)")
+	fs.DurationVar(&u.LookEvery, "uring-look", u.LookEvery, "uring: each thread looks into all its rings this often even when no completion was signalled (0: never, the default; experiment 13 measures it)")
 }
 
 func printStats(s core.Snapshot) {

@@ -116,22 +116,28 @@ func (p *pipeInbox) Deliver(h Handoff) error {
 func (p *pipeInbox) WatchFD() int { return p.r }
 
 func (p *pipeInbox) Drain(register func(Handoff)) error {
-	for {
+	return untilEmpty(func() (bool, error) {
 		n, err := unix.Read(p.r, p.buf)
 		if err != nil {
-			if errors.Is(err, unix.EAGAIN) {
-				return nil
-			}
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return fmt.Errorf("pipe read: %w", err)
+			return false, fmt.Errorf("pipe read: %w", err)
 		}
-		if n == 0 {
+		return n > 0, p.dec.Feed(p.buf[:n], register)
+	})
+}
+
+// untilEmpty calls read until the fd it reads is empty (EAGAIN) or read
+// says there is no more, retrying EINTR; any other error ends it.
+func untilEmpty(read func() (more bool, err error)) error {
+	for {
+		more, err := read()
+		switch {
+		case errors.Is(err, unix.EAGAIN):
 			return nil
-		}
-		if err := p.dec.Feed(p.buf[:n], register); err != nil {
+		case errors.Is(err, unix.EINTR):
+		case err != nil:
 			return err
+		case !more:
+			return nil
 		}
 	}
 }

@@ -45,13 +45,7 @@ const preforkInterval = 500 * time.Millisecond
 // RunPreforkChildIfAsked runs this process as a prefork child when the parent
 // asked for one, and exits; otherwise it returns at once. Call it first in main
 // (and in TestMain of packages that start prefork servers).
-func RunPreforkChildIfAsked() {
-	raw := os.Getenv(preforkEnv)
-	if raw == "" {
-		return
-	}
-	os.Exit(runPreforkChild(raw))
-}
+func RunPreforkChildIfAsked() { procgroup.RunAsChild(preforkEnv, runPreforkChild) }
 
 func runPreforkChild(raw string) int {
 	var cfg core.Config

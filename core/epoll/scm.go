@@ -127,21 +127,13 @@ func closeFDs(fds []int) {
 func (s *scmInbox) WatchFD() int { return s.rx }
 
 func (s *scmInbox) Drain(register func(Handoff)) error {
-	for {
+	return untilEmpty(func() (bool, error) {
 		n, oobn, flags, _, err := unix.Recvmsg(s.rx, s.in, s.oob, unix.MSG_CMSG_CLOEXEC)
 		if err != nil {
-			if errors.Is(err, unix.EAGAIN) {
-				return nil
-			}
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return fmt.Errorf("recvmsg(SCM_RIGHTS): %w (EMFILE here means this fd table is full: lower -max-conns or add tables)", err)
+			return false, fmt.Errorf("recvmsg(SCM_RIGHTS): %w (EMFILE here means this fd table is full: lower -max-conns or add tables)", err)
 		}
-		if err := s.unpack(s.in[:n], s.oob[:oobn], flags&unix.MSG_CTRUNC != 0, register); err != nil {
-			return err
-		}
-	}
+		return true, s.unpack(s.in[:n], s.oob[:oobn], flags&unix.MSG_CTRUNC != 0, register)
+	})
 }
 
 // unpack registers one message's connections. Truncated (MSG_CTRUNC), the

@@ -64,9 +64,9 @@ func (th *thread) init(l *eventloop.Loop) error {
 // long the loop may sleep (-1: until an event).
 func (th *thread) tick(now time.Time) time.Duration {
 	if th.lookEvery > 0 && now.Sub(th.looked) >= th.lookEvery {
-		// A safety net, not the way completions normally arrive: look into
-		// every ring (entering the kernel for deferring ones) however quiet
-		// the eventfd has been. -uring-look 0 turns it off (experiment 13).
+		// -uring-look: look into every ring (entering the kernel for
+		// deferring ones) however quiet the eventfd has been. Off by
+		// default (core.UringConfig.LookEvery says why); experiment 13's arm.
 		for _, w := range th.rings {
 			w.look = w.ring != nil
 		}

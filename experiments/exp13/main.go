@@ -20,6 +20,10 @@ var engineFlags = map[string][]string{
 	"uring":        {"-engine", "uring"}, // -uring-taskrun signal, the default
 	"uring-defer":  {"-engine", "uring", "-uring-taskrun", "defer"},
 	"uring-single": {"-engine", "uring", "-uring-recv", "single"},
+	// The periodic look into every ring whatever its eventfd said, once
+	// the default: off since a 2026-12-07 A/B (0 keepalives unanswered
+	// without it, at 20k and at 1M). The arm keeps measuring it.
+	"uring-look": {"-engine", "uring", "-uring-look", "50ms"},
 }
 
 // Full-scale workloads; the checks name arms by them.
@@ -54,7 +58,7 @@ func arms(s harness.Scale) []harness.Arm {
 			out = append(out, a)
 		}
 	}
-	small := append(append([]string(nil), engines...), "uring-defer", "uring-single")
+	small := append(append([]string(nil), engines...), "uring-defer", "uring-single", "uring-look")
 	n := strconv.Itoa(echo)
 	add("echo-"+harness.CountName(echo), "", nil, []string{"-conns", n, "-ports", "20", "-hold", "10s", "-interval", "0", "-depth", "1", "-size", "16"},
 		"saturating 16 B echo: the most messages a second either engine answers", small...)
@@ -70,6 +74,12 @@ func arms(s harness.Scale) []harness.Arm {
 			[]string{"-conns", n, "-ports", "20", "-interval", iv.String(), "-hold", hold.String(), "-quiet-ramp", "-reconnect"},
 			"1M connections, unthrottled quiet ramp, then a keepalive every "+iv.String(), engines...)
 	}
+	// The look arm at 1M, at the rate everything answers: does anything
+	// wait for the look (unanswered_at_close, timeouts), and what does it cost?
+	iv := ivs[0]
+	add("hold-"+harness.CountName(big)+"-"+iv.String(), "", map[string]float64{"interval_s": iv.Seconds()},
+		[]string{"-conns", n, "-ports", "20", "-interval", iv.String(), "-hold", hold.String(), "-quiet-ramp", "-reconnect"},
+		"as uring's hold, with the 50 ms look into every ring", "uring-look")
 	return out
 }
 
