@@ -14,13 +14,13 @@ import (
 )
 
 const (
-	SetupSubmitAll    = 1 << 7
-	SetupTaskrunFlag  = 1 << 9
-	SetupSingleIssuer = 1 << 12
-	SetupDeferTaskrun = 1 << 13
-	iouringFeatSingleMmap    = 1 << 0
-	iouringFeatNoDrop        = 1 << 1
-	iouringFeatFastPoll      = 1 << 5
+	SetupSubmitAll        = 1 << 7
+	SetupTaskrunFlag      = 1 << 9
+	SetupSingleIssuer     = 1 << 12
+	SetupDeferTaskrun     = 1 << 13
+	iouringFeatSingleMmap = 1 << 0
+	iouringFeatNoDrop     = 1 << 1
+	iouringFeatFastPoll   = 1 << 5
 
 	iouringEnterGetEvents = 1 << 0
 	iouringEnterExtArg    = 1 << 3
@@ -49,14 +49,14 @@ const (
 	OpSend        = 26
 	OpRecv        = 27
 
-	RecvMultishot    = 1 << 1
-	CancelAll        = 1 << 0
-	CancelFD         = 1 << 1
-	CancelFDFixed    = 1 << 3
-	FileIndexAlloc   = ^uint32(0)
-	CqeFBuffer       = 1 << 0
-	CqeFMore         = 1 << 1
-	CqeBufferShift   = 16
+	RecvMultishot           = 1 << 1
+	CancelAll               = 1 << 0
+	CancelFD                = 1 << 1
+	CancelFDFixed           = 1 << 3
+	FileIndexAlloc          = ^uint32(0)
+	CqeFBuffer              = 1 << 0
+	CqeFMore                = 1 << 1
+	CqeBufferShift          = 16
 	iouringProbeOpSupported = 1 << 0
 )
 
