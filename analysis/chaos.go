@@ -21,6 +21,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"c1m/numfmt"
 	"c1m/schema"
 )
 
@@ -96,12 +97,12 @@ func (v *robustnessView) addChaos(dir string) error {
 	}
 	if p := rep.Population; p != nil {
 		v.ChaosVerdict += fmt.Sprintf(" Over the whole run the population sent %s echoes, got %s back verified, %s mismatched, %s unanswered at the close, %s connections dropped.",
-			FormatNumber(float64(p.Sent)), FormatNumber(float64(p.Echoed)), FormatNumber(float64(p.Mismatched)),
-			FormatNumber(float64(p.InFlightAtClose)), FormatNumber(float64(sumValues(p.Dropped))))
+			numfmt.Number(float64(p.Sent)), numfmt.Number(float64(p.Echoed)), numfmt.Number(float64(p.Mismatched)),
+			numfmt.Number(float64(p.InFlightAtClose)), numfmt.Number(float64(sumValues(p.Dropped))))
 	}
 	v.Chaos.Header = []string{"scenario", "verdict", "population echoes sent / verified", "lost", "mismatched", "timeouts",
 		"attacker conns (ok)", "attacker errors", "server fds before → peak → after", "server RSS before → peak → after", "server CPU"}
-	n := func(x int64) string { return FormatNumber(float64(x)) }
+	n := func(x int64) string { return numfmt.Number(float64(x)) }
 	for _, o := range rep.Scenarios {
 		verdict := "pass"
 		if !o.Pass {
@@ -136,16 +137,16 @@ func (v *robustnessView) addSoak(dir, outDir string) error {
 	}
 	v.SoakRan = true
 	v.SoakSetup = fmt.Sprintf("%s to %s (%s in all): %s connections from `c1m-client -churn %s` (closing and reopening that many idle connections per second once all were open), a keepalive on each every %s; sampled every few seconds.",
-		orDash(s.Start), orDash(s.End), FormatQuantity(s.DurationS, "s"), FormatNumber(float64(s.Conns)), strconv.FormatFloat(s.ChurnPerS, 'g', -1, 64), FormatQuantity(s.IntervalS, "s"))
+		orDash(s.Start), orDash(s.End), FormatQuantity(s.DurationS, "s"), numfmt.Number(float64(s.Conns)), strconv.FormatFloat(s.ChurnPerS, 'g', -1, 64), FormatQuantity(s.IntervalS, "s"))
 	v.SoakVerdict = "**Passed.** Rule: " + s.Rule + "."
 	if !s.Pass {
 		v.SoakVerdict = "**Failed**: " + strings.Join(s.Failures, "; ") + ". Rule: " + s.Rule + "."
 	}
 	v.Soak.Header = []string{"what", "value"}
 	pct := func(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) }
-	n := func(x int64) string { return FormatNumber(float64(x)) }
+	n := func(x int64) string { return numfmt.Number(float64(x)) }
 	v.Soak.Rows = [][]string{
-		{"peak connections on the server", FormatNumber(s.PeakConns)},
+		{"peak connections on the server", numfmt.Number(s.PeakConns)},
 		{"connections churned (closed and reopened)", n(s.Churned)},
 		{"server fds idle → after the close", fmt.Sprintf("%d → %d", s.IdleFDs, s.FinalFDs)},
 		{"server RSS, last quarter of the hold vs the second", pct(s.RSSDrift)},
@@ -232,7 +233,7 @@ func (v *robustnessView) addStorm(dir, outDir string) error {
 	if st.Quick {
 		scale = "quick"
 	}
-	n := func(x int64) string { return FormatNumber(float64(x)) }
+	n := func(x int64) string { return numfmt.Number(float64(x)) }
 	sec := func(x float64) string { return FormatQuantity(x, "s") }
 	us := func(x int64) string { return FormatQuantity(float64(x)/1e6, "s") }
 	v.StormSetup = fmt.Sprintf("Scale %s, %s to %s: `c1m-server %s` held %s keepalive connections of the real client (`%s`, every echo verified), "+
@@ -256,7 +257,7 @@ func (v *robustnessView) addStorm(dir, outDir string) error {
 		{"connect failures meanwhile", orDash(schema.FormatErrors(st.FailedBy))},
 		{"connection losses seen", n(st.Dropped) + " (" + schema.FormatErrors(st.DroppedBy) + ")"},
 		{"lost for good / mismatched echoes / echo timeouts", n(st.Lost) + " / " + n(st.Mismatched) + " / " + n(st.Timeouts)},
-		{"listen queue overflows / drops, SYN retransmits", FormatNumber(st.ListenOverflows) + " / " + FormatNumber(st.ListenDrops) + " / " + FormatNumber(st.SynRetrans)},
+		{"listen queue overflows / drops, SYN retransmits", numfmt.Number(st.ListenOverflows) + " / " + numfmt.Number(st.ListenDrops) + " / " + numfmt.Number(st.SynRetrans)},
 		{"TIME_WAIT sockets before → peak (tcp_max_tw_buckets)", fmt.Sprintf("%s → %s (%s)", n(int64(st.TimeWaitBefore)), n(int64(st.TimeWaitPeak)), orDash(st.TWBuckets))},
 	}
 	v.StormNotes = st.Notes

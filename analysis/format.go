@@ -7,9 +7,6 @@ import (
 	"c1m/numfmt"
 )
 
-// FormatNumber is numfmt.Number under the name analysis/chaos.go still calls.
-func FormatNumber(v float64) string { return numfmt.Number(v) }
-
 // displayUnit is how a quantity is shown: divided by div, suffixed with name.
 type displayUnit struct {
 	div  float64
