@@ -50,6 +50,7 @@ const (
 	OpRecv        = 27
 
 	RecvMultishot           = 1 << 1
+	AcceptMultishot         = 1 << 0 // IORING_ACCEPT_MULTISHOT, in an accept's ioprio
 	CancelAll               = 1 << 0
 	CancelFD                = 1 << 1
 	CancelFDFixed           = 1 << 3

@@ -61,6 +61,31 @@ func TestUringPassesOneTable(t *testing.T) {
 	assert.EqualValues(t, n, snap.CloseReasons["eof"])
 }
 
+// Rings accept multishot while their tables have room for a completion
+// queue of connections more, then single-shot to the last slot: a burst of
+// connections that crosses from one to the other loses none, and no ring
+// holds more than its table allows.
+func TestUringAcceptsToTheLastSlot(t *testing.T) {
+	t.Parallel()
+	const n = 6000
+	cfg := testConfig()
+	cfg.Engine, cfg.MaxConns, cfg.Pin, cfg.Ports = core.EngineUring, n, false, 1
+	srv := startSubServer(t, subSpec{Nofile: 4500, Config: cfg})
+	require.Equal(t, 2, srv.Plan.Tables, "two rings of under 4,500 slots hold 6,000")
+
+	conns := dialMany(t, srv.Addr(), n)
+	require.NoError(t, echoAll(conns))
+	snap := waitConns(t, srv.Snapshot, n)
+	assert.EqualValues(t, n, snap.Accepted)
+	assert.Less(t, snap.AcceptCalls, snap.Accepted, "multishot accepts took several connections each")
+	assert.Zero(t, snap.AcceptErrors["enfile"]+snap.AcceptErrors["emfile"], "no accept met a full table")
+	for _, w := range snap.Workers {
+		assert.LessOrEqual(t, w.Conns, int64(srv.Plan.PerTable), "ring %d holds no more than its table allows", w.ID)
+	}
+	closeAll(conns)
+	waitConns(t, srv.Snapshot, 0)
+}
+
 // Stop closes every connection and releases the ports before it returns:
 // the kernel is not left to tear the rings down after the process is gone,
 // so a server restarted at once can listen again.

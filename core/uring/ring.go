@@ -29,9 +29,10 @@ const (
 	opRecv
 	opSend
 	opClose
-	opCancel    // a receive paused for backpressure
-	opCancelAll // every request on a closing connection
-	opWritable  // a send met a full socket: wait until it takes more
+	opCancel       // a receive paused for backpressure
+	opCancelAll    // every request on a closing connection
+	opWritable     // a send met a full socket: wait until it takes more
+	opCancelAccept // a full ring stops its accepts
 )
 
 const heapBid = 0xFFFF // a send from a heap slice, not from a provided buffer
@@ -80,8 +81,9 @@ type ringWorker struct {
 	out     map[uint64]*connOut
 	spares  *core.Spares
 	rearm   []uint64 // outKeys whose receive stopped for want of buffers
-	armed   []bool   // an accept is armed on listener i
+	armed   []uint8  // the accept armed on listener i: acceptNone, acceptOnce or acceptMulti
 	nArmed  int
+	noMulti bool // the kernel refused a multishot accept (before 5.19): single-shot only
 	backoff core.Backoff
 	fatal   error
 	look    bool // serve this ring at the thread's next run even if it shows nothing ready
@@ -118,7 +120,7 @@ func (w *ringWorker) init(efd int) error {
 	w.gen = make([]uint32, table)
 	w.state = make([]uint8, table)
 	w.out = make(map[uint64]*connOut)
-	w.armed = make([]bool, len(w.srv.listeners))
+	w.armed = make([]uint8, len(w.srv.listeners))
 	w.armAccepts()
 	return w.ring.Submit()
 }
@@ -160,7 +162,7 @@ func (w *ringWorker) complete(c *iouring.CQE) {
 	op, gen, bid, slot := splitUserData(c.UserData)
 	switch op {
 	case opAccept:
-		w.accepted(int(slot), c.Res)
+		w.accepted(int(slot), c.Res, c.Flags)
 	case opRecv:
 		w.received(gen, slot, c.Res, c.Flags)
 	case opSend:
@@ -176,9 +178,26 @@ func (w *ringWorker) complete(c *iouring.CQE) {
 	}
 }
 
+// The accept armed on a listener.
+const (
+	acceptNone  uint8 = iota
+	acceptOnce        // single-shot: one connection, armed again after it
+	acceptMulti       // multishot: a completion per connection until cancelled
+	acceptStopping    // multishot, its cancel asked for
+)
+
 // armAccepts arms one accept per listener while the table has room and
 // accepting is not backing off. An accept puts the socket straight into a
-// free slot of this ring's table (no ordinary fd).
+// free slot of this ring's table (no ordinary fd). It is multishot while
+// the table has room for a full completion queue of connections more: it
+// stays armed and posts a completion per connection, so accepting keeps
+// pace with the queues however long the thread spends on echoes between
+// two submits (single-shot accepts, re-armed once per serve, let ~300k of
+// a million wait in the accept queues once keepalives flowed). Near the
+// end of the table it is single-shot, so the table can never overflow:
+// a multishot accept may land up to a completion queue of connections
+// between the completion that says the table is nearly full and the
+// cancel that answers it.
 func (w *ringWorker) armAccepts() {
 	if w.srv.stopping.Load() {
 		return
@@ -187,29 +206,58 @@ func (w *ringWorker) armAccepts() {
 		return
 	}
 	for i, lfd := range w.srv.listeners {
-		if w.armed[i] || w.conns+w.nArmed >= w.capacity {
+		if w.armed[i] != acceptNone || w.conns+w.nArmed >= w.capacity {
 			continue
 		}
 		s := w.sqe()
 		s.Opcode, s.Fd, s.FileIndex = iouring.OpAccept, int32(lfd), iouring.FileIndexAlloc
 		s.UserData = userData(opAccept, 0, 0, uint16(i))
-		w.armed[i] = true
+		w.armed[i] = acceptOnce
+		if w.multishotRoom() {
+			s.Ioprio = iouring.AcceptMultishot
+			w.armed[i] = acceptMulti
+		}
 		w.nArmed++
 		w.acc.Calls.Add(1)
 	}
 }
 
-func (w *ringWorker) accepted(listener int, res int32) {
-	if listener < len(w.armed) && w.armed[listener] {
-		w.armed[listener] = false
-		w.nArmed--
+func (w *ringWorker) multishotRoom() bool {
+	return !w.noMulti && w.conns+ringCQEntries < w.capacity
+}
+
+// stopMultishot cancels the ring's multishot accepts once its table is
+// nearly full; single-shot ones take over when the cancels complete.
+func (w *ringWorker) stopMultishot() {
+	for i, a := range w.armed {
+		if a == acceptMulti {
+			w.armed[i] = acceptStopping
+			s := w.sqe()
+			s.Opcode, s.Addr = iouring.OpAsyncCancel, userData(opAccept, 0, 0, uint16(i))
+			s.UserData = userData(opCancelAccept, 0, 0, uint16(i))
+		}
+	}
+}
+
+func (w *ringWorker) accepted(listener int, res int32, flags uint32) {
+	multi := false
+	if listener < len(w.armed) {
+		multi = w.armed[listener] >= acceptMulti
+		if flags&iouring.CqeFMore == 0 && w.armed[listener] != acceptNone {
+			w.armed[listener] = acceptNone
+			w.nArmed--
+		}
 	}
 	if res < 0 {
 		if w.srv.stopping.Load() {
 			return // the listeners were shut down: not an accept error
 		}
 		err := unix.Errno(-res)
-		if err == unix.ECANCELED {
+		switch {
+		case err == unix.ECANCELED:
+			return
+		case err == unix.EINVAL && multi:
+			w.noMulti = true // a kernel without multishot accept (before 5.19)
 			return
 		}
 		// Out of fds or memory: the next accept would fail the same way,
@@ -231,6 +279,9 @@ func (w *ringWorker) accepted(listener int, res int32) {
 	}
 	w.srv.open.Add(1)
 	w.conns++
+	if multi && !w.multishotRoom() {
+		w.stopMultishot()
+	}
 	w.stats.OpenConns.Add(1)
 	w.stats.Registered.Add(1)
 	w.acc.Accepted.Add(1)
@@ -350,18 +401,25 @@ func (w *ringWorker) maybeRearm(gen uint32, slot uint16) {
 	w.armRecv(slot)
 }
 
-// retryReceives re-arms receives that ended for want of a buffer.
+// retryReceives re-arms receives that ended for want of a buffer, oldest
+// first and no more than the ring has buffers for: each re-armed receive
+// with data waiting takes a buffer at once, so re-arming the whole list
+// into a nearly empty ring only fails most of them again (ENOBUFS), and
+// under saturation that retry loop was most of the server's CPU.
 func (w *ringWorker) retryReceives() {
-	if len(w.rearm) == 0 || w.bufs.InRing() == 0 {
+	n := min(len(w.rearm), w.bufs.InRing())
+	if n == 0 {
 		return
 	}
-	list := w.rearm
-	w.rearm = nil
-	for _, k := range list {
+	for _, k := range w.rearm[:n] {
 		gen, slot := uint32(k>>16), uint16(k)
 		if w.live(gen, slot) {
 			w.maybeRearm(gen, slot)
 		}
+	}
+	w.rearm = w.rearm[n:]
+	if len(w.rearm) == 0 {
+		w.rearm = nil
 	}
 }
 
