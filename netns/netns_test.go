@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -92,4 +94,34 @@ func TestLinkCarriesTrafficAndIsRemoved(t *testing.T) {
 	assert.False(t, Exists(l.ServerNS()))
 	assert.False(t, Exists(l.ClientNS()))
 	assert.NoError(t, l.Remove(), "removing twice is fine")
+}
+
+// A loopback namespace gets its own established hash of the size asked for
+// and its own sysctls, the host's child-hash setting is put back, and
+// Remove leaves nothing.
+func TestLoopbackNamespaceHasItsOwnEhash(t *testing.T) {
+	if Check() != nil {
+		t.Skip("needs root and iproute2")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	host, err := os.ReadFile(childEhash)
+	require.NoError(t, err)
+	n := Loopback{Name: "c1mt-lo", EhashEntries: 4096, Sysctls: map[string]string{"net.core.somaxconn": "1234"}}
+	require.NoError(t, n.Create(ctx))
+	t.Cleanup(func() { n.Remove() })
+
+	size, err := n.Ehash(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 4096, size)
+	out, err := output(ctx, Command(n.Name, "sysctl", "-n", "net.core.somaxconn")...)
+	require.NoError(t, err)
+	assert.Equal(t, "1234", strings.TrimSpace(string(out)))
+	after, err := os.ReadFile(childEhash)
+	require.NoError(t, err)
+	assert.Equal(t, string(host), string(after), "the host's tcp_child_ehash_entries is put back")
+
+	require.NoError(t, n.Remove())
+	assert.False(t, Exists(n.Name))
+	assert.ErrorContains(t, (&Loopback{Name: "c1mt-lo2", EhashEntries: 1000}).Create(ctx), "power of two")
 }
