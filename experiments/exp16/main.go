@@ -25,7 +25,7 @@ func tableName(buckets int) string {
 	if buckets == 0 {
 		return "host"
 	}
-	return "ehash-" + harness.CountName(buckets)
+	return "ehash-" + strconv.Itoa(buckets>>20) + "M" // 2M: 2,097,152 buckets
 }
 
 func arms(s harness.Scale) []harness.Arm {
