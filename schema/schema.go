@@ -143,4 +143,36 @@ type Env struct {
 	Sysctls   map[string]string `json:"sysctls"`
 	Rlimits   map[string]uint64 `json:"rlimits"`
 	Root      bool              `json:"root"`
+	// Calibration is what the machine charged for the basic operations when
+	// the run began (package calibrate); zero in results that predate it.
+	Calibration Calibration `json:"calibration,omitzero"`
 }
+
+// Calibration is a short measurement of the machine under a run: what one
+// system call, one context switch and one loopback echo cost, so that a
+// reader can tell a slower processor from a slower engine. Medians over
+// batches (loopback: over single round trips).
+type Calibration struct {
+	// SyscallNs: one getppid(2), a system call no vDSO serves.
+	SyscallNs float64 `json:"syscall_ns"`
+	// CtxSwitchNs: half of PipeRTTPinnedNs, one switch from a thread to
+	// the other (as perf bench sched pipe counts it).
+	CtxSwitchNs float64 `json:"ctx_switch_ns"`
+	// PipeRTTPinnedNs: a byte there and back over two pipes between two
+	// threads pinned to the same CPU, so every hand-over is a switch.
+	PipeRTTPinnedNs float64 `json:"pipe_rtt_pinned_ns"`
+	// PipeRTTUnpinnedNs: the same round trip with the threads where the
+	// scheduler puts them (usually two CPUs: a wake-up across CPUs).
+	PipeRTTUnpinnedNs float64 `json:"pipe_rtt_unpinned_ns"`
+	// LoopbackRTTUs: a 16-byte echo over a loopback TCP connection between
+	// two threads, write to the whole echo read back.
+	LoopbackRTTUs float64 `json:"loopback_rtt_us"`
+	// LoopbackRoundTrips: how many echoes LoopbackRTTUs is the median of.
+	LoopbackRoundTrips int `json:"loopback_round_trips"`
+	// TookMs: how long the whole measurement took.
+	TookMs float64 `json:"took_ms"`
+}
+
+// Measured reports whether c holds a measurement (results older than the
+// calibration have none).
+func (c Calibration) Measured() bool { return c.SyscallNs > 0 }
