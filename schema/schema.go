@@ -4,6 +4,8 @@
 // all read by the analysis. One definition for both sides.
 package schema
 
+import "fmt"
+
 // Meta is meta.json: what an experiment asked, how it ran, and where.
 type Meta struct {
 	ID         string   `json:"id"`
@@ -176,3 +178,25 @@ type Calibration struct {
 // Measured reports whether c holds a measurement (results older than the
 // calibration have none).
 func (c Calibration) Measured() bool { return c.SyscallNs > 0 }
+
+// String is the calibration in one phrase, for the report, the harness's
+// log and c1m-limits: "system call 1.1 µs, context switch 4.3 µs (...)".
+func (c Calibration) String() string {
+	if !c.Measured() {
+		return "calibration not measured"
+	}
+	return fmt.Sprintf("system call %s, context switch %s (pipe round trip %s pinned to one CPU, %s unpinned), loopback echo round trip %s",
+		micros(c.SyscallNs/1e3), micros(c.CtxSwitchNs/1e3), micros(c.PipeRTTPinnedNs/1e3), micros(c.PipeRTTUnpinnedNs/1e3),
+		micros(c.LoopbackRTTUs))
+}
+
+// micros formats a time in µs to about two significant digits.
+func micros(us float64) string {
+	switch {
+	case us < 1:
+		return fmt.Sprintf("%.2f µs", us)
+	case us < 10:
+		return fmt.Sprintf("%.1f µs", us)
+	}
+	return fmt.Sprintf("%.0f µs", us)
+}
