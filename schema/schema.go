@@ -150,6 +150,19 @@ type Env struct {
 	Calibration Calibration `json:"calibration,omitzero"`
 }
 
+// Machine is the processor, the kernel and the calibration in one line:
+// "AMD EPYC × 2 CPUs, Linux 6.18.44; system call 1.1 µs, ...".
+func (e Env) Machine() string {
+	model, kernel := e.CPUModel, e.Kernel
+	if model == "" {
+		model = "processor not recorded"
+	}
+	if kernel == "" {
+		kernel = "not recorded"
+	}
+	return fmt.Sprintf("%s × %d CPUs, Linux %s; %s", model, e.CPUs, kernel, e.Calibration)
+}
+
 // Calibration is a short measurement of the machine under a run: what one
 // system call, one context switch and one loopback echo cost, so that a
 // reader can tell a slower processor from a slower engine. Medians over

@@ -42,3 +42,11 @@ func TestCalibrationString(t *testing.T) {
 	c.SyscallNs = 95
 	assert.Contains(t, c.String(), "system call 0.10 µs")
 }
+
+func TestEnvMachine(t *testing.T) {
+	t.Parallel()
+	env := Env{Kernel: "6.18.44", CPUModel: "AMD EPYC", CPUs: 2, Calibration: Calibration{SyscallNs: 1087.3, CtxSwitchNs: 4330,
+		PipeRTTPinnedNs: 8660, PipeRTTUnpinnedNs: 11500, LoopbackRTTUs: 13.5}}
+	assert.Equal(t, "AMD EPYC × 2 CPUs, Linux 6.18.44; system call 1.1 µs, context switch 4.3 µs (pipe round trip 8.7 µs pinned to one CPU, 12 µs unpinned), loopback echo round trip 14 µs", env.Machine())
+	assert.Equal(t, "processor not recorded × 0 CPUs, Linux not recorded; calibration not measured", Env{}.Machine())
+}
