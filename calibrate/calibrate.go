@@ -47,18 +47,26 @@ func Measure(budget time.Duration) (schema.Calibration, error) {
 	if err != nil {
 		return c, err
 	}
-	pinned, err := pipeRoundTrips(exchange{cpu: cpu, size: 1, perSample: pipeBatch, warmup: pipeWarmup, share: budget * 3 / 10})
+	pipe := func(cpu int, share time.Duration) exchange {
+		return exchange{cpu: cpu, size: 1, perSample: pipeBatch, warmup: pipeWarmup, share: share}
+	}
+	pinned, err := pipeRoundTrips(pipe(cpu, budget/4))
 	if err != nil {
 		return c, fmt.Errorf("pipe round trip, both threads on CPU %d: %w", cpu, err)
 	}
-	unpinned, err := pipeRoundTrips(exchange{cpu: -1, size: 1, perSample: pipeBatch, warmup: pipeWarmup, share: budget * 2 / 10})
+	unpinned, err := pipeRoundTrips(pipe(-1, budget*3/20))
 	if err != nil {
 		return c, fmt.Errorf("pipe round trip, threads unpinned: %w", err)
 	}
 	c.PipeRTTPinnedNs, c.PipeRTTUnpinnedNs = medianOf(pinned), medianOf(unpinned)
 	c.CtxSwitchNs = c.PipeRTTPinnedNs / 2
+	// Between processes it is an extra: without cat(1) the rest still stands.
+	if procs, err := processRoundTrips(pipe(cpu, budget/5)); err == nil {
+		c.PipeRTTProcsPinnedNs = medianOf(procs)
+		c.ProcSwitchNs = c.PipeRTTProcsPinnedNs / 2
+	}
 	rtts, err := loopbackRoundTrips(exchange{cpu: -1, size: loopbackSize, perSample: 1, warmup: loopbackWarmup,
-		maxSamples: loopbackMax, share: budget * 4 / 10})
+		maxSamples: loopbackMax, share: budget * 3 / 10})
 	if err != nil {
 		return c, fmt.Errorf("loopback echo over TCP: %w", err)
 	}

@@ -20,11 +20,13 @@ func TestMeasureGivesPositiveFiniteTimes(t *testing.T) {
 	require.NoError(t, err)
 	for name, v := range map[string]float64{"syscall_ns": c.SyscallNs, "ctx_switch_ns": c.CtxSwitchNs,
 		"pipe_rtt_pinned_ns": c.PipeRTTPinnedNs, "pipe_rtt_unpinned_ns": c.PipeRTTUnpinnedNs,
+		"proc_switch_ns": c.ProcSwitchNs, "pipe_rtt_procs_pinned_ns": c.PipeRTTProcsPinnedNs,
 		"loopback_rtt_us": c.LoopbackRTTUs, "took_ms": c.TookMs} {
 		assert.Greater(t, v, 0.0, name)
 		assert.False(t, math.IsInf(v, 0) || math.IsNaN(v), name)
 	}
 	assert.InDelta(t, c.PipeRTTPinnedNs/2, c.CtxSwitchNs, 1e-9, "a switch is half the pinned round trip")
+	assert.InDelta(t, c.PipeRTTProcsPinnedNs/2, c.ProcSwitchNs, 1e-9)
 	assert.Positive(t, c.LoopbackRoundTrips)
 	assert.LessOrEqual(t, c.LoopbackRoundTrips, loopbackMax)
 	assert.True(t, c.Measured())

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,23 +26,21 @@ type exchange struct {
 	share      time.Duration // time to spend on samples, past minBatches of them
 }
 
-// ends are the two sides' file descriptors: the pinger writes pingW and
-// reads pingR; the echoer reads echoR and writes echoW. Each side closes its
-// write end when it stops, so that the other one sees EOF and stops too.
-type ends struct{ pingW, pingR, echoR, echoW int }
-
-// run measures x over e and returns a sample per perSample round trips: ns
-// a round trip.
-func (x exchange) run(e ends) ([]float64, error) {
+// run measures x: the pinger writes pingW and reads pingR on a thread of
+// its own while echo (run on another goroutine) returns the messages until
+// EOF. Each side closes its write end when it stops, so that the other sees
+// EOF and stops too. It returns a sample per perSample round trips: ns a
+// round trip.
+func (x exchange) run(pingW, pingR int, echo func() error) ([]float64, error) {
 	echoed := make(chan error, 1)
-	go func() { echoed <- x.echo(e.echoR, e.echoW) }()
+	go func() { echoed <- echo() }()
 	type result struct {
 		samples []float64
 		err     error
 	}
 	pinged := make(chan result, 1)
 	go func() {
-		s, err := x.ping(e.pingW, e.pingR)
+		s, err := x.ping(pingW, pingR)
 		pinged <- result{s, err}
 	}()
 	r := <-pinged
@@ -141,20 +141,62 @@ func writeAll(fd int, b []byte) error {
 	return nil
 }
 
-// pipeRoundTrips measures x over two pipes, one each way.
+// pipes are two pipes, one each way: the pinger writes there[1] and reads
+// back[0], the echo reads there[0] and writes back[1].
+type pipes struct{ there, back [2]int }
+
+func newPipes() (pipes, error) {
+	var p pipes
+	if err := unix.Pipe2(p.there[:], unix.O_CLOEXEC); err != nil {
+		return p, fmt.Errorf("pipe2: %w", err)
+	}
+	if err := unix.Pipe2(p.back[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(p.there[0])
+		unix.Close(p.there[1])
+		return p, fmt.Errorf("pipe2: %w", err)
+	}
+	return p, nil
+}
+
+// pipeRoundTrips measures x over two pipes, the echo a thread of this process.
 func pipeRoundTrips(x exchange) ([]float64, error) {
-	var there, back [2]int
-	if err := unix.Pipe2(there[:], unix.O_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("pipe2: %w", err)
+	p, err := newPipes()
+	if err != nil {
+		return nil, err
 	}
-	if err := unix.Pipe2(back[:], unix.O_CLOEXEC); err != nil {
-		unix.Close(there[0])
-		unix.Close(there[1])
-		return nil, fmt.Errorf("pipe2: %w", err)
+	defer unix.Close(p.there[0])
+	defer unix.Close(p.back[0])
+	return x.run(p.there[1], p.back[0], func() error { return x.echo(p.there[0], p.back[1]) })
+}
+
+// processRoundTrips measures x over two pipes, the echo another process:
+// cat(1), which writes back each message it reads, pinned to x.cpu like
+// the pinger. Every hand-over then switches address spaces too, as between
+// a server and its load client.
+func processRoundTrips(x exchange) ([]float64, error) {
+	p, err := newPipes()
+	if err != nil {
+		return nil, err
 	}
-	defer unix.Close(there[0])
-	defer unix.Close(back[0])
-	return x.run(ends{pingW: there[1], pingR: back[0], echoR: there[0], echoW: back[1]})
+	defer unix.Close(p.back[0])
+	cat := exec.Command("cat")
+	cat.Stdin, cat.Stdout = os.NewFile(uintptr(p.there[0]), "calibrate-there"), os.NewFile(uintptr(p.back[1]), "calibrate-back")
+	err = cat.Start()
+	cat.Stdin.(*os.File).Close() // the child holds its own copies
+	cat.Stdout.(*os.File).Close()
+	if err != nil {
+		unix.Close(p.there[1])
+		return nil, fmt.Errorf("starting cat as the echo process: %w", err)
+	}
+	if x.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(x.cpu)
+		if err := unix.SchedSetaffinity(cat.Process.Pid, &set); err != nil {
+			unix.Close(p.there[1]) // cat sees EOF and exits
+			return nil, errors.Join(fmt.Errorf("pinning the echo process to CPU %d: %w", x.cpu, err), cat.Wait())
+		}
+	}
+	return x.run(p.there[1], p.back[0], cat.Wait)
 }
 
 // loopbackRoundTrips measures x over a TCP connection on 127.0.0.1.
@@ -163,7 +205,7 @@ func loopbackRoundTrips(x exchange) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	return x.run(ends{pingW: c, pingR: c, echoR: s, echoW: s})
+	return x.run(c, c, func() error { return x.echo(s, s) })
 }
 
 // loopbackPair is both ends of a fresh TCP connection on 127.0.0.1, blocking,

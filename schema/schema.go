@@ -171,7 +171,7 @@ type Calibration struct {
 	// SyscallNs: one getppid(2), a system call no vDSO serves.
 	SyscallNs float64 `json:"syscall_ns"`
 	// CtxSwitchNs: half of PipeRTTPinnedNs, one switch from a thread to
-	// the other (as perf bench sched pipe counts it).
+	// another of the same process (as perf bench sched pipe -T counts it).
 	CtxSwitchNs float64 `json:"ctx_switch_ns"`
 	// PipeRTTPinnedNs: a byte there and back over two pipes between two
 	// threads pinned to the same CPU, so every hand-over is a switch.
@@ -179,6 +179,13 @@ type Calibration struct {
 	// PipeRTTUnpinnedNs: the same round trip with the threads where the
 	// scheduler puts them (usually two CPUs: a wake-up across CPUs).
 	PipeRTTUnpinnedNs float64 `json:"pipe_rtt_unpinned_ns"`
+	// ProcSwitchNs: half of PipeRTTProcsPinnedNs, one switch from a process
+	// to another (perf bench sched pipe's default, which uses processes):
+	// the address space changes too. 0 when not measured.
+	ProcSwitchNs float64 `json:"proc_switch_ns,omitempty"`
+	// PipeRTTProcsPinnedNs: the pinned round trip with the echo in another
+	// process (cat(1)), as between a server and its load client.
+	PipeRTTProcsPinnedNs float64 `json:"pipe_rtt_procs_pinned_ns,omitempty"`
 	// LoopbackRTTUs: a 16-byte echo over a loopback TCP connection between
 	// two threads, write to the whole echo read back.
 	LoopbackRTTUs float64 `json:"loopback_rtt_us"`
@@ -198,9 +205,12 @@ func (c Calibration) String() string {
 	if !c.Measured() {
 		return "calibration not measured"
 	}
-	return fmt.Sprintf("system call %s, context switch %s (pipe round trip %s pinned to one CPU, %s unpinned), loopback echo round trip %s",
-		micros(c.SyscallNs/1e3), micros(c.CtxSwitchNs/1e3), micros(c.PipeRTTPinnedNs/1e3), micros(c.PipeRTTUnpinnedNs/1e3),
-		micros(c.LoopbackRTTUs))
+	switches := micros(c.CtxSwitchNs/1e3) + " between threads"
+	if c.ProcSwitchNs > 0 {
+		switches += ", " + micros(c.ProcSwitchNs/1e3) + " between processes"
+	}
+	return fmt.Sprintf("system call %s, context switch %s (half a pipe round trip on one CPU; unpinned threads' round trip %s), loopback echo round trip %s",
+		micros(c.SyscallNs/1e3), switches, micros(c.PipeRTTUnpinnedNs/1e3), micros(c.LoopbackRTTUs))
 }
 
 // micros formats a time in µs to about two significant digits.
