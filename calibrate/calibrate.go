@@ -22,11 +22,13 @@ import (
 const DefaultBudget = 300 * time.Millisecond
 
 // Each measurement runs batches until its share of the budget is spent, at
-// least minBatches of them (so a tiny budget still yields a median).
+// least minBatches of them (so a tiny budget still yields a median). The
+// batches are short (~0.2 ms) so that on a shared machine most of them run
+// undisturbed and the median ignores the ones another task cut into.
 const (
 	minBatches     = 3
-	syscallBatch   = 1000 // getppid calls per batch
-	pipeBatch      = 200  // round trips per batch
+	syscallBatch   = 200 // getppid calls per batch
+	pipeBatch      = 20  // round trips per batch
 	pipeWarmup     = 20
 	loopbackMax    = 2000 // echoes timed, at most
 	loopbackWarmup = 50
