@@ -2,8 +2,7 @@
 // charges for the operations a connection's life is made of: a system call,
 // a context switch and a small echo over loopback TCP. Every result records
 // them (schema.Calibration), so a reader can tell a slower processor from a
-// slower engine: on the same kind of cloud machine a system call has cost
-// 0.1 µs on one processor and 1.1 µs on another.
+// slower engine (machines of one cloud kind come with different processors).
 package calibrate
 
 import (
