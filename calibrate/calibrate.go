@@ -43,7 +43,7 @@ func Measure(budget time.Duration) (schema.Calibration, error) {
 	}
 	start := time.Now()
 	var c schema.Calibration
-	c.SyscallNs = medianOf(batches(budget/10, func() float64 { return syscallBatchNs() }))
+	c.SyscallNs = medianOf(batches(budget/10, syscallBatchNs))
 	cpu, err := someCPU()
 	if err != nil {
 		return c, err
