@@ -54,13 +54,14 @@ type RunID struct {
 
 // The meta.json types are schema's, shared with the harness that writes them.
 type (
-	Meta   = schema.Meta
-	Metric = schema.Metric
-	Arm    = schema.Arm
-	Role   = schema.Role
-	Check  = schema.Check
-	Figure = schema.Figure
-	Env    = schema.Env
+	Meta        = schema.Meta
+	Metric      = schema.Metric
+	Arm         = schema.Arm
+	Role        = schema.Role
+	Check       = schema.Check
+	Figure      = schema.Figure
+	Env         = schema.Env
+	Calibration = schema.Calibration
 )
 
 // Run is one row of summary.csv. A metric absent from Values was not measured.

@@ -48,6 +48,7 @@ func WriteReport(resultsDir, outPath string) error {
 	v.Million = answerMillion(exps)
 	v.Peers1M = peersAtMillion(exps, v.Experiments)
 	v.Env = newEnvView(exps)
+	v.Processors = mixedProcessors(exps)
 	if v.Robustness, err = newRobustnessView(resultsDir, outDir); err != nil {
 		return err
 	}
@@ -72,6 +73,7 @@ type reportView struct {
 	Experiments    []experimentView
 	Peers1M        peersView // the core and its peers at 1M, side by side (peers1m.go)
 	Env            envView
+	Processors     string         // which experiments ran on which processor, when they differ
 	Robustness     robustnessView // results/chaos and results/soak (chaos.go)
 }
 

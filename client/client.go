@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"c1m/calibrate"
 	"c1m/core"
 	"c1m/eventloop"
 )
@@ -44,6 +45,7 @@ type Config struct {
 	Reconnect      bool          // reconnect dropped or failed connections with back-off and jitter
 	Churn          float64       // once ramped, close this many idle connections per second and reconnect each at once
 	Force          bool          // connect even if the spread plan says it cannot fit
+	Calibrate      time.Duration // measure the machine this long before the load, for the result's env (0: not at all)
 	Flags          []string      // the command line, recorded in the result
 	PortRange      string        // override of net.ipv4.ip_local_port_range ("" reads /proc)
 	ReservedPorts  string        // override of net.ipv4.ip_local_reserved_ports
@@ -59,6 +61,7 @@ func DefaultConfig() Config {
 		Server: "127.0.0.1:9876", Ports: 1, Src: "127.0.0.2-127.0.0.254", Conns: 1000,
 		InFlight: 4096, Msg: "keepalive!\x00", Interval: 30 * time.Second, Tick: 10 * time.Millisecond, Depth: 1, RawWaitMs: 10,
 		Timeout: 5 * time.Second, ConnectTimeout: 30 * time.Second, Hold: 10 * time.Second,
+		Calibrate: calibrate.DefaultBudget,
 	}
 }
 

@@ -100,6 +100,8 @@ func TestBinarySIGTERMCleanShutdown(t *testing.T) {
 	assert.Equal(t, 1, res.Procs)
 	assert.Contains(t, res.Env.Flags, "-conns")
 	assert.NotEmpty(t, res.Env.Kernel)
+	assert.NotEmpty(t, res.Env.CPUModel)
+	assert.True(t, res.Env.Calibration.Measured(), "the binary calibrates the machine by default")
 	assert.Nil(t, res.RttHist, "the JSON carries percentiles, not histograms")
 	assert.Contains(t, log.String(), "interrupted")
 

@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"sort"
 	"strings"
@@ -11,7 +12,10 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
 
+	"c1m/calibrate"
 	"c1m/core"
+	"c1m/procfs"
+	"c1m/schema"
 )
 
 // Result is what -json writes: one object for the whole run, all processes merged.
@@ -56,18 +60,37 @@ type Result struct {
 // Env records where a result was measured.
 type Env struct {
 	Kernel    string   `json:"kernel"`
+	CPUModel  string   `json:"cpu_model,omitempty"`
 	CPUs      int      `json:"cpus"`
 	GoVersion string   `json:"go_version"`
 	Flags     []string `json:"flags"`
 	Start     string   `json:"start"`
 	End       string   `json:"end"`
+	// Calibration is the machine as measured before the load (Config.Calibrate).
+	Calibration schema.Calibration `json:"calibration,omitzero"`
 }
 
 func currentEnv(flags []string) Env {
 	var u unix.Utsname
 	unix.Uname(&u)
-	return Env{Kernel: unix.ByteSliceToString(u.Release[:]), CPUs: runtime.NumCPU(),
+	model, _ := procfs.New("/").CPUModel() // not every architecture names its model: then none
+	return Env{Kernel: unix.ByteSliceToString(u.Release[:]), CPUModel: model, CPUs: runtime.NumCPU(),
 		GoVersion: runtime.Version(), Flags: flags}
+}
+
+// calibrateMachine measures the machine for the result's env before any
+// load (nothing when cfg.Calibrate is 0); a failure is reported, not fatal.
+func calibrateMachine(cfg Config, log io.Writer) schema.Calibration {
+	if cfg.Calibrate <= 0 {
+		return schema.Calibration{}
+	}
+	c, err := calibrate.Measure(cfg.Calibrate)
+	if err != nil {
+		fmt.Fprintf(log, "c1m-client: the machine's calibration failed, the result goes without it: %v\n", err)
+		return schema.Calibration{}
+	}
+	fmt.Fprintf(log, "c1m-client: machine: %s\n", c)
+	return c
 }
 
 // counters are written by one loop and read by the progress reporter.

@@ -101,6 +101,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	machine := calibrateMachine(cfg, log)
 	start := time.Now()
 	fmt.Fprintf(log, "c1m-client: plan: %d connections over %d source(s) × %d server port(s); ephemeral ports %d-%d (%d usable) → capacity %d; %d process(es) × %d loop(s)\n",
 		cfg.Conns, len(sp.Sources), len(sp.Ports), sp.Range.Lo, sp.Range.Hi, sp.Range.Size(), sp.Capacity(), len(jobs), jobs[0].Loops)
@@ -123,6 +124,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	res.Procs = len(jobs)
 	res.summarise()
 	res.Env = currentEnv(cfg.Flags)
+	res.Env.Calibration = machine
 	res.Env.Start, res.Env.End = start.UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
 	res.WallSeconds = time.Since(start).Seconds()
 	return res, nil

@@ -91,3 +91,22 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
 }
+
+// The machine's calibration, measured before any load, reaches meta.json
+// and the analysis reads it back.
+func TestCalibrationReachesMetaJSON(t *testing.T) {
+	t.Parallel()
+	e := declaring()
+	dir := filepath.Join(t.TempDir(), "exp-42")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	m := newMeta(e, Options{Scale: Scale{Name: "quick"}}, e.Arms(Scale{Name: "quick"}), 1, procfs.New(t.TempDir()))
+	m.calibrate(t.Logf)
+	require.NoError(t, writeResults(dir, m, e.Metrics, nil))
+
+	got, err := analysis.LoadExperiment(dir)
+	require.NoError(t, err)
+	c := got.Meta.Env.Calibration
+	assert.True(t, c.Measured())
+	assert.Positive(t, c.CtxSwitchNs)
+	assert.Positive(t, c.LoopbackRTTUs)
+}

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"c1m/calibrate"
 	"c1m/procfs"
 	"c1m/schema"
 )
@@ -42,6 +42,19 @@ func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *me
 	return m
 }
 
+// calibrate measures what the machine charges for a system call, a context
+// switch and a loopback echo, once, before any load: a reader of the results
+// can then tell a slower processor from a slower engine.
+func (m *meta) calibrate(logf func(string, ...any)) {
+	c, err := calibrate.Measure(calibrate.DefaultBudget)
+	if err != nil {
+		m.note("the machine's calibration failed: %v", err)
+		return
+	}
+	m.Env.Calibration = c
+	logf("machine: %s × %d, %s", m.Env.CPUModel, m.Env.CPUs, c)
+}
+
 func (m *meta) note(format string, a ...any) { m.Notes = append(m.Notes, fmt.Sprintf(format, a...)) }
 
 func environment(fs procfs.FS) schema.Env {
@@ -50,15 +63,8 @@ func environment(fs procfs.FS) schema.Env {
 	if b, err := os.ReadFile(filepath.Join(fs.Root, "proc/sys/kernel/osrelease")); err == nil {
 		e.Kernel = strings.TrimSpace(string(b))
 	}
-	if f, err := os.Open(filepath.Join(fs.Root, "proc/cpuinfo")); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				e.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
+	if model, err := fs.CPUModel(); err == nil {
+		e.CPUModel = model
 	}
 	if mi, err := fs.Meminfo(); err == nil {
 		e.MemBytes = mi["MemTotal"]

@@ -97,6 +97,7 @@ func Run(ctx context.Context, e Experiment, o Options) (err error) {
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(os.Stderr, "exp-%d: "+format+"\n", append([]any{e.Number}, a...)...)
 	}
+	meta.calibrate(logf)
 	// Tuning: root only; restored on every path out of Run.
 	if len(e.Sysctls) > 0 {
 		if os.Geteuid() != 0 {

@@ -33,6 +33,7 @@ func TestFakeRootReaders(t *testing.T) {
 	t.Parallel()
 	fs := fakeRoot(t, map[string]string{
 		"proc/meminfo":                          readTestdata(t, "meminfo"),
+		"proc/cpuinfo":                          "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\n",
 		"proc/slabinfo":                         readTestdata(t, "slabinfo"),
 		"proc/net/sockstat":                     readTestdata(t, "sockstat"),
 		"proc/10/smaps_rollup":                  readTestdata(t, "smaps_rollup"),
@@ -48,6 +49,10 @@ func TestFakeRootReaders(t *testing.T) {
 		"proc/sys/net/ipv4/tcp_mem":             "1\t2\t3\n",
 		"proc/sys/net/ipv4/ip_local_port_range": "32768\t60999\n",
 	})
+
+	model, err := fs.CPUModel()
+	require.NoError(t, err)
+	assert.Equal(t, "Intel(R) Xeon(R) Processor", model)
 
 	m, err := fs.Meminfo()
 	require.NoError(t, err)

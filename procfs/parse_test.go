@@ -207,3 +207,12 @@ func TestParseSwitches(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 }
+
+func TestParseCPUModel(t *testing.T) {
+	t.Parallel()
+	model, err := parseCPUModel("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu\n\nprocessor\t: 1\nmodel name\t: AMD EPYC\n")
+	require.NoError(t, err)
+	assert.Equal(t, "AMD EPYC", model)
+	_, err = parseCPUModel("processor\t: 0\nCPU implementer\t: 0x41\n") // arm64 names no model
+	assert.Error(t, err)
+}

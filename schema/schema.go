@@ -4,6 +4,8 @@
 // all read by the analysis. One definition for both sides.
 package schema
 
+import "fmt"
+
 // Meta is meta.json: what an experiment asked, how it ran, and where.
 type Meta struct {
 	ID         string   `json:"id"`
@@ -143,4 +145,81 @@ type Env struct {
 	Sysctls   map[string]string `json:"sysctls"`
 	Rlimits   map[string]uint64 `json:"rlimits"`
 	Root      bool              `json:"root"`
+	// Calibration is what the machine charged for the basic operations when
+	// the run began (package calibrate); zero in results that predate it.
+	Calibration Calibration `json:"calibration,omitzero"`
+}
+
+// Machine is the processor, the kernel and the calibration in one line:
+// "AMD EPYC × 2 CPUs, Linux 6.18.44; system call 1.1 µs, ...".
+func (e Env) Machine() string {
+	model, kernel := e.CPUModel, e.Kernel
+	if model == "" {
+		model = "processor not recorded"
+	}
+	if kernel == "" {
+		kernel = "not recorded"
+	}
+	return fmt.Sprintf("%s × %d CPUs, Linux %s; %s", model, e.CPUs, kernel, e.Calibration)
+}
+
+// Calibration is a short measurement of the machine under a run: what one
+// system call, one context switch and one loopback echo cost, so that a
+// reader can tell a slower processor from a slower engine. Medians over
+// batches (loopback: over single round trips).
+type Calibration struct {
+	// SyscallNs: one getppid(2), a system call no vDSO serves.
+	SyscallNs float64 `json:"syscall_ns"`
+	// CtxSwitchNs: half of PipeRTTPinnedNs, one switch from a thread to
+	// another of the same process (as perf bench sched pipe -T counts it).
+	CtxSwitchNs float64 `json:"ctx_switch_ns"`
+	// PipeRTTPinnedNs: a byte there and back over two pipes between two
+	// threads pinned to the same CPU, so every hand-over is a switch.
+	PipeRTTPinnedNs float64 `json:"pipe_rtt_pinned_ns"`
+	// PipeRTTUnpinnedNs: the same round trip with the threads where the
+	// scheduler puts them (usually two CPUs: a wake-up across CPUs).
+	PipeRTTUnpinnedNs float64 `json:"pipe_rtt_unpinned_ns"`
+	// ProcSwitchNs: half of PipeRTTProcsPinnedNs, one switch from a process
+	// to another (perf bench sched pipe's default, which uses processes):
+	// the address space changes too. 0 when not measured.
+	ProcSwitchNs float64 `json:"proc_switch_ns,omitempty"`
+	// PipeRTTProcsPinnedNs: the pinned round trip with the echo in another
+	// process (cat(1)), as between a server and its load client.
+	PipeRTTProcsPinnedNs float64 `json:"pipe_rtt_procs_pinned_ns,omitempty"`
+	// LoopbackRTTUs: a 16-byte echo over a loopback TCP connection between
+	// two threads, write to the whole echo read back.
+	LoopbackRTTUs float64 `json:"loopback_rtt_us"`
+	// LoopbackRoundTrips: how many echoes LoopbackRTTUs is the median of.
+	LoopbackRoundTrips int `json:"loopback_round_trips"`
+	// TookMs: how long the whole measurement took.
+	TookMs float64 `json:"took_ms"`
+}
+
+// Measured reports whether c holds a measurement (results older than the
+// calibration have none).
+func (c Calibration) Measured() bool { return c.SyscallNs > 0 }
+
+// String is the calibration in one phrase, for the report, the harness's
+// log and c1m-limits: "system call 1.1 µs, context switch 4.3 µs (...)".
+func (c Calibration) String() string {
+	if !c.Measured() {
+		return "calibration not measured"
+	}
+	switches := micros(c.CtxSwitchNs/1e3) + " between threads"
+	if c.ProcSwitchNs > 0 {
+		switches += ", " + micros(c.ProcSwitchNs/1e3) + " between processes"
+	}
+	return fmt.Sprintf("system call %s, context switch %s (half a pipe round trip on one CPU; unpinned threads' round trip %s), loopback echo round trip %s",
+		micros(c.SyscallNs/1e3), switches, micros(c.PipeRTTUnpinnedNs/1e3), micros(c.LoopbackRTTUs))
+}
+
+// micros formats a time in µs to about two significant digits.
+func micros(us float64) string {
+	switch {
+	case us < 1:
+		return fmt.Sprintf("%.2f µs", us)
+	case us < 10:
+		return fmt.Sprintf("%.1f µs", us)
+	}
+	return fmt.Sprintf("%.0f µs", us)
 }

@@ -47,6 +47,7 @@ func run() int {
 	fs.BoolVar(&cfg.Reconnect, "reconnect", cfg.Reconnect, "reconnect dropped or failed connections, with exponential back-off and jitter")
 	fs.Float64Var(&cfg.Churn, "churn", cfg.Churn, "once every connection is open, close this many idle connections per second (over all processes) and reconnect each at once (a soak's steady turnover; 0: none)")
 	fs.BoolVar(&cfg.Force, "force", cfg.Force, "connect even when the spread plan says the connections cannot fit (to see where it fails)")
+	fs.DurationVar(&cfg.Calibrate, "calibrate", cfg.Calibrate, "before the load, measure a system call, a context switch and a loopback echo for about this long, for the -json result's env (0: not at all)")
 	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
 	jsonPath := fs.String("json", "", "write the result as one JSON object to this file")
 	fs.Parse(os.Args[1:])

@@ -10,12 +10,15 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
+	"c1m/calibrate"
 	"c1m/limits"
 	"c1m/procfs"
+	"c1m/schema"
 )
 
 func main() {
@@ -40,6 +43,7 @@ func run() error {
 	fl.StringVar(&cfg.Results, "results", cfg.Results, "experiment 1's summary.csv, for the measured kernel memory per connection")
 	root := fl.String("root", "/", "root of the proc and sys trees read (and written by -tune)")
 	asJSON := fl.Bool("json", false, "print the report as JSON")
+	budget := fl.Duration("calibrate", calibrate.DefaultBudget, "measure a system call, a context switch and a loopback echo for about this long, printed and saved with the report (0: not at all)")
 	save := fl.String("save", "", "also write the report to DIR/limits.json (make limits: results/limits, which REPORT.md quotes)")
 	tune := fl.Bool("tune", false, "apply the sysctl lifts that bind (root), saving the old values to -state first")
 	untune := fl.Bool("untune", false, "restore the values saved in -state and remove it")
@@ -82,8 +86,9 @@ func run() error {
 		fmt.Printf("old values saved in %s: make untune (c1m-limits -untune) puts them back\n", *state)
 		return nil
 	}
+	machine := machineOf(fs, *budget)
 	if *save != "" {
-		if err := saveReport(*save, rep, *root); err != nil {
+		if err := saveReport(*save, rep, machine); err != nil {
 			return err
 		}
 	}
@@ -92,19 +97,43 @@ func run() error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	return rep.WriteText(os.Stdout)
+	if err := rep.WriteText(os.Stdout); err != nil {
+		return err
+	}
+	_, err = fmt.Printf("\nMachine: %s.\n", machine.Machine())
+	return err
+}
+
+// machineOf is the processor, kernel and calibration the limits were found
+// with (the calibration skipped when budget is 0, or reported when it fails).
+func machineOf(fs procfs.FS, budget time.Duration) schema.Env {
+	env := schema.Env{CPUs: runtime.NumCPU()}
+	if kernel, err := os.ReadFile(filepath.Join(fs.Root, "proc/sys/kernel/osrelease")); err == nil {
+		env.Kernel = strings.TrimSpace(string(kernel))
+	}
+	env.CPUModel, _ = fs.CPUModel() // not every architecture names its model
+	if budget > 0 {
+		c, err := calibrate.Measure(budget)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "c1m-limits: the machine's calibration failed: %v\n", err)
+		}
+		env.Calibration = c
+	}
+	return env
 }
 
 // saved is results/limits/limits.json: the report, and when and where it was computed.
 type saved struct {
-	Time   string        `json:"time"`
-	Kernel string        `json:"kernel"`
-	Report limits.Report `json:"report"`
+	Time        string             `json:"time"`
+	Kernel      string             `json:"kernel"`
+	CPUModel    string             `json:"cpu_model,omitempty"`
+	Calibration schema.Calibration `json:"calibration,omitzero"`
+	Report      limits.Report      `json:"report"`
 }
 
-func saveReport(dir string, rep limits.Report, root string) error {
-	kernel, _ := os.ReadFile(filepath.Join(root, "proc/sys/kernel/osrelease"))
-	b, err := json.MarshalIndent(saved{Time: time.Now().UTC().Format(time.RFC3339), Kernel: strings.TrimSpace(string(kernel)), Report: rep}, "", "  ")
+func saveReport(dir string, rep limits.Report, machine schema.Env) error {
+	b, err := json.MarshalIndent(saved{Time: time.Now().UTC().Format(time.RFC3339), Kernel: machine.Kernel,
+		CPUModel: machine.CPUModel, Calibration: machine.Calibration, Report: rep}, "", "  ")
 	if err != nil {
 		return err
 	}
