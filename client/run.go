@@ -102,8 +102,8 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 		return Result{}, err
 	}
 	start := time.Now()
-	fmt.Fprintf(log, "c1m-client: plan: %d connections over %d source(s) × %d server port(s); ephemeral ports %d-%d (%d usable) → capacity %d; %d process(es) × %d loop(s)\n",
-		cfg.Conns, len(sp.Sources), len(sp.Ports), sp.Range.Lo, sp.Range.Hi, sp.Range.Size(), sp.Capacity(), len(jobs), jobs[0].Loops)
+	fmt.Fprintf(log, "c1m-client: plan: %d connections over %d source(s) × %d server port(s); ephemeral ports %d-%d (%d usable) → capacity %d; %d process(es) × %d loop(s), engine %s\n",
+		cfg.Conns, len(sp.Sources), len(sp.Ports), sp.Range.Lo, sp.Range.Hi, sp.Range.Size(), sp.Capacity(), len(jobs), jobs[0].Loops, jobs[0].Engine)
 	if cfg.Conns > sp.Capacity() {
 		fmt.Fprintf(log, "c1m-client: -force: expect EADDRNOTAVAIL after %d connections (%d per source → server port pair)\n", sp.Capacity(), sp.Range.Size())
 	}
@@ -121,6 +121,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	}
 	res.Predicted = sp.Capacity()
 	res.Procs = len(jobs)
+	res.Engine = jobs[0].Engine
 	res.summarise()
 	res.Env = currentEnv(cfg.Flags)
 	res.Env.Start, res.Env.End = start.UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)
