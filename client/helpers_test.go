@@ -149,6 +149,22 @@ func testConfig(server string) Config {
 	return cfg
 }
 
+// forEachEngine runs test as a parallel subtest per client engine (uring
+// skipped, with the reason, where the kernel lacks what it needs).
+func forEachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, engine := range []string{EngineEpoll, EngineUring} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			if engine == EngineUring {
+				if err := UringSupported(); err != nil {
+					t.Skip(err)
+				}
+			}
+			test(t, engine)
+		})
+	}
+}
+
 // clientRun is client.Run going on in the background.
 type clientRun struct {
 	stop     chan struct{}

@@ -279,25 +279,41 @@ func (t *uringIO) send(k int) bool {
 	return true
 }
 
-// close shuts connection k's socket down and frees its slot; a
-// multishot receive ends with the shutdown, so nothing holds the socket.
-// At the run's end the rings' teardown closes everything instead.
+// close cancels what is pending on connection k's socket (its receive,
+// its connect, a wait for room) and frees its slot, which closes it. Both
+// run inline, in queue order, so a new socket queued into the slot after
+// them is never the one they act on (a shutdown would run later, in a
+// worker, and could hit it). Cancels go by exact user data: a cancel by
+// file scans every request of the ring. At the run's end the rings'
+// teardown closes everything instead.
 func (t *uringIO) close(k int) {
+	gen := t.gen[k] & 0xFFFFFF
 	t.gen[k]++
+	waiting := t.sending[k] == sendWaiting
 	t.sending[k] = 0
 	if t.e.phase.Load() == phaseClose {
 		return
 	}
 	r, slot := t.ringOf(k)
-	if err := r.ring.Reserve(2); err != nil {
+	if err := r.ring.Reserve(3); err != nil {
 		t.fail(err)
 		return
 	}
+	cancel := func(op uint8) {
+		s := t.sqe(r)
+		s.Opcode, s.Addr, s.Flags = iouring.OpAsyncCancel, uringData(op, gen, k), iouring.SqeCQESkipSuccess
+		s.UserData = uringData(uopClose, 0, k)
+	}
+	switch t.e.conns[k].state {
+	case stOpen:
+		cancel(uopRecv)
+	case stConnecting:
+		cancel(uopConnect)
+	}
+	if waiting {
+		cancel(uopWritable)
+	}
 	s := t.sqe(r)
-	s.PrepShutdown(slot, unix.SHUT_RDWR)
-	s.Flags |= iouring.SqeIOHardlink | iouring.SqeCQESkipSuccess // close even if never connected
-	s.UserData = uringData(uopClose, 0, k)
-	s = t.sqe(r)
 	s.PrepCloseDirect(slot)
 	s.Flags |= iouring.SqeCQESkipSuccess
 	s.UserData = uringData(uopClose, 0, k)
@@ -483,7 +499,7 @@ var UringSupported = sync.OnceValue(func() error {
 	}
 	defer r.Close()
 	if err := r.Supports(iouring.OpSocket, iouring.OpUringCmd, iouring.OpBind, iouring.OpConnect, iouring.OpRecv,
-		iouring.OpSend, iouring.OpPollAdd, iouring.OpShutdown, iouring.OpClose); err != nil {
+		iouring.OpSend, iouring.OpPollAdd, iouring.OpAsyncCancel, iouring.OpClose); err != nil {
 		return fmt.Errorf("%w: %s", err, fix)
 	}
 	return nil

@@ -36,11 +36,6 @@ func (s *SQE) PrepConnect(slot uint32, sa unsafe.Pointer, size uint32) {
 	s.Addr, s.Off = uint64(uintptr(sa)), uint64(size)
 }
 
-// PrepShutdown makes s shut the socket in slot down (how: unix.SHUT_*).
-func (s *SQE) PrepShutdown(slot uint32, how int) {
-	s.Opcode, s.Fd, s.Flags, s.Len = OpShutdown, int32(slot), s.Flags|SqeFixedFile, uint32(how)
-}
-
 // PrepCloseDirect makes s close the socket in slot and free the slot.
 func (s *SQE) PrepCloseDirect(slot uint32) {
 	s.Opcode, s.FileIndex = OpClose, slot+1

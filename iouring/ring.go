@@ -44,7 +44,6 @@ const (
 
 	SqeFixedFile      = 1 << 0
 	SqeIOLink         = 1 << 2 // the next SQE runs after this one, and is cancelled if it fails
-	SqeIOHardlink     = 1 << 3 // the next SQE runs after this one, whatever its result
 	SqeBufferSelect   = 1 << 5
 	SqeCQESkipSuccess = 1 << 6 // post a completion only on failure
 
@@ -55,7 +54,6 @@ const (
 	OpClose       = 19
 	OpSend        = 26
 	OpRecv        = 27
-	OpShutdown    = 34
 	OpSocket      = 45 // Linux 5.19; direct (registered-file) sockets
 	OpUringCmd    = 46 // socket commands (setsockopt) from Linux 6.7
 	OpBind        = 56 // Linux 6.11
