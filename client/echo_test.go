@@ -15,10 +15,10 @@ import (
 // Every connection opens, every keepalive comes back verified.
 func TestEchoVerifiedAgainstCore(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, engine string) {
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
 		srv, addr := startServer(t, "127.0.0.1:0")
 		cfg := testConfig(addr)
-		cfg.Engine = engine
+		engine(&cfg)
 		cfg.Conns = 300
 		res := runClient(t, cfg)
 
@@ -74,10 +74,10 @@ func TestRTTAccounting(t *testing.T) {
 // flight on every connection, all verified.
 func TestSaturatingMode(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, engine string) {
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
 		_, addr := startServer(t, "127.0.0.1:0")
 		cfg := testConfig(addr)
-		cfg.Engine = engine
+		engine(&cfg)
 		cfg.Conns, cfg.Interval, cfg.Depth, cfg.Size = 50, 0, 4, 1024
 		res := runClient(t, cfg)
 
@@ -125,10 +125,11 @@ func TestMismatchDetection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			forEachEngine(t, func(t *testing.T, engine string) {
+			forEachEngine(t, func(t *testing.T, engine engineVariant) {
 				addr := startCorruptEcho(t, tc.corrupt)
 				cfg := testConfig(addr)
-				cfg.Engine, cfg.Conns, cfg.Interval, cfg.Hold = engine, 20, 50*time.Millisecond, 500*time.Millisecond
+				engine(&cfg)
+				cfg.Conns, cfg.Interval, cfg.Hold = 20, 50*time.Millisecond, 500*time.Millisecond
 				res := runClient(t, cfg)
 				assert.Equal(t, int64(20), res.Established)
 				assert.Empty(t, res.Failed)
@@ -143,9 +144,9 @@ func TestMismatchDetection(t *testing.T) {
 // (runTimeout is shorter, so a run that waited would fail as hung).
 func TestConnectionRefusedEndsRun(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, engine string) {
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
 		cfg := testConfig(closedPort(t))
-		cfg.Engine = engine
+		engine(&cfg)
 		cfg.Conns, cfg.Hold = 50, time.Minute
 		res := runClient(t, cfg)
 
@@ -164,10 +165,10 @@ func TestConnectionRefusedEndsRun(t *testing.T) {
 // run ends by itself with everything counted as dropped.
 func TestServerClosesAtOnce(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, engine string) {
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
 		addr := startGoServer(t, func(c net.Conn) { c.Close() })
 		cfg := testConfig(addr)
-		cfg.Engine = engine
+		engine(&cfg)
 		cfg.Conns, cfg.Interval, cfg.Hold = 200, time.Hour, time.Hour // no keepalive would reveal a missed close
 		res := runClient(t, cfg)
 
@@ -183,11 +184,11 @@ func TestServerClosesAtOnce(t *testing.T) {
 // gets every connection back; the result counts the drops and reconnects.
 func TestReconnectAfterServerRestart(t *testing.T) {
 	t.Parallel()
-	forEachEngine(t, func(t *testing.T, engine string) {
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
 		first, addr := startServer(t, "127.0.0.1:0")
 		const n = 100
 		cfg := testConfig(addr)
-		cfg.Engine = engine
+		engine(&cfg)
 		cfg.Conns, cfg.Reconnect, cfg.Hold = n, true, time.Minute
 		run := startClient(t, cfg)
 		waitServerConns(t, first, n)

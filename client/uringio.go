@@ -162,7 +162,11 @@ func (t *uringIO) init(l *eventloop.Loop) error {
 
 func (t *uringIO) newRing(first int) (*uringRing, error) {
 	// SUBMIT_ALL: a request that fails does not hold back the ones behind it.
-	r, err := iouring.New(uringSQEntries, uringCQEntries, iouring.SetupSingleIssuer|iouring.SetupSubmitAll)
+	flags := uint32(iouring.SetupSingleIssuer | iouring.SetupSubmitAll)
+	if t.e.job.UringTaskrun == core.TaskrunDefer {
+		flags |= iouring.SetupDeferTaskrun | iouring.SetupTaskrunFlag
+	}
+	r, err := iouring.New(uringSQEntries, uringCQEntries, flags)
 	if err != nil {
 		return nil, err
 	}
@@ -324,16 +328,14 @@ func (t *uringIO) live(k int, gen uint32) bool {
 	return k < len(t.gen) && t.gen[k]&0xFFFFFF == gen && t.e.conns[k].fd >= 0
 }
 
-// event reaps every ring once the eventfd says completions came.
+// event serves the rings once the eventfd says completions came.
 func (t *uringIO) event(fd int, _ uint32) {
 	if fd != t.efd {
 		return
 	}
 	var b [8]byte
 	unix.Read(t.efd, b[:]) // first: a completion posted after it signals again
-	for _, r := range t.rings {
-		r.ring.Reap(func(c *iouring.CQE) { t.complete(r, c) })
-	}
+	t.serve()
 }
 
 func (t *uringIO) complete(r *uringRing, c *iouring.CQE) {
@@ -440,31 +442,57 @@ func (t *uringIO) sent(k int, gen uint32, res int32) {
 	}
 }
 
-// submit tops the buffer rings up, re-arms receives that ran out of
-// buffers, and enters each ring that has requests queued (or completions
-// held back): one io_uring_enter per ring per loop iteration.
-func (t *uringIO) submit() time.Duration {
+// submit serves the rings after the loop's tick: what the schedule
+// queued goes to the kernel.
+func (t *uringIO) submit() time.Duration { return t.serve() }
+
+// serve reaps each ring's completions and enters each ring that has
+// requests queued or, deferring, completions waiting to run: one
+// io_uring_enter per busy ring per loop iteration, whatever the count of
+// sends in it. What the enter completed at once is reaped at once, a few
+// rounds at most; it returns when to come back (-1: on the eventfd).
+func (t *uringIO) serve() time.Duration {
 	wait := time.Duration(-1)
 	for _, r := range t.rings {
-		r.bufs.Refill(r.bufTarget)
-		if len(r.rearm) > 0 && r.bufs.InRing() > 0 {
-			list := r.rearm
-			r.rearm = nil
-			for _, u := range list {
-				_, gen, k := splitUringData(u)
-				if t.live(k, gen) && t.e.conns[k].state == stOpen {
-					t.armRecv(k)
+		for round := 0; round < 4; round++ {
+			n := r.ring.Reap(func(c *iouring.CQE) { t.complete(r, c) })
+			t.offerBuffers(r)
+			if r.ring.Queued() > 0 || r.ring.Ready() || r.ring.MayHaveMore() {
+				if err := r.ring.Submit(); err != nil {
+					t.fail(err)
+					break
 				}
+			} else if n == 0 {
+				break
 			}
 		}
-		if err := r.ring.Submit(); err != nil {
-			t.fail(err)
-		}
-		if r.ring.Queued() > 0 || len(r.rearm) > 0 {
-			wait = time.Millisecond // the kernel took not all, or buffers ran out: soon again
+		switch {
+		case r.ring.Ready() || r.ring.MayHaveMore():
+			wait = 0 // still busy after the rounds: come back at once
+		case r.ring.Queued() > 0 || len(r.rearm) > 0:
+			if wait < 0 || wait > time.Millisecond {
+				wait = time.Millisecond // the kernel took not all, or buffers ran out: soon again
+			}
 		}
 	}
 	return wait
+}
+
+// offerBuffers tops the ring's buffers up and re-arms the receives that
+// ended for want of one.
+func (t *uringIO) offerBuffers(r *uringRing) {
+	r.bufs.Refill(r.bufTarget)
+	if len(r.rearm) == 0 || r.bufs.InRing() == 0 {
+		return
+	}
+	list := r.rearm
+	r.rearm = nil
+	for _, u := range list {
+		_, gen, k := splitUringData(u)
+		if t.live(k, gen) && t.e.conns[k].state == stOpen {
+			t.armRecv(k)
+		}
+	}
 }
 
 // exit takes the buffer rings away (so no late receive writes into the
