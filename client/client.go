@@ -29,7 +29,6 @@ const (
 // Config is everything the client's flags set.
 type Config struct {
 	Engine         string        // EngineEpoll or EngineUring
-	UringTaskrun   string        // uring: core.TaskrunSignal or core.TaskrunDefer
 	Server         string        // server ip:port (the first port)
 	Ports          int           // consecutive server ports
 	Src            string        // source addresses: range, CIDR or list
@@ -64,7 +63,7 @@ type Config struct {
 // DefaultConfig is the flags' starting point: the original's client.
 func DefaultConfig() Config {
 	return Config{
-		Engine: EngineEpoll, UringTaskrun: core.TaskrunSignal, Server: "127.0.0.1:9876", Ports: 1, Src: "127.0.0.2-127.0.0.254", Conns: 1000,
+		Engine: EngineEpoll, Server: "127.0.0.1:9876", Ports: 1, Src: "127.0.0.2-127.0.0.254", Conns: 1000,
 		InFlight: 4096, Msg: "keepalive!\x00", Interval: 30 * time.Second, Tick: 10 * time.Millisecond, Depth: 1, RawWaitMs: 10,
 		Timeout: 5 * time.Second, ConnectTimeout: 30 * time.Second, Hold: 10 * time.Second,
 	}
@@ -73,7 +72,6 @@ func DefaultConfig() Config {
 // Job is one process's share of a run (sent to child processes as JSON).
 type Job struct {
 	Engine         string
-	UringTaskrun   string
 	Spread         Spread
 	Msg            []byte
 	Total          int // connections in the whole run (phases spread over all)
@@ -168,7 +166,7 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 		if p < cfg.Conns%procs {
 			n++
 		}
-		jobs[p] = Job{Engine: cfg.Engine, UringTaskrun: cfg.UringTaskrun, Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
+		jobs[p] = Job{Engine: cfg.Engine, Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
 			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
 			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
 			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Loops: min(loops, max(n, 1)), PrivateTables: cfg.FDTables, Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
@@ -186,11 +184,6 @@ func processesAndLoops(cfg Config) (procs, loops int, err error) {
 		// a loop (thread, with rings of its own) per CPU.
 		if cfg.FDTables || cfg.Procs > 1 {
 			return 0, 0, fmt.Errorf("-engine uring runs one process whatever the count: drop -fdtables and -procs")
-		}
-		switch cfg.UringTaskrun {
-		case "", core.TaskrunSignal, core.TaskrunDefer:
-		default:
-			return 0, 0, fmt.Errorf("-uring-taskrun %q: want %s or %s", cfg.UringTaskrun, core.TaskrunSignal, core.TaskrunDefer)
 		}
 		if cfg.Nofile == 0 {
 			if _, _, err := core.RaiseNofile(); err != nil { // a ring's table is capped at the soft limit

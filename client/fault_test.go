@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"c1m/core"
 	"c1m/procfs"
 )
 
@@ -26,18 +25,18 @@ import (
 func TestChurnClosesAndReconnects(t *testing.T) {
 	t.Parallel()
 	for _, run := range []struct {
-		engine, taskrun string
-		procs           int
-	}{{EngineEpoll, "", 1}, {EngineEpoll, "", 2}, {EngineUring, core.TaskrunSignal, 1}, {EngineUring, core.TaskrunDefer, 1}} {
+		engine string
+		procs  int
+	}{{EngineEpoll, 1}, {EngineEpoll, 2}, {EngineUring, 1}} {
 		procs := run.procs
-		t.Run(run.engine+run.taskrun+"/"+strconv.Itoa(procs)+"proc", func(t *testing.T) {
+		t.Run(run.engine+"/"+strconv.Itoa(procs)+"proc", func(t *testing.T) {
 			t.Parallel()
 			if run.engine == EngineUring && UringSupported() != nil {
 				t.Skip(UringSupported())
 			}
 			srv, addr := startServer(t, "127.0.0.1:0")
 			cfg := testConfig(addr)
-			cfg.Engine, cfg.UringTaskrun = run.engine, run.taskrun
+			cfg.Engine = run.engine
 			cfg.Conns, cfg.Procs, cfg.Interval, cfg.Churn, cfg.Hold = 100, procs, 50*time.Millisecond, 200, 2*time.Second
 			var last Progress
 			cfg.OnProgress = func(p Progress) { last = p } // called on Run's goroutine only

@@ -152,21 +152,18 @@ func testConfig(server string) Config {
 // engineVariant sets a client engine, and its options, in a Config.
 type engineVariant func(*Config)
 
-// forEachEngine runs test as a parallel subtest per client engine and
-// mode: epoll, uring, and uring with deferred task running (uring skipped,
-// with the reason, where the kernel lacks what it needs).
+// forEachEngine runs test as a parallel subtest per client engine (uring
+// skipped, with the reason, where the kernel lacks what it needs).
 func forEachEngine(t *testing.T, test func(t *testing.T, engine engineVariant)) {
-	for _, v := range []struct{ name, engine, taskrun string }{
-		{"epoll", EngineEpoll, ""}, {"uring", EngineUring, core.TaskrunSignal}, {"uring-defer", EngineUring, core.TaskrunDefer},
-	} {
-		t.Run(v.name, func(t *testing.T) {
+	for _, engine := range []string{EngineEpoll, EngineUring} {
+		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			if v.engine == EngineUring {
+			if engine == EngineUring {
 				if err := UringSupported(); err != nil {
 					t.Skip(err)
 				}
 			}
-			test(t, func(c *Config) { c.Engine, c.UringTaskrun = v.engine, v.taskrun })
+			test(t, func(c *Config) { c.Engine = engine })
 		})
 	}
 }

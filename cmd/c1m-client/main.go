@@ -27,7 +27,6 @@ func run() int {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (ordinary fds, one process per RLIMIT_NOFILE of connections) or uring (sockets in io_uring rings' registered-file tables: one process, a thread per CPU; Linux 6.11+)")
-	fs.StringVar(&cfg.UringTaskrun, "uring-taskrun", cfg.UringTaskrun, "uring: how completions reach a loop: signal (the kernel interrupts it) or defer (they wait for its next io_uring_enter; an eventfd wakes it)")
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "server ip:port (the first of -ports consecutive ports)")
 	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "spread connections over this many consecutive server ports")
 	fs.StringVar(&cfg.Src, "src", cfg.Src, "source addresses: a range (127.0.0.2-127.0.0.254), a CIDR (127.1.0.0/24) or a comma-separated list")
