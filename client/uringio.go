@@ -133,14 +133,8 @@ func (t *uringIO) init(l *eventloop.Loop) error {
 	if err := UringSupported(); err != nil {
 		return err
 	}
-	soft, _, err := core.RaiseNofile()
-	if err != nil {
-		return err
-	}
-	// A ring's table is capped at the soft RLIMIT_NOFILE: the server's
-	// plan for its rings, with no listeners, is this loop's.
-	t.plan, err = core.PlanRings(core.Config{MaxConns: max(len(t.e.conns), 1), Workers: 1}, soft)
-	if err != nil {
+	var err error
+	if t.plan, err = uringPlan(len(t.e.conns)); err != nil {
 		return err
 	}
 	if t.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
@@ -159,6 +153,17 @@ func (t *uringIO) init(l *eventloop.Loop) error {
 		t.rings = append(t.rings, r)
 	}
 	return nil
+}
+
+// uringPlan is the rings of a loop holding conns connections. A ring's
+// table is capped at the soft RLIMIT_NOFILE: the server's plan for its
+// rings, with no listeners, is the loop's.
+func uringPlan(conns int) (core.Plan, error) {
+	soft, _, err := core.RaiseNofile()
+	if err != nil {
+		return core.Plan{}, err
+	}
+	return core.PlanRings(core.Config{MaxConns: max(conns, 1), Workers: 1}, soft)
 }
 
 func (t *uringIO) newRing(first int) (*uringRing, error) {
