@@ -21,8 +21,15 @@ import (
 	"c1m/eventloop"
 )
 
+// The client's engines (-engine).
+const (
+	EngineEpoll = "epoll" // ordinary fds in epoll, one process per RLIMIT_NOFILE of connections
+	EngineUring = "uring" // sockets in io_uring rings' registered-file tables: one process for any count
+)
+
 // Config is everything the client's flags set.
 type Config struct {
+	Engine         string        // EngineEpoll or EngineUring
 	Server         string        // server ip:port (the first port)
 	Ports          int           // consecutive server ports
 	Src            string        // source addresses: range, CIDR or list
@@ -58,7 +65,7 @@ type Config struct {
 // DefaultConfig is the flags' starting point: the original's client.
 func DefaultConfig() Config {
 	return Config{
-		Server: "127.0.0.1:9876", Ports: 1, Src: "127.0.0.2-127.0.0.254", Conns: 1000,
+		Engine: EngineEpoll, Server: "127.0.0.1:9876", Ports: 1, Src: "127.0.0.2-127.0.0.254", Conns: 1000,
 		InFlight: 4096, Msg: "keepalive!\x00", Interval: 30 * time.Second, Tick: 10 * time.Millisecond, Depth: 1, RawWaitMs: 10,
 		Timeout: 5 * time.Second, ConnectTimeout: 30 * time.Second, Hold: 10 * time.Second,
 		Calibrate: calibrate.DefaultBudget,
@@ -67,6 +74,7 @@ func DefaultConfig() Config {
 
 // Job is one process's share of a run (sent to child processes as JSON).
 type Job struct {
+	Engine         string
 	Spread         Spread
 	Msg            []byte
 	Total          int // connections in the whole run (phases spread over all)
@@ -147,14 +155,59 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 	if cfg.Interval == 0 {
 		depth = cfg.Depth
 	}
-	if cfg.FDTables && cfg.Procs > 1 {
-		return nil, sp, fmt.Errorf("-fdtables runs one process: drop -procs %d", cfg.Procs)
+	if cfg.Engine == "" {
+		cfg.Engine = EngineEpoll
 	}
-	procs, err := procsFor(cfg)
+	procs, loops, err := processesAndLoops(cfg)
 	if err != nil {
 		return nil, sp, err
 	}
-	loops := cfg.Loops
+	jobs := make([]Job, procs)
+	off := 0
+	for p := range jobs {
+		n := cfg.Conns / procs
+		if p < cfg.Conns%procs {
+			n++
+		}
+		jobs[p] = Job{Engine: cfg.Engine, Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
+			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
+			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
+			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Loops: min(loops, max(n, 1)), PrivateTables: cfg.FDTables, Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
+		off += n
+	}
+	return jobs, sp, nil
+}
+
+// processesAndLoops is how many processes, and loops in each, cfg runs.
+func processesAndLoops(cfg Config) (procs, loops int, err error) {
+	switch cfg.Engine {
+	case EngineEpoll:
+	case EngineUring:
+		// The rings' tables hold the sockets, not the fd table: one process,
+		// a loop (thread, with rings of its own) per CPU.
+		if cfg.FDTables || cfg.Procs > 1 {
+			return 0, 0, fmt.Errorf("-engine uring runs one process whatever the count: drop -fdtables and -procs")
+		}
+		if cfg.Nofile == 0 {
+			if _, _, err := core.RaiseNofile(); err != nil { // a ring's table is capped at the soft limit
+				return 0, 0, err
+			}
+		}
+		loops = cfg.Loops
+		if loops <= 0 {
+			loops = runtime.NumCPU()
+		}
+		return 1, loops, nil
+	default:
+		return 0, 0, fmt.Errorf("-engine %q: want %s or %s", cfg.Engine, EngineEpoll, EngineUring)
+	}
+	if cfg.FDTables && cfg.Procs > 1 {
+		return 0, 0, fmt.Errorf("-fdtables runs one process: drop -procs %d", cfg.Procs)
+	}
+	if procs, err = procsFor(cfg); err != nil {
+		return 0, 0, err
+	}
+	loops = cfg.Loops
 	if loops <= 0 {
 		loops = 1
 		if procs == 1 {
@@ -166,20 +219,7 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 		// fd table each, in one process.
 		loops, procs = max(loops, procs), 1
 	}
-	jobs := make([]Job, procs)
-	off := 0
-	for p := range jobs {
-		n := cfg.Conns / procs
-		if p < cfg.Conns%procs {
-			n++
-		}
-		jobs[p] = Job{Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
-			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
-			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
-			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Loops: min(loops, max(n, 1)), PrivateTables: cfg.FDTables, Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
-		off += n
-	}
-	return jobs, sp, nil
+	return procs, loops, nil
 }
 
 func portRange(cfg Config) (PortRange, error) {
@@ -271,6 +311,7 @@ type jobRun struct {
 	phase     atomic.Int32
 	engines   []*engine
 	holdBegan time.Time
+	holdCPU0  float64 // the process's CPU seconds when the hold began
 }
 
 // runJob runs job until its hold ends or a signal ends it, and returns
@@ -287,6 +328,7 @@ func runJob(job Job, sig signals, every time.Duration, progress func(Progress)) 
 	rampEnd := r.rampAndHold(&res)
 	if !r.holdBegan.IsZero() {
 		res.HoldSeconds = time.Since(r.holdBegan).Seconds()
+		res.HoldCPUSeconds = cpuSeconds() - r.holdCPU0
 	}
 	if rampEnd.IsZero() {
 		rampEnd = time.Now()
@@ -338,6 +380,7 @@ func (r *jobRun) markHold() {
 	ns := core.MonoNs()
 	if r.holdBegan.IsZero() {
 		r.holdBegan = time.Now()
+		r.holdCPU0 = cpuSeconds()
 	}
 	for _, e := range r.engines {
 		e.holdStart.Store(ns)

@@ -15,34 +15,37 @@ import (
 // Every connection opens, every keepalive comes back verified.
 func TestEchoVerifiedAgainstCore(t *testing.T) {
 	t.Parallel()
-	srv, addr := startServer(t, "127.0.0.1:0")
-	cfg := testConfig(addr)
-	cfg.Conns = 300
-	res := runClient(t, cfg)
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
+		srv, addr := startServer(t, "127.0.0.1:0")
+		cfg := testConfig(addr)
+		engine(&cfg)
+		cfg.Conns = 300
+		res := runClient(t, cfg)
 
-	assert.Equal(t, endHold, res.Ended)
-	assert.Equal(t, int64(300), res.Attempted)
-	assert.Equal(t, int64(300), res.Established)
-	assert.Equal(t, int64(300), res.PeakOpen)
-	assert.Empty(t, res.Failed)
-	assert.Empty(t, res.Dropped)
-	assert.Positive(t, res.Echoed)
-	assert.Zero(t, res.Mismatched)
-	assert.Zero(t, res.Timeouts)
-	assert.Zero(t, res.InFlightAtClose, "the drain waited for every outstanding echo")
-	assert.Equal(t, res.Sent, res.Echoed)
-	assert.Equal(t, res.Established, res.ConnsVerified, "every connection had an echo verified")
-	assert.Equal(t, int64(300), res.OpenAtEnd)
-	assert.Equal(t, 1, res.Procs)
-	assert.Equal(t, res.Echoed*int64(len(cfg.Msg)), res.BytesReceived)
-	assert.Greater(t, res.Predicted, 300)
+		assert.Equal(t, endHold, res.Ended)
+		assert.Equal(t, int64(300), res.Attempted)
+		assert.Equal(t, int64(300), res.Established)
+		assert.Equal(t, int64(300), res.PeakOpen)
+		assert.Empty(t, res.Failed)
+		assert.Empty(t, res.Dropped)
+		assert.Positive(t, res.Echoed)
+		assert.Zero(t, res.Mismatched)
+		assert.Zero(t, res.Timeouts)
+		assert.Zero(t, res.InFlightAtClose, "the drain waited for every outstanding echo")
+		assert.Equal(t, res.Sent, res.Echoed)
+		assert.Equal(t, res.Established, res.ConnsVerified, "every connection had an echo verified")
+		assert.Equal(t, int64(300), res.OpenAtEnd)
+		assert.Equal(t, 1, res.Procs)
+		assert.Equal(t, res.Echoed*int64(len(cfg.Msg)), res.BytesReceived)
+		assert.Greater(t, res.Predicted, 300)
 
-	// The server saw the same traffic, and every connection is closed.
-	waitServerConns(t, srv, 0)
-	snap := srv.Snapshot()
-	assert.Equal(t, uint64(300), snap.Accepted)
-	assert.Equal(t, uint64(res.BytesSent), snap.BytesIn)
-	assert.Equal(t, uint64(res.BytesReceived), snap.BytesOut)
+		// The server saw the same traffic, and every connection is closed.
+		waitServerConns(t, srv, 0)
+		snap := srv.Snapshot()
+		assert.Equal(t, uint64(300), snap.Accepted)
+		assert.Equal(t, uint64(res.BytesSent), snap.BytesIn)
+		assert.Equal(t, uint64(res.BytesReceived), snap.BytesOut)
+	})
 }
 
 // RTT accounting: one round-trip time per echo, percentiles in order, and
@@ -71,19 +74,22 @@ func TestRTTAccounting(t *testing.T) {
 // flight on every connection, all verified.
 func TestSaturatingMode(t *testing.T) {
 	t.Parallel()
-	_, addr := startServer(t, "127.0.0.1:0")
-	cfg := testConfig(addr)
-	cfg.Conns, cfg.Interval, cfg.Depth, cfg.Size = 50, 0, 4, 1024
-	res := runClient(t, cfg)
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
+		_, addr := startServer(t, "127.0.0.1:0")
+		cfg := testConfig(addr)
+		engine(&cfg)
+		cfg.Conns, cfg.Interval, cfg.Depth, cfg.Size = 50, 0, 4, 1024
+		res := runClient(t, cfg)
 
-	assert.Equal(t, endHold, res.Ended)
-	assert.Equal(t, int64(50), res.Established)
-	assert.Positive(t, res.Echoed)
-	assert.Zero(t, res.Mismatched)
-	assert.Empty(t, res.Dropped)
-	assert.Equal(t, res.Established, res.ConnsVerified)
-	assert.Greater(t, res.Sent, int64(4*50), "messages were sent again as echoes came back")
-	assert.Zero(t, res.InFlightAtClose, "the drain waited for every outstanding echo")
+		assert.Equal(t, endHold, res.Ended)
+		assert.Equal(t, int64(50), res.Established)
+		assert.Positive(t, res.Echoed)
+		assert.Zero(t, res.Mismatched)
+		assert.Empty(t, res.Dropped)
+		assert.Equal(t, res.Established, res.ConnsVerified)
+		assert.Greater(t, res.Sent, int64(4*50), "messages were sent again as echoes came back")
+		assert.Zero(t, res.InFlightAtClose, "the drain waited for every outstanding echo")
+	})
 }
 
 // A server that corrupts its echo is caught: a flipped byte makes every
@@ -119,13 +125,16 @@ func TestMismatchDetection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			addr := startCorruptEcho(t, tc.corrupt)
-			cfg := testConfig(addr)
-			cfg.Conns, cfg.Interval, cfg.Hold = 20, 50*time.Millisecond, 500*time.Millisecond
-			res := runClient(t, cfg)
-			assert.Equal(t, int64(20), res.Established)
-			assert.Empty(t, res.Failed)
-			tc.check(t, res)
+			forEachEngine(t, func(t *testing.T, engine engineVariant) {
+				addr := startCorruptEcho(t, tc.corrupt)
+				cfg := testConfig(addr)
+				engine(&cfg)
+				cfg.Conns, cfg.Interval, cfg.Hold = 20, 50*time.Millisecond, 500*time.Millisecond
+				res := runClient(t, cfg)
+				assert.Equal(t, int64(20), res.Established)
+				assert.Empty(t, res.Failed)
+				tc.check(t, res)
+			})
 		})
 	}
 }
@@ -135,16 +144,19 @@ func TestMismatchDetection(t *testing.T) {
 // (runTimeout is shorter, so a run that waited would fail as hung).
 func TestConnectionRefusedEndsRun(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(closedPort(t))
-	cfg.Conns, cfg.Hold = 50, time.Minute
-	res := runClient(t, cfg)
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
+		cfg := testConfig(closedPort(t))
+		engine(&cfg)
+		cfg.Conns, cfg.Hold = 50, time.Minute
+		res := runClient(t, cfg)
 
-	assert.Equal(t, endNoneOpen, res.Ended)
-	assert.Equal(t, map[string]int64{"ECONNREFUSED": 50}, res.Failed)
-	assert.Equal(t, int64(50), res.Attempted, "each connection tried once, no retry loop")
-	assert.Zero(t, res.Established)
-	assert.Zero(t, res.Sent)
-	assert.Zero(t, res.Reconnects)
+		assert.Equal(t, endNoneOpen, res.Ended)
+		assert.Equal(t, map[string]int64{"ECONNREFUSED": 50}, res.Failed)
+		assert.Equal(t, int64(50), res.Attempted, "each connection tried once, no retry loop")
+		assert.Zero(t, res.Established)
+		assert.Zero(t, res.Sent)
+		assert.Zero(t, res.Reconnects)
+	})
 }
 
 // A server that accepts and closes at once (as one shedding load does): the
@@ -153,60 +165,66 @@ func TestConnectionRefusedEndsRun(t *testing.T) {
 // run ends by itself with everything counted as dropped.
 func TestServerClosesAtOnce(t *testing.T) {
 	t.Parallel()
-	addr := startGoServer(t, func(c net.Conn) { c.Close() })
-	cfg := testConfig(addr)
-	cfg.Conns, cfg.Interval, cfg.Hold = 200, time.Hour, time.Hour // no keepalive would reveal a missed close
-	res := runClient(t, cfg)
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
+		addr := startGoServer(t, func(c net.Conn) { c.Close() })
+		cfg := testConfig(addr)
+		engine(&cfg)
+		cfg.Conns, cfg.Interval, cfg.Hold = 200, time.Hour, time.Hour // no keepalive would reveal a missed close
+		res := runClient(t, cfg)
 
-	assert.Equal(t, endNoneOpen, res.Ended)
-	assert.Equal(t, int64(200), res.Established)
-	assert.Equal(t, int64(200), sum(res.Dropped), "%v", res.Dropped)
-	assert.Zero(t, res.OpenAtEnd)
-	assert.Empty(t, res.Failed)
+		assert.Equal(t, endNoneOpen, res.Ended)
+		assert.Equal(t, int64(200), res.Established)
+		assert.Equal(t, int64(200), sum(res.Dropped), "%v", res.Dropped)
+		assert.Zero(t, res.OpenAtEnd)
+		assert.Empty(t, res.Failed)
+	})
 }
 
 // With -reconnect, a server stopped mid-run and restarted on the same port
 // gets every connection back; the result counts the drops and reconnects.
 func TestReconnectAfterServerRestart(t *testing.T) {
 	t.Parallel()
-	first, addr := startServer(t, "127.0.0.1:0")
-	const n = 100
-	cfg := testConfig(addr)
-	cfg.Conns, cfg.Reconnect, cfg.Hold = n, true, time.Minute
-	run := startClient(t, cfg)
-	waitServerConns(t, first, n)
+	forEachEngine(t, func(t *testing.T, engine engineVariant) {
+		first, addr := startServer(t, "127.0.0.1:0")
+		const n = 100
+		cfg := testConfig(addr)
+		engine(&cfg)
+		cfg.Conns, cfg.Reconnect, cfg.Hold = n, true, time.Minute
+		run := startClient(t, cfg)
+		waitServerConns(t, first, n)
 
-	first.Stop()
-	time.Sleep(500 * time.Millisecond) // the server is down a while (not a measurement)
-	second, _ := startServer(t, addr)
-	waitServerConns(t, second, n)
-	run.Stop()
-	res, err := run.Wait(t)
-	require.NoError(t, err)
-	checkAccounting(t, cfg, res)
+		first.Stop()
+		time.Sleep(500 * time.Millisecond) // the server is down a while (not a measurement)
+		second, _ := startServer(t, addr)
+		waitServerConns(t, second, n)
+		run.Stop()
+		res, err := run.Wait(t)
+		require.NoError(t, err)
+		checkAccounting(t, cfg, res)
 
-	assert.Equal(t, endSignal, res.Ended)
-	// A reconnect racing the old server's dying sockets now and then meets
-	// an RST, before or just after its handshake (seen with and without the
-	// retry heap): a loss or failure more, never one less.
-	assert.GreaterOrEqual(t, sum(res.Dropped), int64(n), "each connection dropped, when the server stopped: %v", res.Dropped)
-	assert.LessOrEqual(t, sum(res.Dropped), int64(n+n/10), "few dropped twice: %v", res.Dropped)
-	for name := range res.Dropped {
-		assert.Contains(t, []string{"EOF", "ECONNRESET", "EPIPE"}, name)
-	}
-	// The second server holding n connections means every one was retried;
-	// the client itself may not have seen every second handshake complete
-	// before it was stopped, so established is only known to be above n.
-	assert.GreaterOrEqual(t, res.Reconnects, int64(n), "every dropped connection was retried")
-	assert.Greater(t, res.Established, int64(n), "connections opened again after the restart")
-	for name := range res.Failed {
-		assert.Contains(t, []string{"ECONNREFUSED", "ECONNRESET"}, name, "only refusals (and the odd reset) while the server was down: %v", res.Failed)
-	}
-	t.Logf("dropped %v, failed %v, reconnects %d", res.Dropped, res.Failed, res.Reconnects)
-	assert.Zero(t, res.Mismatched)
-	// The server may count a connection before the client's loop has seen
-	// its handshake complete, so the client's count can trail the server's.
-	assert.LessOrEqual(t, res.OpenAtEnd, int64(n))
+		assert.Equal(t, endSignal, res.Ended)
+		// A reconnect racing the old server's dying sockets now and then meets
+		// an RST, before or just after its handshake (seen with and without the
+		// retry heap): a loss or failure more, never one less.
+		assert.GreaterOrEqual(t, sum(res.Dropped), int64(n), "each connection dropped, when the server stopped: %v", res.Dropped)
+		assert.LessOrEqual(t, sum(res.Dropped), int64(n+n/10), "few dropped twice: %v", res.Dropped)
+		for name := range res.Dropped {
+			assert.Contains(t, []string{"EOF", "ECONNRESET", "EPIPE"}, name)
+		}
+		// The second server holding n connections means every one was retried;
+		// the client itself may not have seen every second handshake complete
+		// before it was stopped, so established is only known to be above n.
+		assert.GreaterOrEqual(t, res.Reconnects, int64(n), "every dropped connection was retried")
+		assert.Greater(t, res.Established, int64(n), "connections opened again after the restart")
+		for name := range res.Failed {
+			assert.Contains(t, []string{"ECONNREFUSED", "ECONNRESET"}, name, "only refusals (and the odd reset) while the server was down: %v", res.Failed)
+		}
+		t.Logf("dropped %v, failed %v, reconnects %d", res.Dropped, res.Failed, res.Reconnects)
+		assert.Zero(t, res.Mismatched)
+		// The server may count a connection before the client's loop has seen
+		// its handshake complete, so the client's count can trail the server's.
+		assert.LessOrEqual(t, res.OpenAtEnd, int64(n))
+	})
 }
 
 // A quiet ramp sends nothing until every connection (of every process) is

@@ -1,9 +1,7 @@
 package client
 
 import (
-	"errors"
 	"math/rand/v2"
-	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +56,21 @@ const (
 	backoffCeiling = 10 * time.Second
 )
 
+// transport is how an engine's sockets do their I/O: ordinary fds in
+// epoll (epollIO) or registered-file slots of io_uring rings (uringIO).
+// The engine keeps everything else — the ramp, the keepalive schedule, the
+// verification, the counts — and a transport reports back through
+// established, connectFailed, received and drop. All on the loop's thread.
+type transport interface {
+	init(l *eventloop.Loop) error // before the loop's first wait
+	event(fd int, ev uint32)      // an fd the transport added to the loop is ready
+	connect(k int) error          // start connection k's connect (an error: it failed at once)
+	send(k int) bool              // send k's queued bytes as the socket allows; false: k was dropped
+	close(k int)                  // close k's socket (conns[k].fd >= 0)
+	submit() time.Duration        // after each tick: hand queued requests to the kernel; when to come back (-1: no need)
+	exit()                        // the loop ends: release everything
+}
+
 // engine drives one loop's share of the connections.
 type engine struct {
 	id    int
@@ -65,8 +78,7 @@ type engine struct {
 	loop  *eventloop.Loop
 	conns []conn
 	sent  []int64 // send time of each in-flight message: depth slots per connection
-	byFD  []int32 // fd → index+1 in conns
-	buf   []byte
+	io    transport
 	phase *atomic.Int32
 	c     counters
 	connH *hdrhistogram.Histogram
@@ -105,7 +117,7 @@ func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
 		n = 0
 	}
 	e := &engine{id: id, job: job, conns: make([]conn, n), sent: make([]int64, n*job.Depth),
-		buf: make([]byte, maxChunk), phase: phase, connH: core.NewLatencyHistogram(),
+		phase: phase, connH: core.NewLatencyHistogram(),
 		rttH: core.NewLatencyHistogram(), holdH: core.NewLatencyHistogram(), downH: core.NewLatencyHistogram(), stride: loops}
 	e.maxInFlight = max(job.InFlight/loops, 1)
 	if job.Rate > 0 {
@@ -114,6 +126,11 @@ func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
 	e.churnRate = job.Churn / float64(loops)
 	for i := range e.conns {
 		e.conns[i].fd = -1
+	}
+	if job.Engine == EngineUring {
+		e.io = newUringIO(e)
+	} else {
+		e.io = newEpollIO(e)
 	}
 	return e
 }
@@ -126,11 +143,22 @@ func (e *engine) hooks() eventloop.Hooks {
 			e.loop = l
 			e.lastRefill = core.MonoNs()
 			e.cycleStart = e.lastRefill
-			return nil
+			return e.io.init(l)
 		},
-		Event: e.event,
-		Tick:  e.tick,
-		Exit:  e.closeAll,
+		Event: e.io.event,
+		Tick: func(now time.Time) time.Duration {
+			wait := e.tick(now)
+			// Everything the events and the schedule queued goes to the
+			// kernel together (io_uring: one enter per ring that has work).
+			if d := e.io.submit(); d >= 0 && (wait < 0 || d < wait) {
+				wait = d
+			}
+			return wait
+		},
+		Exit: func() {
+			e.closeAll()
+			e.io.exit()
+		},
 	}
 }
 
@@ -215,84 +243,16 @@ func (e *engine) finishRamp(ns int64) {
 	}
 }
 
-// connect starts a non-blocking connect for connection k.
+// connect starts connection k's connect through the transport.
 func (e *engine) connect(k int, ns int64) {
 	c := &e.conns[k]
-	src, port := e.job.Spread.Target(e.global(k))
 	e.c.attempted.Add(1)
 	c.started = ns
-	dst := netip.AddrPortFrom(e.job.Spread.Server, port)
-	sa, family := core.SockaddrOf(dst)
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		e.connectFailed(k, err)
-		return
-	}
-	c.fd = int32(fd)
-	// Bind the source address only; the port is chosen at connect, per
-	// 4-tuple, so each (source, server port) pair gets the whole range.
-	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-	srcSA, _ := core.SockaddrOf(netip.AddrPortFrom(src, 0))
-	if err := unix.Bind(fd, srcSA); err != nil {
-		e.connectFailed(k, err)
-		return
-	}
-	err = unix.Connect(fd, sa)
-	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		e.connectFailed(k, err)
-		return
-	}
-	if fd >= len(e.byFD) {
-		grown := make([]int32, max(fd+1, 2*len(e.byFD), 1024))
-		copy(grown, e.byFD)
-		e.byFD = grown
-	}
-	e.byFD[fd] = int32(k + 1)
 	c.state = stConnecting
 	e.inFlight++
 	e.c.inFlight.Add(1)
-	// ET with EPOLLOUT always on: it reports the handshake, and later only
-	// the moments a full send buffer drains, so no epoll_ctl MOD is needed.
-	if err := e.loop.Poller.Add(fd, eventloop.EventRead|eventloop.EventWrite|eventloop.EventET); err != nil {
+	if err := e.io.connect(k); err != nil {
 		e.connectFailed(k, err)
-	}
-}
-
-func (e *engine) event(fd int, ev uint32) {
-	if fd >= len(e.byFD) || e.byFD[fd] == 0 {
-		return
-	}
-	k := int(e.byFD[fd] - 1)
-	c := &e.conns[k]
-	switch c.state {
-	case stConnecting:
-		soErr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if err == nil && soErr != 0 {
-			err = unix.Errno(soErr)
-		}
-		if err != nil {
-			e.connectFailed(k, err)
-			return
-		}
-		if ev&(unix.EPOLLOUT|unix.EPOLLIN) == 0 {
-			return
-		}
-		e.established(k)
-		// Edge-triggered: what came with the handshake (a server that sheds
-		// the connection at once closes it) raises no second edge, so read
-		// it now, not when the next keepalive runs into the close.
-		if c.state == stOpen && ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-			e.readable(k, ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0)
-		}
-	case stOpen:
-		if ev&unix.EPOLLOUT != 0 && c.queued > c.written {
-			if !e.flush(k) {
-				return
-			}
-		}
-		if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-			e.readable(k, ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0)
-		}
 	}
 }
 
@@ -333,80 +293,37 @@ func (e *engine) queue(k, n int, now int64) bool {
 		e.c.sent.Add(1)
 		e.c.pending.Add(1)
 	}
-	return e.flush(k)
+	return e.io.send(k)
 }
 
-// flush writes queued bytes until done or the socket is full.
-func (e *engine) flush(k int) bool {
+// received checks bytes that came back on connection k against the
+// stream sent, accounting each message they complete. It returns false
+// once the connection is no longer open (corrupt, or dropped meanwhile).
+func (e *engine) received(k int, got []byte) bool {
 	c := &e.conns[k]
 	L := uint64(len(e.job.Msg))
-	for c.written < c.queued {
-		off := c.written % L
-		n := min(c.queued-c.written, maxChunk)
-		w, err := eventloop.Write(int(c.fd), e.job.pattern[off:off+n])
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if errors.Is(err, unix.EAGAIN) {
-				return true // EPOLLOUT (ET) will say when to go on
-			}
-			e.drop(k, Classify(err).Name)
-			return false
-		}
-		c.written += uint64(w)
-		e.c.bytesSent.Add(int64(w))
+	e.c.bytesReceived.Add(int64(len(got)))
+	if c.recv+uint64(len(got)) > c.written {
+		// More came back than was sent: the echo is corrupt.
+		e.c.mismatched.Add(1)
+		e.drop(k, "extra-bytes")
+		return false
 	}
-	return true
-}
-
-// readable reads to EAGAIN, checking every byte against what was sent.
-// With mayStopShort (see core's worker) it stops at a short read.
-func (e *engine) readable(k int, mayStopShort bool) {
-	c := &e.conns[k]
-	L := uint64(len(e.job.Msg))
-	for {
-		n, err := eventloop.Read(int(c.fd), e.buf)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if !errors.Is(err, unix.EAGAIN) {
-				e.drop(k, Classify(err).Name)
-			}
-			return
+	now := core.MonoNs()
+	for len(got) > 0 {
+		off := c.recv % L
+		take := min(uint64(len(got)), L-off) // up to the end of this message
+		want := e.job.pattern[off : off+take]
+		if string(got[:take]) != string(want) {
+			c.flags |= flBadMsg
 		}
-		if n == 0 {
-			e.drop(k, causeEOF.Name)
-			return
-		}
-		e.c.bytesReceived.Add(int64(n))
-		short := mayStopShort && n < len(e.buf)
-		got := e.buf[:n]
-		if c.recv+uint64(n) > c.written {
-			// More came back than was sent: the echo is corrupt.
-			e.c.mismatched.Add(1)
-			e.drop(k, "extra-bytes")
-			return
-		}
-		now := core.MonoNs()
-		for len(got) > 0 {
-			off := c.recv % L
-			take := min(uint64(len(got)), L-off) // up to the end of this message
-			want := e.job.pattern[off : off+take]
-			if string(got[:take]) != string(want) {
-				c.flags |= flBadMsg
-			}
-			c.recv += take
-			got = got[take:]
-			if c.recv%L == 0 {
-				e.messageDone(k, c.recv/L-1, now)
-			}
-		}
-		if short || c.state != stOpen {
-			return
+		c.recv += take
+		got = got[take:]
+		if c.recv%L == 0 {
+			e.messageDone(k, c.recv/L-1, now)
 		}
 	}
+	return c.state == stOpen
 }
 
 // messageDone accounts message m of connection k, fully received.
@@ -596,10 +513,7 @@ func (e *engine) release(k int) {
 	L := uint64(len(e.job.Msg))
 	e.c.pending.Add(-int64((c.queued - c.recv + L - 1) / L)) // a partly echoed message counts as unanswered
 	if c.fd >= 0 {
-		if int(c.fd) < len(e.byFD) {
-			e.byFD[c.fd] = 0
-		}
-		unix.Close(int(c.fd)) // closing removes it from epoll
+		e.io.close(k)
 		c.fd = -1
 	}
 	if c.flags&flLive != 0 {

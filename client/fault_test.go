@@ -21,14 +21,22 @@ import (
 // -churn closes idle connections on purpose and reconnects them at once:
 // churn is counted apart from drops, loses no message, and the accounting
 // still adds up (open at end == established − dropped − churned), in one
-// process and split over two.
+// process and split over two, and on io_uring.
 func TestChurnClosesAndReconnects(t *testing.T) {
 	t.Parallel()
-	for _, procs := range []int{1, 2} {
-		t.Run(strconv.Itoa(procs)+"proc", func(t *testing.T) {
+	for _, run := range []struct {
+		engine string
+		procs  int
+	}{{EngineEpoll, 1}, {EngineEpoll, 2}, {EngineUring, 1}} {
+		procs := run.procs
+		t.Run(run.engine+"/"+strconv.Itoa(procs)+"proc", func(t *testing.T) {
 			t.Parallel()
+			if run.engine == EngineUring && UringSupported() != nil {
+				t.Skip(UringSupported())
+			}
 			srv, addr := startServer(t, "127.0.0.1:0")
 			cfg := testConfig(addr)
+			cfg.Engine = run.engine
 			cfg.Conns, cfg.Procs, cfg.Interval, cfg.Churn, cfg.Hold = 100, procs, 50*time.Millisecond, 200, 2*time.Second
 			var last Progress
 			cfg.OnProgress = func(p Progress) { last = p } // called on Run's goroutine only

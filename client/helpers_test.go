@@ -150,6 +150,25 @@ func testConfig(server string) Config {
 	return cfg
 }
 
+// engineVariant sets a client engine, and its options, in a Config.
+type engineVariant func(*Config)
+
+// forEachEngine runs test as a parallel subtest per client engine (uring
+// skipped, with the reason, where the kernel lacks what it needs).
+func forEachEngine(t *testing.T, test func(t *testing.T, engine engineVariant)) {
+	for _, engine := range []string{EngineEpoll, EngineUring} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			if engine == EngineUring {
+				if err := UringSupported(); err != nil {
+					t.Skip(err)
+				}
+			}
+			test(t, func(c *Config) { c.Engine = engine })
+		})
+	}
+}
+
 // clientRun is client.Run going on in the background.
 type clientRun struct {
 	stop     chan struct{}

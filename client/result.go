@@ -45,11 +45,16 @@ type Result struct {
 	BytesSent       int64            `json:"bytes_sent"`
 	BytesReceived   int64            `json:"bytes_received"`
 	CPUSeconds      float64          `json:"cpu_seconds"`
-	WallSeconds     float64          `json:"wall_seconds"`
-	Procs           int              `json:"procs"`
-	Ended           string           `json:"ended"`
-	Predicted       int              `json:"predicted_capacity"`
-	Env             Env              `json:"env"`
+	// HoldCPUSeconds is the CPU the client's processes spent in the hold
+	// (over rtt_hold_us.n echoes): the cost of keeping connections alive,
+	// without the ramp's.
+	HoldCPUSeconds float64 `json:"hold_cpu_seconds"`
+	WallSeconds    float64 `json:"wall_seconds"`
+	Procs          int     `json:"procs"`
+	Engine         string  `json:"engine"` // epoll or uring (-engine)
+	Ended          string  `json:"ended"`
+	Predicted      int     `json:"predicted_capacity"`
+	Env            Env     `json:"env"`
 
 	ConnectHist  *hdrhistogram.Snapshot `json:"connect_hist,omitempty"`
 	RttHist      *hdrhistogram.Snapshot `json:"rtt_hist,omitempty"`
@@ -233,6 +238,7 @@ func (r *Result) merge(o *Result) {
 	r.BytesSent += o.BytesSent
 	r.BytesReceived += o.BytesReceived
 	r.CPUSeconds += o.CPUSeconds
+	r.HoldCPUSeconds += o.HoldCPUSeconds
 	r.RampSeconds = max(r.RampSeconds, o.RampSeconds)
 	r.HoldSeconds = max(r.HoldSeconds, o.HoldSeconds)
 	for k, v := range o.Failed {

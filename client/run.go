@@ -103,8 +103,15 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	}
 	machine := calibrateMachine(cfg, log)
 	start := time.Now()
-	fmt.Fprintf(log, "c1m-client: plan: %d connections over %d source(s) × %d server port(s); ephemeral ports %d-%d (%d usable) → capacity %d; %d process(es) × %d loop(s)\n",
-		cfg.Conns, len(sp.Sources), len(sp.Ports), sp.Range.Lo, sp.Range.Hi, sp.Range.Size(), sp.Capacity(), len(jobs), jobs[0].Loops)
+	fmt.Fprintf(log, "c1m-client: plan: %d connections over %d source(s) × %d server port(s); ephemeral ports %d-%d (%d usable) → capacity %d; %d process(es) × %d loop(s), engine %s\n",
+		cfg.Conns, len(sp.Sources), len(sp.Ports), sp.Range.Lo, sp.Range.Hi, sp.Range.Size(), sp.Capacity(), len(jobs), jobs[0].Loops, jobs[0].Engine)
+	if jobs[0].Engine == EngineUring {
+		perLoop := (jobs[0].Count + jobs[0].Loops - 1) / jobs[0].Loops
+		if p, err := uringPlan(perLoop); err == nil {
+			fmt.Fprintf(log, "c1m-client: io_uring: each loop's connections in %d ring(s) of up to %d (RLIMIT_NOFILE %d caps a ring's table)\n",
+				p.Tables, p.PerTable, p.NofileSoft)
+		}
+	}
 	if cfg.Conns > sp.Capacity() {
 		fmt.Fprintf(log, "c1m-client: -force: expect EADDRNOTAVAIL after %d connections (%d per source → server port pair)\n", sp.Capacity(), sp.Range.Size())
 	}
@@ -122,6 +129,7 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	}
 	res.Predicted = sp.Capacity()
 	res.Procs = len(jobs)
+	res.Engine = jobs[0].Engine
 	res.summarise()
 	res.Env = currentEnv(cfg.Flags)
 	res.Env.Calibration = machine

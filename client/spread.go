@@ -166,6 +166,13 @@ func (s Spread) Check(n int) error {
 
 // Target returns the source and server port of connection i.
 func (s Spread) Target(i int) (netip.Addr, uint16) {
+	src, port := s.TargetIndex(i)
+	return s.Sources[src], s.Ports[port]
+}
+
+// TargetIndex returns connection i's source and server port as indices
+// into Sources and Ports.
+func (s Spread) TargetIndex(i int) (src, port int) {
 	S := len(s.Sources)
-	return s.Sources[i%S], s.Ports[(i/S)%len(s.Ports)]
+	return i % S, (i / S) % len(s.Ports)
 }

@@ -7,6 +7,8 @@ package iouring
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 
@@ -32,22 +34,32 @@ const (
 	iouringOffSqRing = 0
 	iouringOffSqes   = 0x10000000
 
-	iouringUnregisterFiles  = 3
-	iouringRegisterEventfd  = 4
-	iouringRegisterProbe    = 8
-	iouringRegisterFiles2   = 13
-	iouringRegisterPbufRing = 22
-	iouringRsrcSparse       = 1 << 0
+	iouringUnregisterFiles    = 3
+	iouringRegisterEventfd    = 4
+	iouringRegisterProbe      = 8
+	iouringRegisterFiles2     = 13
+	iouringRegisterPbufRing   = 22
+	iouringUnregisterPbufRing = 23
+	iouringRsrcSparse         = 1 << 0
 
-	SqeFixedFile    = 1 << 0
-	SqeBufferSelect = 1 << 5
+	SqeFixedFile      = 1 << 0
+	SqeIOLink         = 1 << 2 // the next SQE runs after this one, and is cancelled if it fails
+	SqeBufferSelect   = 1 << 5
+	SqeCQESkipSuccess = 1 << 6 // post a completion only on failure
 
 	OpPollAdd     = 6
 	OpAccept      = 13
 	OpAsyncCancel = 14
+	OpConnect     = 16
 	OpClose       = 19
 	OpSend        = 26
 	OpRecv        = 27
+	OpSocket      = 45 // Linux 5.19; direct (registered-file) sockets
+	OpUringCmd    = 46 // socket commands (setsockopt) from Linux 6.7
+	OpBind        = 56 // Linux 6.11
+
+	// SOCKET_URING_OP_SETSOCKOPT: an OpUringCmd's cmd_op on a socket.
+	socketUringOpSetsockopt = 3
 
 	RecvMultishot           = 1 << 1
 	AcceptMultishot         = 1 << 0 // IORING_ACCEPT_MULTISHOT, in an accept's ioprio
@@ -195,6 +207,22 @@ type getEventsArg struct {
 	SigmaskSz   uint32
 	MinWaitUsec uint32
 	Ts          uint64 // *__kernel_timespec
+}
+
+// Reserve makes sure n SQEs can be taken without a submit in between,
+// submitting what is queued first if not: a linked chain must reach the
+// kernel in one submission, or its links run unordered.
+func (r *Ring) Reserve(n uint32) error {
+	if r.Queued()+n <= uint32(len(r.sqes)) {
+		return nil
+	}
+	if err := r.Submit(); err != nil {
+		return err
+	}
+	if r.Queued()+n > uint32(len(r.sqes)) {
+		return fmt.Errorf("io_uring submission ring has no room for %d linked requests after submit", n)
+	}
+	return nil
 }
 
 // Queued is how many SQEs the kernel has not taken yet: written since the
@@ -383,6 +411,28 @@ type BufRing struct {
 // BufGroup is the buffer group id NewBufRing registers (one per ring).
 const BufGroup = 0
 
+// bufReg is struct io_uring_buf_reg.
+type bufReg struct {
+	RingAddr    uint64
+	RingEntries uint32
+	Bgid, Pad   uint16
+	Resv        [3]uint64
+}
+
+// Unregister takes the buffer ring away from r, which must still be open:
+// from then on no request of r can pick one of its buffers. Call it
+// before Close when r's requests may outlive this process's use of the
+// pool (a closed ring's teardown runs in the background, and a receive
+// completing then would write into memory unmapped, or mapped again for
+// something else).
+func (b *BufRing) Unregister(r *Ring) error {
+	reg := bufReg{Bgid: BufGroup}
+	if err := r.register(iouringUnregisterPbufRing, unsafe.Pointer(&reg), 1); err != nil {
+		return fmt.Errorf("unregistering a provided-buffer ring: %w", err)
+	}
+	return nil
+}
+
 // NewBufRing registers a buffer ring of entries slots over a pool of
 // count buffers of size bytes.
 func NewBufRing(r *Ring, entries uint32, count, size int) (*BufRing, error) {
@@ -395,12 +445,7 @@ func NewBufRing(r *Ring, entries uint32, count, size int) (*BufRing, error) {
 		unix.Munmap(ring)
 		return nil, fmt.Errorf("mmap buffer pool: %w", err)
 	}
-	reg := struct {
-		RingAddr    uint64
-		RingEntries uint32
-		Bgid, Pad   uint16
-		Resv        [3]uint64
-	}{RingAddr: uint64(uintptr(unsafe.Pointer(&ring[0]))), RingEntries: entries, Bgid: BufGroup}
+	reg := bufReg{RingAddr: uint64(uintptr(unsafe.Pointer(&ring[0]))), RingEntries: entries, Bgid: BufGroup}
 	if err := r.register(iouringRegisterPbufRing, unsafe.Pointer(&reg), 1); err != nil {
 		unix.Munmap(ring)
 		unix.Munmap(mem)
@@ -461,4 +506,21 @@ func (b *BufRing) Refill(target int) {
 func (b *BufRing) Close() {
 	unix.Munmap(b.ring)
 	unix.Munmap(b.mem)
+}
+
+// KernelVersion is the running kernel's release and its major and minor
+// numbers (0, 0 if unreadable): what an opcode probe cannot tell, such as
+// which socket commands OpUringCmd takes, goes by it.
+func KernelVersion() (release string, major, minor int) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", 0, 0
+	}
+	release = unix.ByteSliceToString(u.Release[:])
+	v := strings.SplitN(release, ".", 3)
+	major, _ = strconv.Atoi(v[0])
+	if len(v) > 1 {
+		minor, _ = strconv.Atoi(v[1])
+	}
+	return release, major, minor
 }

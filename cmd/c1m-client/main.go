@@ -26,6 +26,7 @@ func run() int {
 		fmt.Fprintf(fs.Output(), "Usage: c1m-client [flags]\n\nOpens -conns connections to an echo server, sends -msg on each every -interval,\nverifies every echo byte for byte and records connect and round-trip times.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
+	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (ordinary fds, one process per RLIMIT_NOFILE of connections) or uring (sockets in io_uring rings' registered-file tables: one process, a thread per CPU; Linux 6.11+)")
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "server ip:port (the first of -ports consecutive ports)")
 	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "spread connections over this many consecutive server ports")
 	fs.StringVar(&cfg.Src, "src", cfg.Src, "source addresses: a range (127.0.0.2-127.0.0.254), a CIDR (127.1.0.0/24) or a comma-separated list")
@@ -93,7 +94,11 @@ func summarise(r client.Result) {
 	}
 	fmt.Fprintf(w, "  keepalives: %d sent, %d echoed and verified, %d mismatched, %d timed out, %d unanswered at close; %d connections verified\n",
 		r.Sent, r.Echoed, r.Mismatched, r.Timeouts, r.InFlightAtClose, r.ConnsVerified)
-	fmt.Fprintf(w, "  connect µs p50 %d p99 %d max %d; cpu %.1fs\n", r.ConnectUs.P50, r.ConnectUs.P99, r.ConnectUs.Max, r.CPUSeconds)
+	fmt.Fprintf(w, "  connect µs p50 %d p99 %d max %d; cpu %.1fs (hold %.2fs", r.ConnectUs.P50, r.ConnectUs.P99, r.ConnectUs.Max, r.CPUSeconds, r.HoldCPUSeconds)
+	if r.RttHoldUs.N > 0 {
+		fmt.Fprintf(w, ", %.1f µs per hold echo", r.HoldCPUSeconds*1e6/float64(r.RttHoldUs.N))
+	}
+	fmt.Fprintf(w, "), engine %s × %d process(es)\n", r.Engine, r.Procs)
 	fmt.Fprintf(w, "  rtt µs, whole run: p50 %d p90 %d p99 %d p999 %d max %d (n %d)\n", r.RttUs.P50, r.RttUs.P90, r.RttUs.P99, r.RttUs.P999, r.RttUs.Max, r.RttUs.N)
 	fmt.Fprintf(w, "  rtt µs, hold only (all connections open): p50 %d p90 %d p99 %d p999 %d max %d (n %d)\n", r.RttHoldUs.P50, r.RttHoldUs.P90, r.RttHoldUs.P99, r.RttHoldUs.P999, r.RttHoldUs.Max, r.RttHoldUs.N)
 	for _, m := range []struct {

@@ -3,8 +3,6 @@ package uring
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 
 	"c1m/iouring"
@@ -19,15 +17,7 @@ var recvByteLimit bool
 // Supported checks, once, that this kernel runs everything the engine asks
 // of it; the error says what is missing (server.Launch then runs epoll).
 var Supported = sync.OnceValue(func() error {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err == nil {
-		rel := unix.ByteSliceToString(u.Release[:])
-		v := strings.SplitN(rel, ".", 3)
-		major, _ := strconv.Atoi(v[0])
-		minor := 0
-		if len(v) > 1 {
-			minor, _ = strconv.Atoi(v[1])
-		}
+	if rel, major, minor := iouring.KernelVersion(); rel != "" {
 		if major < 6 {
 			return fmt.Errorf("kernel %s: multishot receive and provided-buffer rings need Linux 6.0 or later", rel)
 		}
