@@ -607,10 +607,13 @@ func (w *ringWorker) close() {
 	// synchronous cancel and an unregister, took over a minute at 1M
 	// connections; the listeners, the one thing that must be free at once,
 	// were shut down by Stop already.
-	w.ring.Close()
+	// The buffer ring goes first, so no receive the kernel finishes late
+	// writes into the pool once it is unmapped (and maybe reused).
 	if w.bufs != nil {
+		w.bufs.Unregister(w.ring)
 		w.bufs.Close()
 	}
+	w.ring.Close()
 	w.out = nil
 	w.ring = nil
 }
