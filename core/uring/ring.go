@@ -6,6 +6,7 @@ package uring
 
 import (
 	"c1m/core"
+	"c1m/idlewheel"
 	"c1m/iouring"
 	"fmt"
 	"sync/atomic"
@@ -84,7 +85,8 @@ type ringWorker struct {
 	nArmed  int
 	backoff core.Backoff
 	fatal   error
-	look    bool // serve this ring at the thread's next run even if it shows nothing ready
+	look    bool             // serve this ring at the thread's next run even if it shows nothing ready
+	idle    *idlewheel.Wheel // -idle-timeout, by slot (nil: off)
 
 	enterCount atomic.Uint64 // read by Snapshot from any goroutine
 }
@@ -117,6 +119,8 @@ func (w *ringWorker) init(efd int) error {
 	w.capacity = w.srv.plan.PerTable
 	w.gen = make([]uint32, table)
 	w.state = make([]uint8, table)
+	w.idle = idlewheel.New(w.srv.cfg.Reap.IdleTimeout, time.Now())
+	w.idle.Grow(table)
 	w.out = make(map[uint64]*connOut)
 	w.armed = make([]bool, len(w.srv.listeners))
 	w.armAccepts()
@@ -236,21 +240,31 @@ func (w *ringWorker) accepted(listener int, res int32) {
 	w.acc.Accepted.Add(1)
 	w.gen[slot] = (w.gen[slot] + 1) & 0xFFFFFF
 	w.state[slot] = slotOpen
+	w.idle.Add(int(slot))
 	w.armRecv(slot)
 }
 
-// tick re-arms accepts once a back-off has run out.
+// tick reaps idle connections and re-arms accepts once a back-off has run
+// out; it returns how long the thread may sleep for this ring (-1: no limit).
 func (w *ringWorker) tick(now time.Time) time.Duration {
-	if w.ring == nil || !w.backoff.Active() {
+	if w.ring == nil {
 		return -1
 	}
-	if paused, left := w.backoff.Paused(now); paused {
-		return left
+	wait := w.idle.Advance(now, w.reapIdle)
+	if w.backoff.Active() {
+		if paused, left := w.backoff.Paused(now); paused {
+			wait = core.SoonerWait(wait, left)
+		} else {
+			w.armAccepts()
+		}
 	}
-	w.armAccepts()
-	w.ring.Submit()
-	return -1
+	if w.ring.Queued() > 0 {
+		w.ring.Submit()
+	}
+	return wait
 }
+
+func (w *ringWorker) reapIdle(slot int) { w.closeConn(uint16(slot), &w.stats.CloseIdle) }
 
 // armRecv arms a connection's receive into a provided buffer: by default a
 // multishot one, a request that posts a completion each time data arrives
@@ -312,6 +326,7 @@ func (w *ringWorker) received(gen uint32, slot uint16, res int32, flags uint32) 
 	}
 	switch {
 	case res > 0 && hasBuf:
+		w.idle.Touch(int(slot))
 		w.stats.Reads.Add(1)
 		w.stats.BytesIn.Add(uint64(res))
 		w.echo(gen, slot, bid, int(res))
@@ -507,6 +522,7 @@ func (w *ringWorker) closeConn(slot uint16, reason *atomic.Uint64) {
 		}
 	}
 	w.state[slot] = 0
+	w.idle.Remove(int(slot))
 	w.conns--
 	w.stats.OpenConns.Add(-1)
 	w.stats.Closed.Add(1)
