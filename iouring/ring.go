@@ -48,6 +48,13 @@ const (
 	OpClose       = 19
 	OpSend        = 26
 	OpRecv        = 27
+	OpURingCmd    = 46 // a command to the file's driver; for a socket, SocketCmdSetsockopt (Linux 6.7+)
+
+	// SocketCmdSetsockopt is OpURingCmd's cmd_op (in Off) for setsockopt:
+	// level and option name in Addr's low and high halves, the value's
+	// length in FileIndex (optlen) and its address in Addr3 (optval). It
+	// works on a registered socket, which has no fd to call setsockopt on.
+	SocketCmdSetsockopt = 3
 
 	RecvMultishot           = 1 << 1
 	CancelAll               = 1 << 0

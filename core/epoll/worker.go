@@ -140,7 +140,15 @@ func (w *worker) tick(now time.Time) time.Duration {
 	return wait
 }
 
-func (w *worker) reapIdle(fd int) { w.closeConn(fd, &w.stats.CloseIdle) }
+// reapIdle closes a connection idle past -idle-timeout with a reset
+// (SO_LINGER 0), as nginx's reset_timedout_connection does: its peer is
+// most likely gone, and a FIN to a vanished peer would leave the kernel
+// an orphan socket retransmitting it for a minute or two, memory the
+// reaping is meant to give back; a peer still there hears ECONNRESET.
+func (w *worker) reapIdle(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	w.closeConn(fd, &w.stats.CloseIdle)
+}
 
 func (w *worker) drainInbox() {
 	if w.inbox == nil {

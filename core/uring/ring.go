@@ -33,6 +33,7 @@ const (
 	opCancel    // a receive paused for backpressure
 	opCancelAll // every request on a closing connection
 	opWritable  // a send met a full socket: wait until it takes more
+	opLinger    // SO_LINGER 0 on a connection about to be reaped, so its close resets it
 )
 
 const heapBid = 0xFFFF // a send from a heap slice, not from a provided buffer
@@ -264,7 +265,29 @@ func (w *ringWorker) tick(now time.Time) time.Duration {
 	return wait
 }
 
-func (w *ringWorker) reapIdle(slot int) { w.closeConn(uint16(slot), &w.stats.CloseIdle) }
+// reapIdle closes a connection idle past -idle-timeout with a reset (as
+// the epoll engine's reapIdle says why).
+func (w *ringWorker) reapIdle(slot int) {
+	w.lingerZero(uint16(slot))
+	w.closeConn(uint16(slot), &w.stats.CloseIdle)
+}
+
+// lingerReset is SO_LINGER on, 0 s: close sends a reset. One value for
+// every request: the kernel reads it when the request runs.
+var lingerReset = unix.Linger{Onoff: 1, Linger: 0}
+
+// lingerZero sets SO_LINGER 0 on a registered socket, ahead of its close
+// in the same submission (both run inline, in order). A kernel without
+// socket commands (before 6.7) fails it, and the close is a FIN instead.
+func (w *ringWorker) lingerZero(slot uint16) {
+	s := w.sqe()
+	s.Opcode, s.Fd, s.Flags = iouring.OpURingCmd, int32(slot), iouring.SqeFixedFile
+	s.Off = iouring.SocketCmdSetsockopt
+	s.Addr = uint64(unix.SOL_SOCKET) | uint64(unix.SO_LINGER)<<32
+	s.FileIndex = uint32(unsafe.Sizeof(lingerReset))
+	s.Addr3 = uint64(uintptr(unsafe.Pointer(&lingerReset)))
+	s.UserData = userData(opLinger, w.gen[slot], 0, slot)
+}
 
 // armRecv arms a connection's receive into a provided buffer: by default a
 // multishot one, a request that posts a completion each time data arrives
