@@ -54,8 +54,8 @@ func ReapScaleFor(quick bool, vanish int) schema.ReapScale {
 	sc := schema.ReapScale{Vanish: 100_000, Live: 5000, LiveInterval: time.Second, VanishInterval: 5 * time.Second,
 		IdleTimeout: time.Minute, KeepAlive: 30 * time.Second, RampLimit: 3 * time.Minute, Settle: 30 * time.Second}
 	if quick {
-		sc = schema.ReapScale{Vanish: 2000, Live: 500, LiveInterval: time.Second, VanishInterval: 2 * time.Second,
-			IdleTimeout: 8 * time.Second, KeepAlive: 4 * time.Second, RampLimit: time.Minute, Settle: 20 * time.Second}
+		sc = schema.ReapScale{Vanish: 2000, Live: 200, LiveInterval: time.Second, VanishInterval: time.Second,
+			IdleTimeout: 4 * time.Second, KeepAlive: 2 * time.Second, RampLimit: time.Minute, Settle: 20 * time.Second}
 	}
 	if vanish > 0 {
 		sc.Vanish = vanish
@@ -133,6 +133,9 @@ func RunReap(ctx context.Context, cfg Config) (res schema.ReapResult, err error)
 			break
 		}
 		a, err := r.runArm(ctx, arm)
+		if err != nil && ctx.Err() != nil {
+			break // interrupted: the arm's own failure is the interrupt
+		}
 		if err != nil {
 			return res, fmt.Errorf("arm %s: %w", arm.name, err)
 		}
@@ -275,14 +278,16 @@ func (r *reap) cutAndWatch(ctx context.Context, arm reapArm, pid int, a *schema.
 	if err != nil {
 		return fmt.Errorf("server stats before the cut: %w", err)
 	}
-	rx0, err := r.link.ServerRxPackets(ctx)
-	if err != nil {
-		return err
-	}
 	if err := r.link.Cut(ctx); err != nil {
 		return err
 	}
 	cut, live := time.Now(), int64(r.sc.Live)
+	// Counted from once the cut is in place: a delayed ACK or a neighbour
+	// probe may still cross while tc installs it.
+	rx0, err := r.link.ServerRxPackets(ctx)
+	if err != nil {
+		return err
+	}
 	for limit := cut.Add(2*arm.bound + 10*time.Second); time.Now().Before(limit) && ctx.Err() == nil; sleep(ctx, reapPoll) {
 		n := r.conns()
 		if n >= 0 && n < a.ConnsPeak && a.FirstReapS == 0 {
