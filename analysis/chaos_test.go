@@ -140,8 +140,8 @@ func TestReportReap(t *testing.T) {
 	}
 	rp := schema.ReapResult{Start: "s", End: "e", Engine: "uring", ServerFlags: []string{"-engine", "uring"}, Cut: "blackhole",
 		Scale: schema.ReapScale{Vanish: 100000, Live: 5000, LiveInterval: time.Second, VanishInterval: 5 * time.Second},
-		Arms: []schema.ReapArm{arm("idle-timeout", 61.5, map[string]uint64{"idle": 100000}), arm("tcp-keepalive", 0, map[string]uint64{"timeout": 99000})},
-		Pass: false, Failures: []string{"tcp-keepalive: the server still held vanished connections"}, Rule: "every vanished connection closed within the bound"}
+		Arms:  []schema.ReapArm{arm("idle-timeout", 61.5, map[string]uint64{"idle": 100000}), arm("tcp-keepalive", 0, map[string]uint64{"timeout": 99000})},
+		Pass:  false, Failures: []string{"tcp-keepalive: the server still held vanished connections"}, Rule: "every vanished connection closed within the bound"}
 	rp.Arms[1].Pass, rp.Arms[1].Failures = false, []string{"the server still held vanished connections 146 s after the cut"}
 	raw, err := json.Marshal(rp)
 	require.NoError(t, err)
