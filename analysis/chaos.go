@@ -324,10 +324,10 @@ func (v *robustnessView) addReap(dir string) error {
 	n := func(x int64) string { return numfmt.Number(float64(x)) }
 	sec := func(x float64) string { return FormatQuantity(x, "s") }
 	b := func(x uint64) string { return FormatQuantity(float64(x), "B") }
-	v.ReapSetup = fmt.Sprintf("Scale %s, %s to %s, engine %s (extra flags `%s`): %s connections from a network namespace (one keepalive each within %v of opening, then silence) "+
+	v.ReapSetup = fmt.Sprintf("Scale %s, %s to %s (extra server flags `%s`): %s connections from a network namespace (one keepalive each within %v of opening, then silence) "+
 		"and %s live ones on the server's loopback (a keepalive every %v, every echo verified); then the namespace's link was cut (%s). "+
 		"Times count from the cut; the server's count was read every %v.",
-		scale, orDash(rp.Start), orDash(rp.End), orDash(rp.Engine), strings.Join(rp.ServerFlags, " "), n(int64(sc.Vanish)), sc.VanishInterval,
+		scale, orDash(rp.Start), orDash(rp.End), strings.Join(rp.ServerFlags, " "), n(int64(sc.Vanish)), sc.VanishInterval,
 		n(int64(sc.Live)), sc.LiveInterval, rp.Cut, reapPollOf(rp))
 	if rp.Pass {
 		v.ReapVerdict = "**Passed.** Rule: " + rp.Rule + "."
@@ -335,7 +335,7 @@ func (v *robustnessView) addReap(dir string) error {
 		v.ReapVerdict = "**Failed**: " + strings.Join(rp.Failures, "; ") + ". Rule: " + rp.Rule + "."
 	}
 	v.Reap.Header = []string{"what"}
-	rows := [][]string{{"server flags"}, {"**all vanished connections closed after the cut**"}, {"bound"}, {"first closed after the cut"},
+	rows := [][]string{{"engine"}, {"server flags"}, {"**all vanished connections closed after the cut**"}, {"bound"}, {"first closed after the cut"},
 		{"close reasons"}, {"packets reaching the server after the cut"}, {"server connections: live only → peak → end"},
 		{"server RSS: live only → peak → end"}, {"TCP sockets in the server's namespace: live only → peak → end"},
 		{"live echoes sent / verified (in flight at the close), late, mismatched; dropped"}, {"verdict"}}
@@ -349,7 +349,7 @@ func (v *robustnessView) addReap(dir string) error {
 		if a.AllReapedS > 0 {
 			reaped = "**" + sec(a.AllReapedS) + "**"
 		}
-		cells := []string{"`" + strings.Join(a.ServerFlags, " ") + "`", reaped, sec(a.BoundS), sec(a.FirstReapS),
+		cells := []string{orDash(a.Engine), "`" + strings.Join(a.ServerFlags, " ") + "`", reaped, sec(a.BoundS), sec(a.FirstReapS),
 			orDash(schema.FormatErrors(uint64Counts(a.CloseReasons))), n(int64(a.ServerRxAfterCut)),
 			fmt.Sprintf("%s → %s → %s", n(a.ConnsBaseline), n(a.ConnsPeak), n(a.ConnsEnd)),
 			fmt.Sprintf("%s → %s → %s", b(a.RSSBaseline), b(a.RSSPeak), b(a.RSSEnd)),

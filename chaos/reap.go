@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -67,12 +68,32 @@ func ReapScaleFor(quick bool, vanish int) schema.ReapScale {
 
 // reapArm is one arm's plan: its server flags and its bound from the cut.
 type reapArm struct {
-	name  string
+	name  string // file-name safe: engine-way
 	flags []string
 	bound time.Duration
 }
 
-func reapArms(sc schema.ReapScale) []reapArm {
+// reapArms are both ways on each engine, or on the one -server-flags names.
+func reapArms(sc schema.ReapScale, serverFlags []string) []reapArm {
+	engines := []string{core.EngineEpoll, core.EngineUring}
+	if slices.Contains(serverFlags, "-engine") {
+		engines = []string{""} // the engine the extra flags ask for
+	}
+	var arms []reapArm
+	for _, e := range engines {
+		for _, way := range reapWays(sc) {
+			if e != "" {
+				way.name = e + "-" + way.name
+				way.flags = append([]string{"-engine", e}, way.flags...)
+			}
+			arms = append(arms, way)
+		}
+	}
+	return arms
+}
+
+// reapWays are the two ways of noticing vanished peers, with their bounds.
+func reapWays(sc schema.ReapScale) []reapArm {
 	tick := sc.IdleTimeout / 8 // idlewheel.TicksPerTimeout
 	// Keepalive drops a peer KeepAliveProbes unanswered probes after its
 	// first, which comes KeepAlive after the last packet.
@@ -128,7 +149,7 @@ func RunReap(ctx context.Context, cfg Config) (res schema.ReapResult, err error)
 	if _, _, err := core.RaiseNofile(); err != nil {
 		return res, err
 	}
-	for _, arm := range reapArms(sc) {
+	for _, arm := range reapArms(sc, cfg.Server) {
 		if ctx.Err() != nil {
 			break
 		}
@@ -148,7 +169,7 @@ func RunReap(ctx context.Context, cfg Config) (res schema.ReapResult, err error)
 	if ctx.Err() != nil {
 		res.Failures = append(res.Failures, "interrupted: partial results")
 	}
-	res.Pass = len(res.Failures) == 0 && len(res.Arms) == len(reapArms(sc))
+	res.Pass = len(res.Failures) == 0 && len(res.Arms) == len(reapArms(sc, cfg.Server))
 	return res, schema.WriteReap(cfg.Results, res)
 }
 
@@ -210,7 +231,7 @@ func (r *reap) startServer(arm reapArm, a *schema.ReapArm) (*procgroup.Group, in
 		return nil, 0, err
 	}
 	if snap, err := fetchStatsWith(r.stats, statsURL(reapStatsAddr)); err == nil {
-		r.res.Engine = snap.Engine
+		a.Engine = snap.Engine
 	}
 	return g, cmd.Process.Pid, nil
 }

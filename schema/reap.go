@@ -26,7 +26,8 @@ type ReapScale struct {
 
 // ReapArm is one way of noticing the vanished peers, measured.
 type ReapArm struct {
-	Name        string   `json:"name"` // idle-timeout or tcp-keepalive
+	Name        string   `json:"name"`   // [engine-]idle-timeout or [engine-]tcp-keepalive
+	Engine      string   `json:"engine"` // the engine the server ran, from its /stats
 	ServerFlags []string `json:"server_flags"`
 	// BoundS: every vanished connection must be gone within this of the cut
 	// (the arm's own rule: the timeout plus one tick, or keepalive's idle
@@ -72,7 +73,6 @@ type ReapResult struct {
 	Quick       bool      `json:"quick"`
 	Scale       ReapScale `json:"scale"`
 	ServerFlags []string  `json:"server_flags"` // the extra flags every arm ran with (e.g. -engine uring)
-	Engine      string    `json:"engine"`       // the engine the server ran, from its /stats
 	Cut         string    `json:"cut"`          // how the link was cut
 	Arms        []ReapArm `json:"arms"`
 	Pass        bool      `json:"pass"`
