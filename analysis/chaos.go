@@ -40,6 +40,12 @@ type robustnessView struct {
 	StormNotes   []string
 	StormFigures []figureView
 
+	ReapRan     bool
+	ReapSetup   string
+	ReapVerdict string
+	Reap        table
+	ReapNotes   []string
+
 	SoakRan     bool
 	SoakSetup   string
 	SoakVerdict string
@@ -55,6 +61,9 @@ func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
 		return v, err
 	}
 	if err := v.addStorm(filepath.Join(resultsDir, "chaos"), outDir); err != nil {
+		return v, err
+	}
+	if err := v.addReap(filepath.Join(resultsDir, "chaos")); err != nil {
 		return v, err
 	}
 	if err := v.addSoak(filepath.Join(resultsDir, "soak"), outDir); err != nil {
@@ -297,4 +306,77 @@ func stormFigure(s *Samples, dir string) (FigureFile, error) {
 	ff := FigureFile{Base: filepath.Join(dir, "fig-storm"), Title: "Reconnect storm: connections coming back after the server's SIGKILL",
 		Caption: "Sampled every 250 ms from the kill: the client's open connections and those with an echo verified on their new socket (its progress, about once a second), and the restarted server's count; below, the client's connects in progress."}
 	return ff, savePanels(ff.Base, []*plot.Plot{top, bottom})
+}
+
+// addReap renders "peers vanish at scale" (results/chaos/reap.json): one
+// column per arm.
+func (v *robustnessView) addReap(dir string) error {
+	rp, ran, err := readRun(schema.ReadReap, dir)
+	if !ran {
+		return err
+	}
+	v.ReapRan = true
+	scale := "full"
+	if rp.Quick {
+		scale = "quick"
+	}
+	sc := rp.Scale
+	n := func(x int64) string { return numfmt.Number(float64(x)) }
+	sec := func(x float64) string { return FormatQuantity(x, "s") }
+	b := func(x uint64) string { return FormatQuantity(float64(x), "B") }
+	v.ReapSetup = fmt.Sprintf("Scale %s, %s to %s (extra server flags `%s`): %s connections from a network namespace (one keepalive each within %v of opening, then silence) "+
+		"and %s live ones on the server's loopback (a keepalive every %v, every echo verified); then the namespace's link was cut (%s). "+
+		"Times count from the cut; the server's count was read every %v.",
+		scale, orDash(rp.Start), orDash(rp.End), strings.Join(rp.ServerFlags, " "), n(int64(sc.Vanish)), sc.VanishInterval,
+		n(int64(sc.Live)), sc.LiveInterval, rp.Cut, reapPollOf(rp))
+	if rp.Pass {
+		v.ReapVerdict = "**Passed.** Rule: " + rp.Rule + "."
+	} else {
+		v.ReapVerdict = "**Failed**: " + strings.Join(rp.Failures, "; ") + ". Rule: " + rp.Rule + "."
+	}
+	v.Reap.Header = []string{"what"}
+	rows := [][]string{{"engine"}, {"server flags"}, {"**all vanished connections closed after the cut**"}, {"bound"}, {"first closed after the cut"},
+		{"close reasons"}, {"packets reaching the server after the cut"}, {"server connections: live only → peak → end"},
+		{"server RSS: live only → peak → end"}, {"TCP sockets in the server's namespace: live only → peak → end"},
+		{"live echoes sent / verified (in flight at the close), late, mismatched; dropped"}, {"verdict"}}
+	for _, a := range rp.Arms {
+		v.Reap.Header = append(v.Reap.Header, a.Name)
+		verdict := "pass"
+		if !a.Pass {
+			verdict = "**FAIL**: " + strings.Join(a.Failures, "; ")
+		}
+		reaped := "not within " + sec(2*a.BoundS+10)
+		if a.AllReapedS > 0 {
+			reaped = "**" + sec(a.AllReapedS) + "**"
+		}
+		cells := []string{orDash(a.Engine), "`" + strings.Join(a.ServerFlags, " ") + "`", reaped, sec(a.BoundS), sec(a.FirstReapS),
+			orDash(schema.FormatErrors(uint64Counts(a.CloseReasons))), n(int64(a.ServerRxAfterCut)),
+			fmt.Sprintf("%s → %s → %s", n(a.ConnsBaseline), n(a.ConnsPeak), n(a.ConnsEnd)),
+			fmt.Sprintf("%s → %s → %s", b(a.RSSBaseline), b(a.RSSPeak), b(a.RSSEnd)),
+			fmt.Sprintf("%s → %s → %s", n(a.TCPInuseBaseline), n(a.TCPInusePeak), n(a.TCPInuseEnd)),
+			fmt.Sprintf("%s / %s (%s), %s, %s; %s", n(a.LiveSent), n(a.LiveEchoed), n(a.LiveInFlight), n(a.LiveTimeouts), n(a.LiveMismatched), n(a.LiveDropped)), verdict}
+		for i := range rows {
+			rows[i] = append(rows[i], cells[i])
+		}
+	}
+	v.Reap.Rows = rows
+	v.ReapNotes = rp.Notes
+	return nil
+}
+
+// reapPollOf is the resolution the arms were read at.
+func reapPollOf(rp schema.ReapResult) string {
+	if len(rp.Arms) == 0 {
+		return "—"
+	}
+	return FormatQuantity(rp.Arms[0].Resolution, "s")
+}
+
+// uint64Counts converts counts for schema.FormatErrors.
+func uint64Counts(m map[string]uint64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, x := range m {
+		out[k] = int64(x)
+	}
+	return out
 }

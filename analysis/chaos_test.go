@@ -119,3 +119,50 @@ func TestReportStorm(t *testing.T) {
 	require.NoError(t, err)
 	assertHas(t, string(b), "**Failed**: 12 of 200000 connections not back and verified within 5m0s. Rule:")
 }
+
+// "Peers vanish at scale" renders from results/chaos/reap.json, one column
+// per arm; without it the section says how to run it.
+func TestReportReap(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	results := filepath.Join(root, "results")
+	out := filepath.Join(root, "REPORT.md")
+	require.NoError(t, WriteReport(results, out))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assertHas(t, string(b), "Not run yet (`c1m-chaos -only vanish-scale` writes results/chaos/reap.json).")
+
+	arm := func(name string, reaped float64, reasons map[string]uint64) schema.ReapArm {
+		return schema.ReapArm{Name: name, ServerFlags: []string{"-" + name, "60s"}, BoundS: 68, FirstReapS: 55, AllReapedS: reaped,
+			Resolution: 0.25, CloseReasons: reasons, ConnsBaseline: 5000, ConnsPeak: 105000, ConnsEnd: 5000,
+			RSSBaseline: 20 << 20, RSSPeak: 60 << 20, RSSEnd: 24 << 20, TCPInuseBaseline: 5002, TCPInusePeak: 105002, TCPInuseEnd: 5002,
+			LiveSent: 900000, LiveEchoed: 899990, LiveInFlight: 10, Pass: true}
+	}
+	rp := schema.ReapResult{Start: "s", End: "e", ServerFlags: []string{"-engine", "uring"}, Cut: "blackhole",
+		Scale: schema.ReapScale{Vanish: 100000, Live: 5000, LiveInterval: time.Second, VanishInterval: 5 * time.Second},
+		Arms:  []schema.ReapArm{arm("idle-timeout", 61.5, map[string]uint64{"idle": 100000}), arm("tcp-keepalive", 0, map[string]uint64{"timeout": 99000})},
+		Pass:  false, Failures: []string{"tcp-keepalive: the server still held vanished connections"}, Rule: "every vanished connection closed within the bound"}
+	rp.Arms[0].Engine = "uring"
+	rp.Arms[1].Pass, rp.Arms[1].Failures = false, []string{"the server still held vanished connections 146 s after the cut"}
+	raw, err := json.Marshal(rp)
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(results, "chaos", schema.ReapFile), string(raw))
+	require.NoError(t, WriteReport(results, out))
+	b, err = os.ReadFile(out)
+	require.NoError(t, err)
+	report := string(b)
+	for _, want := range []string{
+		"### Peers vanish at scale",
+		"(extra server flags `-engine uring`): 100,000 connections from a network namespace",
+		"| engine | uring | – |",
+		"**Failed**: tcp-keepalive: the server still held vanished connections. Rule: every vanished connection closed within the bound.",
+		"| what | idle-timeout | tcp-keepalive |",
+		"| **all vanished connections closed after the cut** | **61.5 s** | not within 146 s |",
+		"| close reasons | idle 100000 | timeout 99000 |",
+		"| server connections: live only → peak → end | 5,000 → 105,000 → 5,000 | 5,000 → 105,000 → 5,000 |",
+		"| live echoes sent / verified (in flight at the close), late, mismatched; dropped | 900,000 / 899,990 (10), 0, 0; 0 |",
+		"| verdict | pass | **FAIL**: the server still held vanished connections 146 s after the cut |",
+	} {
+		assertHas(t, report, want)
+	}
+}

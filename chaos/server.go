@@ -25,9 +25,13 @@ func statsURL(addr string) string { return "http://" + addr + "/stats?workers=0"
 // would be an fd of the server's that the fd count must not see.
 var statsClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
-func fetchStats(url string) (core.Snapshot, error) {
+func fetchStats(url string) (core.Snapshot, error) { return fetchStatsWith(statsClient, url) }
+
+// fetchStatsWith fetches a server's /stats with c (one that dials inside a
+// namespace, for a server that runs in one).
+func fetchStatsWith(c *http.Client, url string) (core.Snapshot, error) {
 	var snap core.Snapshot
-	resp, err := statsClient.Get(url)
+	resp, err := c.Get(url)
 	if err != nil {
 		return snap, err
 	}
@@ -39,13 +43,20 @@ func fetchStats(url string) (core.Snapshot, error) {
 // output going to logPath, and waits up to limit for its /stats at url to
 // answer.
 func startServer(bin string, flags []string, logPath, url string, limit time.Duration) (*procgroup.Group, *exec.Cmd, error) {
+	argv := append([]string{filepath.Join(bin, "c1m-server")}, flags...)
+	return startServerArgv(argv, logPath, url, statsClient, limit)
+}
+
+// startServerArgv starts the server argv runs (c1m-server, or c1m-server
+// inside a namespace), its stats fetched with c.
+func startServerArgv(argv []string, logPath, url string, c *http.Client, limit time.Duration) (*procgroup.Group, *exec.Cmd, error) {
 	g := procgroup.New(1)
-	cmd := exec.Command(filepath.Join(bin, "c1m-server"), flags...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	if err := g.StartLogged(cmd, logPath); err != nil {
 		return nil, nil, fmt.Errorf("server: %w (run make build first)", err)
 	}
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if _, err := fetchStats(url); err == nil {
+		if _, err := fetchStatsWith(c, url); err == nil {
 			return g, cmd, nil
 		}
 		select {

@@ -35,6 +35,9 @@ type Config struct {
 	Log     io.Writer
 	// StormConns overrides the reconnect storm's connection count (0: its scale's).
 	StormConns int
+	// ReapConns overrides the vanishing connections' count of the
+	// "peers vanish at scale" run (0: its scale's).
+	ReapConns int
 }
 
 // ScaleFor returns the full or the quick scale.
@@ -63,6 +66,7 @@ const (
 type Report struct {
 	schema.ChaosReport[client.Result]
 	Storm *schema.StormResult
+	Reap  *schema.ReapResult // only when asked for by name (-only vanish-scale): it needs root and namespaces
 }
 
 // suite is one run: the server, the population and the measurements.
@@ -86,21 +90,22 @@ func (s *suite) logf(format string, a ...any) {
 
 // Run runs the suite, then the reconnect storm, and writes results; the
 // report says what passed. With Only, just the scenarios named ("storm"
-// alone leaves chaos.json as it was).
+// alone leaves chaos.json as it was); "vanish-scale" (RunReap) runs only
+// when named.
 func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
 	var scenarios []string
 	for _, name := range cfg.Only {
-		known := name == "together" || name == StormName
+		known := name == "together" || name == StormName || name == ReapName
 		for _, sn := range Scenarios() {
 			known = known || sn.Name == name
 		}
 		if !known {
 			return Report{}, fmt.Errorf("-only: no scenario %q (see -help for the names)", name)
 		}
-		if name != StormName {
+		if name != StormName && name != ReapName {
 			scenarios = append(scenarios, name)
 		}
 	}
@@ -122,6 +127,23 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			rep.Pass = false
 			rep.Failed = append(rep.Failed, "storm: "+strings.Join(st.Failures, "; "))
 		}
+	}
+	if contains(cfg.Only, ReapName) && ctx.Err() == nil {
+		return runReap(ctx, cfg, rep)
+	}
+	return rep, nil
+}
+
+// runReap runs "peers vanish at scale" and adds it to rep.
+func runReap(ctx context.Context, cfg Config, rep Report) (Report, error) {
+	res, err := RunReap(ctx, cfg)
+	rep.Reap = &res
+	if err != nil {
+		return rep, fmt.Errorf("%s: %w", ReapName, err)
+	}
+	if !res.Pass {
+		rep.Pass = false
+		rep.Failed = append(rep.Failed, ReapName+": "+strings.Join(res.Failures, "; "))
 	}
 	return rep, nil
 }

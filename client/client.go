@@ -45,6 +45,7 @@ type Config struct {
 	ConnectTimeout time.Duration
 	Hold           time.Duration // how long to hold the connections once the ramp is done
 	QuietRamp      bool          // send no keepalive until every connection is open: the hold sees the steady state, not the ramp's backlog
+	Keepalives     int           // keepalives per connection, then silence (a peer the server should reap); 0: no limit
 	Loops          int           // event loops per process, 0: auto
 	RawWaitMs      int           // ms a loop may wait in epoll without the Go scheduler knowing
 	Procs          int           // processes, 0: as RLIMIT_NOFILE needs
@@ -88,6 +89,7 @@ type Job struct {
 	ConnectTimeout time.Duration
 	Hold           time.Duration
 	QuietRamp      bool
+	Keepalives     int // keepalives per connection (0: no limit)
 	Loops          int
 	PrivateTables  bool // each loop unshares its fd table (FDTables)
 	Reconnect      bool
@@ -151,6 +153,9 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 	if cfg.Interval < 0 || (cfg.Interval == 0 && cfg.Depth < 1) {
 		return nil, sp, fmt.Errorf("-interval %v -depth %d: want interval >= 0, and depth >= 1 when saturating", cfg.Interval, cfg.Depth)
 	}
+	if cfg.Keepalives < 0 {
+		return nil, sp, fmt.Errorf("-keepalives %d: want 0 (no limit) or a count", cfg.Keepalives)
+	}
 	depth := 1
 	if cfg.Interval == 0 {
 		depth = cfg.Depth
@@ -172,7 +177,7 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 		jobs[p] = Job{Engine: cfg.Engine, Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
 			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
 			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
-			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Loops: min(loops, max(n, 1)), PrivateTables: cfg.FDTables, Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
+			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Keepalives: cfg.Keepalives, Loops: min(loops, max(n, 1)), PrivateTables: cfg.FDTables, Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
 		off += n
 	}
 	return jobs, sp, nil

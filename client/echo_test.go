@@ -290,3 +290,18 @@ func TestReconnectVerifiesEachConnectionAgain(t *testing.T) {
 		})
 	}
 }
+
+// -keepalives 1: each connection sends one keepalive, has it echoed, and
+// then stays silent for the rest of the hold (a vanished peer, as a server
+// with -idle-timeout sees it).
+func TestKeepalivesLimitThenSilence(t *testing.T) {
+	t.Parallel()
+	_, addr := startServer(t, "127.0.0.1:0")
+	cfg := testConfig(addr)
+	cfg.Conns, cfg.Interval, cfg.Hold, cfg.Keepalives = 50, 50*time.Millisecond, time.Second, 1
+	res := runClient(t, cfg)
+	require.Equal(t, int64(50), res.Established)
+	assert.Equal(t, int64(50), res.Sent, "one keepalive each over 20 intervals")
+	assert.Equal(t, res.Sent, res.Echoed)
+	assert.Equal(t, res.Established, res.ConnsVerified)
+}

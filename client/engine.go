@@ -408,7 +408,7 @@ func (e *engine) keepalive(ns int64) time.Duration {
 					c.flags |= flTimedOut
 					e.c.timeouts.Add(1)
 				}
-			} else {
+			} else if e.job.Keepalives == 0 || c.queued < uint64(e.job.Keepalives*len(e.job.Msg)) {
 				e.queue(k, 1, ns)
 			}
 		}

@@ -39,3 +39,15 @@ func (b *Backoff) Paused(now time.Time) (bool, time.Duration) {
 
 // Active reports whether a pause was started and has not been seen to end.
 func (b *Backoff) Active() bool { return !b.until.IsZero() }
+
+// SoonerWait is the shorter of two loop waits, where a negative one sets
+// no limit (the Tick hooks' convention).
+func SoonerWait(a, b time.Duration) time.Duration {
+	switch {
+	case a < 0:
+		return b
+	case b < 0:
+		return a
+	}
+	return min(a, b)
+}

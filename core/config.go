@@ -83,17 +83,18 @@ const DefaultLookEvery = 0
 // Config is everything the server's flags set: what both engines read at
 // the top, what only one engine reads in its own part.
 type Config struct {
-	Addr       string // base listen address ip:port
-	Ports      int    // consecutive ports from Addr's
-	Backlog    int    // listen backlog (capped by net.core.somaxconn)
-	MaxConns   int    // most connections held at once (0: what one fd table, or one ring, allows)
-	MaxPending int    // unsent output kept per connection before reading pauses
-	RcvBuf     int    // SO_RCVBUF, 0: kernel default
-	SndBuf     int    // SO_SNDBUF, 0: kernel default
-	Workers    int    // event-loop threads: epoll workers, or the threads that drive the rings (0: one per CPU)
-	Pin        bool   // pin loop thread i to CPU i % NumCPU
-	RawWaitMs  int    // ms a loop may wait in epoll without the Go scheduler knowing (0: never)
-	Engine     string // EngineEpoll or EngineUring
+	Addr       string     // base listen address ip:port
+	Ports      int        // consecutive ports from Addr's
+	Backlog    int        // listen backlog (capped by net.core.somaxconn)
+	MaxConns   int        // most connections held at once (0: what one fd table, or one ring, allows)
+	MaxPending int        // unsent output kept per connection before reading pauses
+	RcvBuf     int        // SO_RCVBUF, 0: kernel default
+	SndBuf     int        // SO_SNDBUF, 0: kernel default
+	Workers    int        // event-loop threads: epoll workers, or the threads that drive the rings (0: one per CPU)
+	Pin        bool       // pin loop thread i to CPU i % NumCPU
+	RawWaitMs  int        // ms a loop may wait in epoll without the Go scheduler knowing (0: never)
+	Engine     string     // EngineEpoll or EngineUring
+	Reap       ReapConfig // noticing dead peers: idle timeout, TCP keepalive, TCP_USER_TIMEOUT
 	Epoll      EpollConfig
 	Uring      UringConfig
 }
@@ -150,6 +151,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-max-pending %d: want at least 1 byte", c.MaxPending)
 	}
 	if err := oneOf("-engine", &c.Engine, EngineEpoll, EngineUring); err != nil {
+		return err
+	}
+	if err := c.Reap.validate(); err != nil {
 		return err
 	}
 	if err := c.Epoll.validate(); err != nil {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,6 +22,9 @@ func TestConfigValidateChoices(t *testing.T) {
 		{"recv", func(c *Config) { c.Engine, c.Uring.Recv = EngineUring, "bundle" }, `-uring-recv "bundle": want multishot or single`},
 		{"trigger", func(c *Config) { c.Epoll.Trigger = "both" }, `-trigger "both": want et or lt`},
 		{"balance", func(c *Config) { c.Epoll.Balance = "random" }, `-balance "random": want rr or least`},
+		{"idle timeout", func(c *Config) { c.Reap.IdleTimeout = -time.Second }, "-idle-timeout -1s: want 0 (off) or a positive duration"},
+		{"keepalive", func(c *Config) { c.Reap.KeepAlive = 500 * time.Millisecond }, "-tcp-keepalive 500ms: want 0 (off) or at least 1s (the kernel counts it in seconds)"},
+		{"user timeout", func(c *Config) { c.Reap.UserTimeout = time.Microsecond }, "-tcp-user-timeout 1µs: want 0 (off) or at least 1ms"},
 		{"uring strategy", func(c *Config) { c.Engine, c.Epoll.Strategy = EngineUring, StrategyPrefork }, "-engine uring holds connections past RLIMIT_NOFILE by itself: drop -strategy prefork"},
 	} {
 		cfg := DefaultConfig()

@@ -13,6 +13,7 @@ type ListenOptions struct {
 	ReusePort bool
 	RcvBuf    int // 0: kernel default; accepted sockets inherit it
 	SndBuf    int
+	Reap      ReapConfig // TCP keepalive and TCP_USER_TIMEOUT, inherited by accepted sockets
 }
 
 // ListenAddrs expands "host:port" and a port count into consecutive addresses.
@@ -63,6 +64,9 @@ func Listen(ap netip.AddrPort, o ListenOptions) (int, error) {
 	}
 	if err := SetBuffers(fd, o.RcvBuf, o.SndBuf); err != nil {
 		return fail("buffers", err)
+	}
+	if err := SetReapOptions(fd, o.Reap); err != nil {
+		return fail("reap options", err)
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		if err == unix.EADDRINUSE {

@@ -52,6 +52,8 @@ type ConnStats struct {
 	CloseOther    atomic.Uint64
 	CloseShutdown atomic.Uint64
 	CloseNoFD     atomic.Uint64 // lost in passing: this worker's private fd table was full (scm)
+	CloseIdle     atomic.Uint64 // received nothing for -idle-timeout
+	CloseTimeout  atomic.Uint64 // ETIMEDOUT: TCP keepalive probes unanswered or -tcp-user-timeout passed (the kernel says not which)
 	NoBuffers     atomic.Uint64 // uring: receives that ended for want of a provided buffer (re-armed)
 	SendRetries   atomic.Uint64 // uring: sends that met a full socket (EAGAIN), sent again once it was writable
 
@@ -72,9 +74,11 @@ func (s *ConnStats) MergeDispatch(h *hdrhistogram.Histogram) {
 }
 
 // CloseReason is the counter a connection closed on err is counted in:
-// reset, broken pipe, or other.
+// reset, broken pipe, timeout, or other.
 func (s *ConnStats) CloseReason(err error) *atomic.Uint64 {
 	switch {
+	case errors.Is(err, unix.ETIMEDOUT):
+		return &s.CloseTimeout
 	case errors.Is(err, unix.ECONNRESET):
 		return &s.CloseReset
 	case errors.Is(err, unix.EPIPE):
@@ -227,6 +231,8 @@ func (snap *Snapshot) AddWorker(ws WorkerSnapshot, st *ConnStats) {
 	snap.CloseReasons["other"] += st.CloseOther.Load()
 	snap.CloseReasons["shutdown"] += st.CloseShutdown.Load()
 	snap.CloseReasons["no_fd"] += st.CloseNoFD.Load()
+	snap.CloseReasons["idle"] += st.CloseIdle.Load()
+	snap.CloseReasons["timeout"] += st.CloseTimeout.Load()
 }
 
 // AddTo adds the error counts to m and returns the connections accepted.

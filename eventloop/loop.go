@@ -83,10 +83,15 @@ func (l *Loop) prepare(opts Options, hooks Hooks) error {
 			return err
 		}
 	}
+	// The runtime's poller, created lazily at its first use (a timer will
+	// do, the GC's scavenger sleeping on one), takes two fds: at a full fd
+	// table that first use is fatal ("netpollinit failed"), and even with
+	// room it takes two fds the table was planned to have free. So it is
+	// made here, before any connection can fill the table.
+	if err := initNetpoll(); err != nil {
+		return err
+	}
 	if opts.PrivateFiles {
-		if err := initNetpoll(); err != nil {
-			return err
-		}
 		if err := unix.Unshare(unix.CLONE_FILES); err != nil {
 			return fmt.Errorf("unshare(CLONE_FILES) for a private fd table: %w", err)
 		}

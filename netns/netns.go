@@ -269,3 +269,42 @@ func output(ctx context.Context, argv ...string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Cut makes the link lose every packet, both ways, while both ends stay
+// up: a peer that vanished without a FIN or RST, a cable pulled in the
+// middle. Each end's transmit side gets the blackhole qdisc (built into
+// every kernel, unlike netem's loss), which drops what it is given and
+// tells the sender it went; no interface event tells either kernel. The
+// link must be unshaped (a shaper is the root qdisc already).
+func (l *Link) Cut(ctx context.Context) error {
+	for _, end := range [][2]string{{l.ServerNS(), l.serverDev()}, {l.ClientNS(), l.clientDev()}} {
+		if err := run(ctx, "tc", "-n", end[0], "qdisc", "add", "dev", end[1], "root", "blackhole"); err != nil {
+			return fmt.Errorf("netns: cutting %s: %w", end[1], err)
+		}
+	}
+	return nil
+}
+
+// ServerRxPackets is how many packets the server's end has received.
+func (l *Link) ServerRxPackets(ctx context.Context) (uint64, error) {
+	out, err := output(ctx, "ip", "-n", l.ServerNS(), "-j", "-s", "link", "show", "dev", l.serverDev())
+	if err != nil {
+		return 0, err
+	}
+	return parseRxPackets(out)
+}
+
+// parseRxPackets reads the received packets of `ip -j -s link show dev X`.
+func parseRxPackets(out []byte) (uint64, error) {
+	var links []struct {
+		Stats struct {
+			Rx struct {
+				Packets uint64 `json:"packets"`
+			} `json:"rx"`
+		} `json:"stats64"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) != 1 {
+		return 0, fmt.Errorf("netns: link statistics %q: %v", out, err)
+	}
+	return links[0].Stats.Rx.Packets, nil
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,4 +125,62 @@ func TestLoopbackNamespaceHasItsOwnEhash(t *testing.T) {
 	require.NoError(t, n.Remove())
 	assert.False(t, Exists(n.Name))
 	assert.ErrorContains(t, (&Loopback{Name: "c1mt-lo2", EhashEntries: 1000}).Create(ctx), "power of two")
+}
+
+// After Cut nothing the client sends reaches the server, its close
+// included: the server's end of the connection sees no data, no FIN, no
+// RST, and its link counts no packet received.
+func TestCutLeavesTheServerNothing(t *testing.T) {
+	if err := Check(); err != nil {
+		t.Skip(err)
+	}
+	t.Parallel()
+	l := &Link{Name: "c1mcut", ServerAddr: netip.MustParsePrefix("198.18.251.1/24"),
+		ClientAddr: netip.MustParsePrefix("198.18.251.2/24")}
+	ctx := context.Background()
+	require.NoError(t, l.Create(ctx))
+	t.Cleanup(func() { l.Remove() })
+
+	var ln net.Listener
+	require.NoError(t, inNamespace(l.ServerNS(), func() (err error) {
+		ln, err = net.Listen("tcp", "198.18.251.1:0")
+		return err
+	}))
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := DialContext(ctx, l.ClientNS(), "tcp", ln.Addr().String())
+	require.NoError(t, err)
+	s := <-accepted
+	defer s.Close()
+
+	require.NoError(t, l.Cut(ctx))
+	rx0, err := l.ServerRxPackets(ctx)
+	require.NoError(t, err)
+	_, err = c.Write([]byte("lost"))
+	require.NoError(t, err)
+	require.NoError(t, c.(*net.TCPConn).SetLinger(0)) // an RST, were it to arrive
+	c.Close()
+
+	require.NoError(t, s.SetReadDeadline(time.Now().Add(time.Second)))
+	_, err = s.Read(make([]byte, 8))
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "the server's read only times out")
+	assert.True(t, ne.Timeout())
+	rx1, err := l.ServerRxPackets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, rx0, rx1, "no packet reached the server's end")
+}
+
+func TestParseRxPackets(t *testing.T) {
+	t.Parallel()
+	n, err := parseRxPackets([]byte(`[{"ifname":"x","stats64":{"rx":{"bytes":10,"packets":7},"tx":{"packets":1}}}]`))
+	require.NoError(t, err)
+	assert.EqualValues(t, 7, n)
+	_, err = parseRxPackets([]byte(`[]`))
+	assert.Error(t, err)
 }

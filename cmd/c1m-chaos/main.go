@@ -27,6 +27,7 @@ func main() {
 	fs.StringVar(&cfg.Bin, "bin", "bin", "directory of c1m-server (make build)")
 	only := fs.String("only", "", "comma-separated scenarios to run (default: all, then all together, then the storm); names: "+names())
 	fs.IntVar(&cfg.StormConns, "storm-conns", 0, "connections of the reconnect storm (default: 200000, -quick 2000)")
+	fs.IntVar(&cfg.ReapConns, "vanish-conns", 0, "vanishing connections of -only vanish-scale, the peers-vanish-at-scale run (default: 100000, -quick 2000); it runs only when named, as root")
 	server := fs.String("server-flags", "", "extra c1m-server flags, space-separated (e.g. \"-trigger lt -dispatch reuseport\")")
 	fs.Parse(os.Args[1:])
 	cfg.Server = strings.Fields(*server)
@@ -47,6 +48,11 @@ func main() {
 	if len(rep.Scenarios) > 0 {
 		fmt.Fprintf(os.Stderr, "c1m-chaos: all %d scenarios passed\n", len(rep.Scenarios))
 	}
+	if rp := rep.Reap; rp != nil {
+		for _, a := range rp.Arms {
+			fmt.Fprintf(os.Stderr, "c1m-chaos: vanish-scale %s: %d vanished connections closed %.1f s after the cut (bound %.1f s)\n", a.Name, rp.Scale.Vanish, a.AllReapedS, a.BoundS)
+		}
+	}
 	if st := rep.Storm; st != nil {
 		fmt.Fprintf(os.Stderr, "c1m-chaos: storm passed: all %d connections back and verified %.1f s after the kill\n", st.Scale.Conns, st.AllBackS)
 	}
@@ -57,5 +63,5 @@ func names() string {
 	for _, s := range chaos.Scenarios() {
 		n = append(n, s.Name)
 	}
-	return strings.Join(append(n, "together", chaos.StormName), ", ")
+	return strings.Join(append(n, "together", chaos.StormName, chaos.ReapName+" (only when named)"), ", ")
 }

@@ -30,6 +30,7 @@ func run() int {
 	}
 	listenFlags(fs, &cfg)
 	loopFlags(fs, &cfg)
+	reapFlags(fs, &cfg.Reap)
 	epollFlags(fs, &cfg.Epoll)
 	uringFlags(fs, &cfg.Uring)
 	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (event loops on locked threads; past one fd table, -strategy) or uring (io_uring rings whose registered-file tables hold the sockets: one process, one thread per CPU, no fd per connection; falls back to epoll, saying why, where the kernel refuses)")
@@ -101,6 +102,13 @@ func loopFlags(fs *flag.FlagSet, cfg *core.Config) {
 	fs.IntVar(&cfg.RawWaitMs, "raw-wait", cfg.RawWaitMs, "ms an event loop may sleep in epoll_wait without the Go scheduler knowing; under load it keeps its P and skips the hand-off (0: never)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "most connections held at once; more are accepted and closed (0: what one fd table allows)")
 	fs.IntVar(&cfg.MaxPending, "max-pending", cfg.MaxPending, "unsent output kept per connection; past it the worker stops reading that connection until it drains")
+}
+
+// reapFlags set how dead peers are noticed (both engines; all off by default).
+func reapFlags(fs *flag.FlagSet, r *core.ReapConfig) {
+	fs.DurationVar(&r.IdleTimeout, "idle-timeout", r.IdleTimeout, "close a connection that received nothing for this long, within 1/8 of it more (0: never); counted as close reason idle")
+	fs.DurationVar(&r.KeepAlive, "tcp-keepalive", r.KeepAlive, fmt.Sprintf("TCP keepalive on every connection: first probe after this much silence, then %d probes a quarter of it apart (at least 1s); a peer that answers none is dropped (close reason timeout) about 2x this after it went quiet (0: off)", core.KeepAliveProbes))
+	fs.DurationVar(&r.UserTimeout, "tcp-user-timeout", r.UserTimeout, "TCP_USER_TIMEOUT on every connection: drop it when sent data (or, with -tcp-keepalive, probes) stay unacknowledged this long (close reason timeout; 0: the kernel's retries, ~15 min)")
 }
 
 // epollFlags set what only the epoll engine reads.

@@ -71,14 +71,7 @@ func (g *acceptGate) drain(lfd int, take func(fd int, acceptedNs int64)) (pause 
 		fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err == nil {
 			g.backoff.Reset()
-			if g.maxConns > 0 && g.open.Load() >= g.maxConns || !g.yieldFull && g.tableFull() {
-				unix.Close(fd)
-				g.stats.ShedMaxConns.Add(1)
-				continue
-			}
-			g.open.Add(1)
-			g.stats.Accepted.Add(1)
-			take(fd, core.MonoNs())
+			g.admit(fd, take)
 			continue
 		}
 		switch g.stats.CountError(err) {
@@ -88,7 +81,11 @@ func (g *acceptGate) drain(lfd int, take func(fd int, acceptedNs int64)) (pause 
 			}
 		case core.AcceptAborted:
 		case core.AcceptNoFD:
-			g.shedOne(lfd)
+			if fd, kept := g.shedOne(lfd); kept {
+				g.backoff.Reset() // the table had room after all
+				g.admit(fd, take)
+				continue
+			}
 			g.startBackoff()
 			return true
 		case core.AcceptBroken:
@@ -99,19 +96,45 @@ func (g *acceptGate) drain(lfd int, take func(fd int, acceptedNs int64)) (pause 
 	return false
 }
 
-// shedOne frees the reserve fd to accept one pending connection and close
-// it at once, so the client hears a clean close instead of waiting.
-func (g *acceptGate) shedOne(lfd int) {
-	if g.reserve < 0 {
+// admit takes an accepted connection, or closes it at once past -max-conns
+// (or past a private table's share, when not yielding).
+func (g *acceptGate) admit(fd int, take func(fd int, acceptedNs int64)) {
+	if g.maxConns > 0 && g.open.Load() >= g.maxConns || !g.yieldFull && g.tableFull() {
+		unix.Close(fd)
+		g.stats.ShedMaxConns.Add(1)
 		return
+	}
+	g.open.Add(1)
+	g.stats.Accepted.Add(1)
+	take(fd, core.MonoNs())
+}
+
+// shedOne, after an EMFILE, frees the reserve fd to accept one pending
+// connection and close it at once, so the client hears a clean close
+// instead of waiting. But an EMFILE can be stale: accept4 fails at a full
+// table before it looks at the backlog, and workers may close connections
+// (on their own threads) between that failure and this accept, so the
+// connection taken may be one that fits. If the reserve can be opened
+// again beside it, the table had room: it is returned (kept) to be taken
+// like any other, not shed.
+func (g *acceptGate) shedOne(lfd int) (fd int, kept bool) {
+	if g.reserve < 0 {
+		return -1, false
 	}
 	unix.Close(g.reserve)
 	g.reserve = -1
-	if fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC); err == nil {
-		unix.Close(fd)
-		g.stats.ShedNoFD.Add(1)
-	}
+	fd, _, err := unix.Accept4(lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	g.reopenReserve()
+	if err != nil {
+		return -1, false
+	}
+	if g.reserve >= 0 {
+		return fd, true
+	}
+	unix.Close(fd)
+	g.stats.ShedNoFD.Add(1)
+	g.reopenReserve()
+	return -1, false
 }
 
 func (g *acceptGate) startBackoff() {

@@ -109,7 +109,7 @@ func (s *Server) maxConnsPerProcess() int { return s.plan.MaxConnsPerProc }
 func (s *Server) listenAll(reusePort bool) ([]int, error) {
 	s.listenMu.Lock()
 	defer s.listenMu.Unlock()
-	opts := core.ListenOptions{Backlog: s.cfg.Backlog, ReusePort: reusePort || s.cfg.Epoll.ReusePort, RcvBuf: s.cfg.RcvBuf, SndBuf: s.cfg.SndBuf}
+	opts := core.ListenOptions{Backlog: s.cfg.Backlog, ReusePort: reusePort || s.cfg.Epoll.ReusePort, RcvBuf: s.cfg.RcvBuf, SndBuf: s.cfg.SndBuf, Reap: s.cfg.Reap}
 	return core.ListenOn(s.addrs, opts)
 }
 

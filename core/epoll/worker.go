@@ -3,6 +3,7 @@ package epoll
 import (
 	"c1m/core"
 	"c1m/eventloop"
+	"c1m/idlewheel"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type worker struct {
 	pending map[int32][]byte // unsent output, only for connections that have some
 	spares  *core.Spares     // drained pending buffers kept for reuse
 	buf     []byte           // the worker's one read buffer
+	idle    *idlewheel.Wheel // -idle-timeout, by fd (nil: off)
 }
 
 // interest is the epoll mask a connection in state st needs: no EPOLLIN
@@ -89,6 +91,7 @@ func (w *worker) init(l *eventloop.Loop) error {
 	w.pending = make(map[int32][]byte)
 	w.spares = core.NewSpares(maxSpares, w.maxPending, w.maxPending)
 	w.buf = make([]byte, w.srv.cfg.Epoll.ReadBuf)
+	w.idle = idlewheel.New(w.srv.cfg.Reap.IdleTimeout, time.Now())
 	if w.inbox != nil {
 		if fd := w.inbox.WatchFD(); fd >= 0 {
 			if err := l.Poller.Add(fd, unix.EPOLLIN); err != nil {
@@ -127,11 +130,24 @@ func (w *worker) initAccepting(l *eventloop.Loop) error {
 	return w.acc.ls.register(l.Poller)
 }
 
+// tick reaps idle connections and resumes accepting after a back-off; it
+// returns how long the loop may sleep (-1: until an event).
 func (w *worker) tick(now time.Time) time.Duration {
+	wait := w.idle.Advance(now, w.reapIdle)
 	if w.acc != nil {
-		return w.acc.tick(w.loop.Poller, now)
+		wait = core.SoonerWait(wait, w.acc.tick(w.loop.Poller, now))
 	}
-	return -1
+	return wait
+}
+
+// reapIdle closes a connection idle past -idle-timeout with a reset
+// (SO_LINGER 0), as nginx's reset_timedout_connection does: its peer is
+// most likely gone, and a FIN to a vanished peer would leave the kernel
+// an orphan socket retransmitting it for a minute or two, memory the
+// reaping is meant to give back; a peer still there hears ECONNRESET.
+func (w *worker) reapIdle(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	w.closeConn(fd, &w.stats.CloseIdle)
 }
 
 func (w *worker) drainInbox() {
@@ -158,11 +174,13 @@ func (w *worker) register(h Handoff) {
 		grown := make([]uint8, max(fd+1, 2*len(w.state), 1024))
 		copy(grown, w.state)
 		w.state = grown
+		w.idle.Grow(len(grown))
 	}
 	if w.state[fd]&connOpen != 0 { // direct: already adopted at its first event
 		return
 	}
 	w.state[fd] = connOpen
+	w.idle.Add(fd)
 	w.stats.Registered.Add(1)
 	if w.srv.cfg.Epoll.Dispatch == core.DispatchDirect {
 		return // the acceptor added it to epoll and counted it
@@ -229,6 +247,7 @@ func (w *worker) readable(fd int, mayStopShort bool) {
 		n, err := eventloop.Read(fd, w.buf[:want])
 		switch {
 		case err == nil && n > 0:
+			w.idle.Touch(fd)
 			w.stats.Reads.Add(1)
 			w.stats.BytesIn.Add(uint64(n))
 			if !w.send(fd, w.buf[:n]) {
@@ -332,6 +351,7 @@ func (w *worker) closeConn(fd int, reason *atomic.Uint64) {
 		return
 	}
 	w.state[fd] = 0
+	w.idle.Remove(fd)
 	if p, ok := w.pending[int32(fd)]; ok {
 		w.spares.Put(p)
 		delete(w.pending, int32(fd))

@@ -6,6 +6,7 @@ package uring
 
 import (
 	"c1m/core"
+	"c1m/idlewheel"
 	"c1m/iouring"
 	"fmt"
 	"sync/atomic"
@@ -33,6 +34,7 @@ const (
 	opCancelAll    // every request on a closing connection
 	opWritable     // a send met a full socket: wait until it takes more
 	opCancelAccept // a full ring stops its accepts
+	opLinger       // SO_LINGER 0 on a connection about to be reaped, so its close resets it
 )
 
 const heapBid = 0xFFFF // a send from a heap slice, not from a provided buffer
@@ -86,7 +88,8 @@ type ringWorker struct {
 	noMulti bool // the kernel refused a multishot accept (before 5.19): single-shot only
 	backoff core.Backoff
 	fatal   error
-	look    bool // serve this ring at the thread's next run even if it shows nothing ready
+	look    bool             // serve this ring at the thread's next run even if it shows nothing ready
+	idle    *idlewheel.Wheel // -idle-timeout, by slot (nil: off)
 
 	enterCount atomic.Uint64 // read by Snapshot from any goroutine
 }
@@ -119,6 +122,8 @@ func (w *ringWorker) init(efd int) error {
 	w.capacity = w.srv.plan.PerTable
 	w.gen = make([]uint32, table)
 	w.state = make([]uint8, table)
+	w.idle = idlewheel.New(w.srv.cfg.Reap.IdleTimeout, time.Now())
+	w.idle.Grow(table)
 	w.out = make(map[uint64]*connOut)
 	w.armed = make([]uint8, len(w.srv.listeners))
 	w.armAccepts()
@@ -180,10 +185,10 @@ func (w *ringWorker) complete(c *iouring.CQE) {
 
 // The accept armed on a listener.
 const (
-	acceptNone  uint8 = iota
-	acceptOnce        // single-shot: one connection, armed again after it
-	acceptMulti       // multishot: a completion per connection until cancelled
-	acceptStopping    // multishot, its cancel asked for
+	acceptNone     uint8 = iota
+	acceptOnce           // single-shot: one connection, armed again after it
+	acceptMulti          // multishot: a completion per connection until cancelled
+	acceptStopping       // multishot, its cancel asked for
 )
 
 // armAccepts arms one accept per listener while the table has room and
@@ -287,20 +292,48 @@ func (w *ringWorker) accepted(listener int, res int32, flags uint32) {
 	w.acc.Accepted.Add(1)
 	w.gen[slot] = (w.gen[slot] + 1) & 0xFFFFFF
 	w.state[slot] = slotOpen
+	w.idle.Add(int(slot))
 	w.armRecv(slot)
 }
 
-// tick re-arms accepts once a back-off has run out.
+// tick reaps idle connections and re-arms accepts once a back-off has run
+// out; it returns how long the thread may sleep for this ring (-1: no limit).
 func (w *ringWorker) tick(now time.Time) time.Duration {
-	if w.ring == nil || !w.backoff.Active() {
+	if w.ring == nil {
 		return -1
 	}
-	if paused, left := w.backoff.Paused(now); paused {
-		return left
+	wait := w.idle.Advance(now, w.reapIdle)
+	if w.backoff.Active() {
+		if paused, left := w.backoff.Paused(now); paused {
+			wait = core.SoonerWait(wait, left)
+		} else {
+			w.armAccepts()
+		}
 	}
-	w.armAccepts()
-	w.ring.Submit()
-	return -1
+	if w.ring.Queued() > 0 {
+		w.ring.Submit()
+	}
+	return wait
+}
+
+// reapIdle closes a connection idle past -idle-timeout with a reset (as
+// the epoll engine's reapIdle says why).
+func (w *ringWorker) reapIdle(slot int) {
+	w.lingerZero(uint16(slot))
+	w.closeConn(uint16(slot), &w.stats.CloseIdle)
+}
+
+// lingerReset is SO_LINGER on, 0 s: close sends a reset. One value for
+// every request: the kernel reads it when the request runs.
+var lingerReset = unix.Linger{Onoff: 1, Linger: 0}
+
+// lingerZero sets SO_LINGER 0 on a registered socket, ahead of its close
+// in the same submission (both run inline, in order). A kernel without
+// socket commands (before 6.7) fails it, and the close is a FIN instead.
+func (w *ringWorker) lingerZero(slot uint16) {
+	s := w.sqe()
+	s.PrepSetsockopt(uint32(slot), unix.SOL_SOCKET, unix.SO_LINGER, unsafe.Pointer(&lingerReset), uint32(unsafe.Sizeof(lingerReset)))
+	s.UserData = userData(opLinger, w.gen[slot], 0, slot)
 }
 
 // armRecv arms a connection's receive into a provided buffer: by default a
@@ -363,6 +396,7 @@ func (w *ringWorker) received(gen uint32, slot uint16, res int32, flags uint32) 
 	}
 	switch {
 	case res > 0 && hasBuf:
+		w.idle.Touch(int(slot))
 		w.stats.Reads.Add(1)
 		w.stats.BytesIn.Add(uint64(res))
 		w.echo(gen, slot, bid, int(res))
@@ -565,6 +599,7 @@ func (w *ringWorker) closeConn(slot uint16, reason *atomic.Uint64) {
 		}
 	}
 	w.state[slot] = 0
+	w.idle.Remove(int(slot))
 	w.conns--
 	w.stats.OpenConns.Add(-1)
 	w.stats.Closed.Add(1)

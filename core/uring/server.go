@@ -89,7 +89,7 @@ func newServer(cfg core.Config, nofile uint64) (*Server, error) {
 }
 
 func (s *Server) start() error {
-	fds, err := core.ListenOn(s.addrs, core.ListenOptions{Backlog: s.cfg.Backlog, RcvBuf: s.cfg.RcvBuf, SndBuf: s.cfg.SndBuf})
+	fds, err := core.ListenOn(s.addrs, core.ListenOptions{Backlog: s.cfg.Backlog, RcvBuf: s.cfg.RcvBuf, SndBuf: s.cfg.SndBuf, Reap: s.cfg.Reap})
 	if err != nil {
 		return err
 	}
