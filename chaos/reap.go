@@ -250,7 +250,12 @@ func (r *reap) liveFlags(jsonPath string) []string {
 func (r *reap) vanishFlags() []string {
 	return []string{"-server", netip.AddrPortFrom(r.link.ServerAddr.Addr(), uint16(reapPort)).String(), "-ports", strconv.Itoa(r.sc.Ports),
 		"-src", r.link.ClientAddr.Addr().String(), "-conns", strconv.Itoa(r.sc.Vanish), "-interval", r.sc.VanishInterval.String(),
-		"-keepalives", "1", "-hold", "1h", "-timeout", "1h"}
+		"-keepalives", "1", "-hold", "1h", "-timeout", "1h",
+		// Connects paced: one source address through a veth whose
+		// backlog (net.core.netdev_max_backlog) drops an unpaced herd's
+		// SYNs, and each drop costs a 1-15 s retransmission, so a
+		// 100,000 ramp outlasted the idle timeout.
+		"-inflight", "1000"}
 }
 
 // startClient runs bin/c1m-client inside namespace ns.
@@ -267,7 +272,15 @@ func (r *reap) startClient(ns, logName string, flags []string) (*procgroup.Group
 func (r *reap) waitConns(ctx context.Context, n int64) error {
 	var last int64 = -1
 	for deadline := time.Now().Add(r.sc.RampLimit); ctx.Err() == nil; sleep(ctx, reapPoll) {
-		if last = r.conns(); last == n {
+		snap, err := fetchStatsWith(r.stats, statsURL(reapStatsAddr))
+		if err == nil {
+			last = snap.Conns
+			if snap.CloseReasons["idle"] > 0 {
+				return fmt.Errorf("the server reaped %d idle connections before the cut (holding %d of %d): the ramp outlasted -idle-timeout %v; "+
+					"give the idle arm a longer timeout or a faster ramp", snap.CloseReasons["idle"], last, n, r.sc.IdleTimeout)
+			}
+		}
+		if last == n {
 			return nil
 		}
 		if time.Now().After(deadline) {
