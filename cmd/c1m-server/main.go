@@ -14,6 +14,7 @@ import (
 
 	"c1m/core"
 	"c1m/server"
+	"c1m/statshttp"
 )
 
 func main() {
@@ -53,7 +54,7 @@ func run() int {
 	fmt.Fprintf(os.Stderr, "c1m-server: listening on %s (+%d ports) engine=%s %s %s\n",
 		addrs[0], len(addrs)-1, snap.Engine, snap.Modes(), r.Plan())
 	if *statsAddr != "" {
-		ln, err := core.ServeStats(*statsAddr, r.Snapshot)
+		ln, err := statshttp.Serve(*statsAddr, r.Snapshot)
 		if err != nil {
 			r.Stop()
 			fmt.Fprintf(os.Stderr, "c1m-server: %v\n", err)
