@@ -40,6 +40,11 @@ type worker struct {
 	pending map[int32][]byte // unsent output, only for connections that have some
 	spares  *core.Spares     // drained pending buffers kept for reuse
 	buf     []byte           // the worker's one read buffer
+
+	stopping    atomic.Bool     // Server.Stop asked for a graceful stop (set from any thread)
+	stop        core.StopBudget // the stop's flush deadline
+	stopCursor  int             // the next fd the stop looks at
+	stopDropped atomic.Uint64   // closed by the stop with output still unsent
 }
 
 // interest is the epoll mask a connection in state st needs: no EPOLLIN
@@ -128,6 +133,9 @@ func (w *worker) initAccepting(l *eventloop.Loop) error {
 }
 
 func (w *worker) tick(now time.Time) time.Duration {
+	if w.stopping.Load() {
+		return w.stopTick(now)
+	}
 	if w.acc != nil {
 		return w.acc.tick(w.loop.Poller, now)
 	}
@@ -234,8 +242,10 @@ func (w *worker) readable(fd int, mayStopShort bool) {
 			if !w.send(fd, w.buf[:n]) {
 				return
 			}
-			// LT reads once per event; ET saves the read that would only say EAGAIN.
-			if !w.et || (mayStopShort && n < want) {
+			// LT reads once per event (a stop reads to EAGAIN, so that nothing
+			// is left unread at the close, which would send a reset);
+			// ET saves the read that would only say EAGAIN.
+			if (!w.et && !w.stopping.Load()) || (mayStopShort && n < want) {
 				return
 			}
 		case err == nil: // n == 0: EOF; echo what is pending, then close
@@ -342,6 +352,53 @@ func (w *worker) closeConn(fd int, reason *atomic.Uint64) {
 	w.stats.Closed.Add(1)
 	w.stats.OpenConns.Add(-1)
 	w.srv.open.Add(-1)
+}
+
+// stopTick is one step of a graceful stop, on the worker's thread: stop
+// accepting, then close up to core.StopBatch connections, each after echoing
+// what its client has sent; one with output pending is closed by flush once
+// the output drains. The loop ends when none is left, or at the flush
+// deadline, closing what still holds output (counted as dropped).
+func (w *worker) stopTick(now time.Time) time.Duration {
+	if w.stop.Begin(now) {
+		if w.acc != nil {
+			w.acc.close()
+			w.acc = nil
+		}
+		w.drainInbox() // what the acceptor handed over before it stopped
+	}
+	for closed := 0; w.stopCursor < len(w.state) && closed < core.StopBatch; w.stopCursor++ {
+		if st := w.state[w.stopCursor]; st&connOpen != 0 && st&connPeerClosed == 0 {
+			w.closeGracefully(w.stopCursor)
+			closed++
+		}
+	}
+	if w.stopCursor < len(w.state) || (len(w.pending) > 0 && !w.stop.Expired(now)) {
+		return core.StopPause
+	}
+	for fd, st := range w.state {
+		if st&connOpen != 0 {
+			w.stopDropped.Add(1)
+			w.closeConn(fd, &w.stats.CloseShutdown)
+		}
+	}
+	w.loop.Stop()
+	return 0
+}
+
+// closeGracefully echoes what fd's client has sent and closes it, or, with
+// output the socket could not take yet, leaves flush to close it once sent.
+func (w *worker) closeGracefully(fd int) {
+	w.readable(fd, false)
+	st := w.state[fd]
+	if st&connOpen == 0 {
+		return // the read met EOF or an error and closed it
+	}
+	if _, ok := w.pending[int32(fd)]; ok {
+		w.setState(fd, st|connPeerClosed)
+		return
+	}
+	w.closeConn(fd, &w.stats.CloseShutdown)
 }
 
 // exit closes every connection the worker still holds (shutdown).

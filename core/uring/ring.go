@@ -87,7 +87,15 @@ type ringWorker struct {
 	look    bool // serve this ring at the thread's next run even if it shows nothing ready
 
 	enterCount atomic.Uint64 // read by Snapshot from any goroutine
+
+	stopCursor  int           // the next slot a graceful stop looks at
+	stopExpired bool          // the stop's flush deadline has passed: close what is left
+	stopDropped atomic.Uint64 // closed by the stop with output still unsent
 }
+
+// ringStopCloses bounds the closes one stopSome queues: each takes two
+// submission entries (cancel, close), and the queue holds ringSQEntries.
+const ringStopCloses = ringSQEntries / 4
 
 func (w *ringWorker) init(efd int) error {
 	// SUBMIT_ALL: an SQE that fails does not hold back the ones behind it.
@@ -526,6 +534,41 @@ func (w *ringWorker) closeSlot(slot uint16) {
 	s := w.sqe()
 	s.Opcode, s.FileIndex = iouring.OpClose, uint32(slot)+1
 	s.UserData = userData(opClose, 0, 0, slot)
+}
+
+// stopSome closes up to budget connections for a graceful stop and returns
+// how many it closed: one with a send in flight closes once its output is
+// sent (slotPeerClosed), unless the flush deadline has passed (expired),
+// when it is closed anyway and counted as dropped.
+func (w *ringWorker) stopSome(budget int, expired bool) int {
+	if expired && !w.stopExpired {
+		w.stopExpired, w.stopCursor = true, 0
+	}
+	n := 0
+	for ; w.stopCursor < len(w.state) && n < min(budget, ringStopCloses); w.stopCursor++ {
+		slot := uint16(w.stopCursor)
+		st := w.state[slot]
+		if st&slotOpen == 0 || (st&slotPeerClosed != 0 && !w.stopExpired) {
+			continue
+		}
+		n++
+		switch {
+		case w.stopExpired:
+			w.stopDropped.Add(1)
+			w.closeConn(slot, &w.stats.CloseShutdown)
+		case w.out[outKey(w.gen[slot], slot)] != nil:
+			w.state[slot] |= slotPeerClosed
+		default:
+			w.closeConn(slot, &w.stats.CloseShutdown)
+		}
+	}
+	if n > 0 {
+		if err := w.ring.Submit(); err != nil && w.fatal == nil {
+			w.fatal = err
+			w.srv.Fail(fmt.Errorf("ring %d: %w", w.id, err))
+		}
+	}
+	return n
 }
 
 // close ends the ring: the kernel cancels every request and closes every
