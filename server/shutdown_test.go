@@ -42,10 +42,15 @@ func TestSIGTERMShutdown(t *testing.T) {
 	parallelRuns(t, slices.Sorted(maps.Keys(modes)), func(t *testing.T, mode string) { testSIGTERMShutdown(t, bin, modes[mode]) })
 }
 
-// owed is what connection i sends just before the SIGTERM: a short message,
-// or every 20th connection 64 KiB, more than its 4 KiB buffers hold.
+// owed is what connection i sends just before the SIGTERM: a short message;
+// every 20th connection 64 KiB, more than its 4 KiB buffers hold; every
+// 500th 256 KiB, past -max-pending too, so the server has stopped reading it
+// when the signal comes and must read (and echo) the rest before closing.
 func owed(i int) []byte {
-	if i%20 == 0 {
+	switch {
+	case i%500 == 1:
+		return pattern(uint64(i), 256<<10)
+	case i%20 == 0:
 		return pattern(uint64(i), 64<<10)
 	}
 	return []byte(fmt.Sprintf("in flight %d!", i))
@@ -90,14 +95,32 @@ func testSIGTERMShutdown(t *testing.T, bin string, flags []string) {
 
 	conns := dialMany(t, addr, n)
 	require.NoError(t, echoAll(conns))
-	// Send, read nothing, stop: the echoes are in flight, some held by the server.
+	// Send, read nothing, stop: the echoes are in flight, some held by the
+	// server; the largest writes cannot finish until the client reads, so
+	// they go on in the background, and the signal comes once the server
+	// has paused reading them.
+	big := make(chan error, n)
 	require.NoError(t, parallel(n, 256, func(i int) error {
-		if err := conns[i].SetReadBuffer(4096); err != nil {
+		// Small receive buffers make the server hold output; 16 KiB for the
+		// largest echoes, whose 256 KiB would crawl through a 4 KiB window.
+		rcvbuf := 4096
+		if len(owed(i)) > 64<<10 {
+			rcvbuf = 16384
+		}
+		if err := conns[i].SetReadBuffer(rcvbuf); err != nil {
 			return err
+		}
+		if len(owed(i)) > 64<<10 {
+			go func() { _, err := conns[i].Write(owed(i)); big <- err }()
+			return nil
 		}
 		_, err := conns[i].Write(owed(i))
 		return err
 	}))
+	// The server must have read the start of the largest writes when the
+	// signal comes: one whose first byte it had not seen would be idle to it,
+	// closed, and its writer reset. A second is ample on loopback.
+	time.Sleep(time.Second)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, parallel(n, 256, func(i int) error {
 		want := owed(i)
@@ -113,6 +136,9 @@ func testSIGTERMShutdown(t *testing.T, bin string, flags []string) {
 		}
 		return expectEOF(conns[i])
 	}), "every client gets its echo, then the server's clean close")
+	for i := 1; i < n; i += 500 {
+		require.NoError(t, <-big, "the server read all of a write it had paused")
+	}
 
 	var log []string
 	for l := range lines {

@@ -355,10 +355,12 @@ func (w *worker) closeConn(fd int, reason *atomic.Uint64) {
 }
 
 // stopTick is one step of a graceful stop, on the worker's thread: stop
-// accepting, then close up to core.StopBatch connections, each after echoing
-// what its client has sent; one with output pending is closed by flush once
-// the output drains. The loop ends when none is left, or at the flush
-// deadline, closing what still holds output (counted as dropped).
+// accepting, then visit up to core.StopBatch connections, echoing what
+// each client has sent and closing those with no output left to send.
+// Passes repeat over what is still open (its output drains meanwhile and
+// reading resumes, as in any echo) until nothing is, or until the flush
+// deadline, when the rest is closed and what still held output counted as
+// dropped. Then the loop ends.
 func (w *worker) stopTick(now time.Time) time.Duration {
 	if w.stop.Begin(now) {
 		if w.acc != nil {
@@ -367,18 +369,24 @@ func (w *worker) stopTick(now time.Time) time.Duration {
 		}
 		w.drainInbox() // what the acceptor handed over before it stopped
 	}
-	for closed := 0; w.stopCursor < len(w.state) && closed < core.StopBatch; w.stopCursor++ {
-		if st := w.state[w.stopCursor]; st&connOpen != 0 && st&connPeerClosed == 0 {
+	for visited := 0; w.stopCursor < len(w.state) && visited < core.StopBatch; w.stopCursor++ {
+		if w.state[w.stopCursor]&connOpen != 0 {
 			w.closeGracefully(w.stopCursor)
-			closed++
+			visited++
 		}
 	}
-	if w.stopCursor < len(w.state) || (len(w.pending) > 0 && !w.stop.Expired(now)) {
+	if w.stopCursor < len(w.state) {
+		return core.StopPause
+	}
+	if len(w.pending) > 0 && !w.stop.Expired(now) {
+		w.stopCursor = 0 // another pass, for those that were still sending
 		return core.StopPause
 	}
 	for fd, st := range w.state {
 		if st&connOpen != 0 {
-			w.stopDropped.Add(1)
+			if _, ok := w.pending[int32(fd)]; ok {
+				w.stopDropped.Add(1)
+			}
 			w.closeConn(fd, &w.stats.CloseShutdown)
 		}
 	}
@@ -386,19 +394,16 @@ func (w *worker) stopTick(now time.Time) time.Duration {
 	return 0
 }
 
-// closeGracefully echoes what fd's client has sent and closes it, or, with
-// output the socket could not take yet, leaves flush to close it once sent.
+// closeGracefully echoes what fd's client has sent and closes it, unless
+// output is still waiting for the socket: then a later pass closes it.
 func (w *worker) closeGracefully(fd int) {
 	w.readable(fd, false)
-	st := w.state[fd]
-	if st&connOpen == 0 {
+	if w.state[fd]&connOpen == 0 {
 		return // the read met EOF or an error and closed it
 	}
-	if _, ok := w.pending[int32(fd)]; ok {
-		w.setState(fd, st|connPeerClosed)
-		return
+	if _, ok := w.pending[int32(fd)]; !ok {
+		w.closeConn(fd, &w.stats.CloseShutdown)
 	}
-	w.closeConn(fd, &w.stats.CloseShutdown)
 }
 
 // exit closes every connection the worker still holds (shutdown).

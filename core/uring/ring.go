@@ -89,7 +89,6 @@ type ringWorker struct {
 	enterCount atomic.Uint64 // read by Snapshot from any goroutine
 
 	stopCursor  int           // the next slot a graceful stop looks at
-	stopExpired bool          // the stop's flush deadline has passed: close what is left
 	stopDropped atomic.Uint64 // closed by the stop with output still unsent
 }
 
@@ -555,32 +554,28 @@ func (w *ringWorker) closeSlot(slot uint16) {
 }
 
 // stopSome closes up to budget connections for a graceful stop and returns
-// how many it closed: one with a send in flight closes once its output is
-// sent (slotPeerClosed), unless the flush deadline has passed (expired),
-// when it is closed anyway and counted as dropped.
+// how many it closed. One with output in flight is left for a later pass
+// (its echo goes on meanwhile: the send re-arms its receive), unless the
+// flush deadline has passed (expired): then it is closed and counted as
+// dropped. A pass that reached the last slot starts again at the first.
 func (w *ringWorker) stopSome(budget int, expired bool) int {
-	if expired && !w.stopExpired {
-		w.stopExpired, w.stopCursor = true, 0
+	if w.stopCursor >= len(w.state) {
+		w.stopCursor = 0
 	}
 	n := 0
 	for ; w.stopCursor < len(w.state) && n < min(budget, ringStopCloses); w.stopCursor++ {
 		slot := uint16(w.stopCursor)
-		st := w.state[slot]
-		if st&slotOpen == 0 || (st&slotPeerClosed != 0 && !w.stopExpired) {
+		if w.state[slot]&slotOpen == 0 {
 			continue
 		}
-		n++
-		switch {
-		case w.stopExpired:
-			if w.out[outKey(w.gen[slot], slot)] != nil {
-				w.stopDropped.Add(1)
+		if w.out[outKey(w.gen[slot], slot)] != nil {
+			if !expired {
+				continue
 			}
-			w.closeConn(slot, &w.stats.CloseShutdown)
-		case w.out[outKey(w.gen[slot], slot)] != nil:
-			w.state[slot] |= slotPeerClosed
-		default:
-			w.closeConn(slot, &w.stats.CloseShutdown)
+			w.stopDropped.Add(1)
 		}
+		n++
+		w.closeConn(slot, &w.stats.CloseShutdown)
 	}
 	if n > 0 {
 		if err := w.ring.Submit(); err != nil && w.fatal == nil {
