@@ -141,7 +141,7 @@ func (w *worker) tick(now time.Time) time.Duration {
 	if w.stopping.Load() {
 		return w.stopTick(now)
 	}
-	wait := w.idle.Advance(now, w.reapIdle)
+	wait := w.idle.Advance(now, core.StopBatch, core.StopPause, w.reapIdle)
 	if w.acc != nil {
 		wait = core.SoonerWait(wait, w.acc.tick(w.loop.Poller, now))
 	}

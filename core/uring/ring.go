@@ -310,7 +310,7 @@ func (w *ringWorker) tick(now time.Time) time.Duration {
 	if w.ring == nil {
 		return -1
 	}
-	wait := w.idle.Advance(now, w.reapIdle)
+	wait := w.idle.Advance(now, core.StopBatch, core.StopPause, w.reapIdle)
 	if w.backoff.Active() {
 		if paused, left := w.backoff.Paused(now); paused {
 			wait = core.SoonerWait(wait, left)
