@@ -16,6 +16,7 @@ build:
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-client ./cmd/c1m-client
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-holder ./cmd/c1m-holder
 	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-limits ./cmd/c1m-limits
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-statswatch ./cmd/c1m-statswatch
 	@# experiment 9's peers: echo servers on other Go libraries (bin/c1m-peer-NAME)
 	@set -e; for p in $(PEERS); do $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/c1m-peer-$$p ./experiments/exp9/$$p; done
 

@@ -185,6 +185,7 @@ type Snapshot struct {
 	GoSysBytes   uint64                 `json:"go_sys_bytes"`
 	Workers      []WorkerSnapshot       `json:"workers,omitempty"`
 	DispatchHist *hdrhistogram.Snapshot `json:"dispatch_hist,omitempty"`
+	StopDropped  uint64                 `json:"stop_dropped,omitempty"` // a graceful stop closed these with output their client had not read by core.StopFlushTimeout
 }
 
 // Modes names the engine's modes in force, for the startup line.
@@ -265,6 +266,7 @@ func (s *Snapshot) Merge(o *Snapshot) {
 	s.GoHeapBytes += o.GoHeapBytes
 	s.GoSysBytes += o.GoSysBytes
 	s.Tables += o.Tables
+	s.StopDropped += o.StopDropped
 	if s.CloseReasons == nil {
 		s.CloseReasons = map[string]uint64{}
 	}

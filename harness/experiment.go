@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"c1m/limits"
 	"c1m/schema"
 )
 
@@ -112,12 +113,16 @@ func CountName(n int) string {
 
 // MillionSysctls are what a million loopback connections need on this
 // machine: deep accept queues, TCP memory past the default limit that a
-// million keepalive connections exceed, and no TIME_WAIT, so an arm need not
+// million keepalive connections exceed, no TIME_WAIT, so an arm need not
 // wait a minute for the last one's closed sockets (what is measured is
-// held connections, not closed ones).
+// held connections, not closed ones), and a per-CPU input backlog deep
+// enough for a million closes at once (limits.BacklogTarget says why
+// 65,536: at the default 1,000 the storm's own FINs and ACKs are dropped and
+// wait a retransmission timeout each).
 func MillionSysctls() map[string]string {
 	return map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
-		"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.ipv4.tcp_max_tw_buckets": "0"}
+		"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.ipv4.tcp_max_tw_buckets": "0",
+		"net.core.netdev_max_backlog": strconv.Itoa(limits.BacklogTarget)}
 }
 
 // DeriveEchoShare adds, for keepalive arms (Params interval_s), the

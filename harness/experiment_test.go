@@ -30,3 +30,11 @@ func TestCountName(t *testing.T) {
 	assert.Equal(t, "300", CountName(300))
 	assert.Equal(t, "2500", CountName(2500))
 }
+
+// The million experiments deepen the loopback input backlog for their
+// close storms, and every meta.json records it.
+func TestMillionSysctlsDeepenTheBacklog(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "65536", MillionSysctls()["net.core.netdev_max_backlog"])
+	assert.Contains(t, RecordedSysctls, "net.core.netdev_max_backlog")
+}

@@ -23,7 +23,7 @@ type meta struct{ schema.Meta }
 // RecordedSysctls are the settings that bear on connection counts, saved in every meta.json.
 var RecordedSysctls = []string{
 	"fs.file-max", "fs.nr_open", "kernel.pid_max", "kernel.threads-max",
-	"net.core.somaxconn", "net.core.rmem_default", "net.core.wmem_default",
+	"net.core.somaxconn", "net.core.netdev_max_backlog", "net.core.rmem_default", "net.core.wmem_default",
 	"net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports",
 	"net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_mem", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
 	"net.ipv4.tcp_max_orphans", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_reuse",

@@ -32,11 +32,14 @@ const none = -1
 
 // Wheel is one loop's idle timer over connections 0..n-1.
 type Wheel struct {
-	tick  time.Duration
-	span  uint8     // ticks from a connection's stamp to its expiry
-	now   uint8     // the current tick, modulo 256
-	next  time.Time // when the next tick begins
-	stamp []uint8   // per connection: tick of its last receive (or Add)
+	tick time.Duration
+	span uint8     // ticks from a connection's stamp to its expiry
+	now  uint8     // the current tick, modulo 256
+	next time.Time // when the next tick begins
+	// draining: the current tick's bucket still holds expired connections
+	// (Advance's budget ran out before it was empty).
+	draining bool
+	stamp    []uint8 // per connection: tick of its last receive (or Add)
 	// Circular doubly-linked lists: nodes 0..buckets-1 are the buckets'
 	// heads, node buckets+i is connection i; a node in no list links to itself.
 	nextOf, prevOf []int32
@@ -116,32 +119,52 @@ func (w *Wheel) Len() int {
 
 // Advance runs every tick begun by now, calling expire for each connection
 // idle for the whole timeout (already out of the wheel: expire closes it,
-// and may call Remove or Add). It returns how long until the next tick,
-// the longest its loop may sleep.
-func (w *Wheel) Advance(now time.Time, expire func(i int)) time.Duration {
+// and may call Remove or Add), but for at most budget of them (<= 0: no
+// limit), so that a mass expiry (a whole network gone at once) is spread
+// over several calls and the loop serves its live connections in between.
+// It returns how long until it must run again: pause when the budget ran
+// out with expiries left, otherwise the time to the next tick.
+func (w *Wheel) Advance(now time.Time, budget int, pause time.Duration, expire func(i int)) time.Duration {
 	if w == nil {
 		return -1
 	}
-	for !now.Before(w.next) {
+	if budget <= 0 {
+		budget = -1 // counts down from there and never reaches 0
+	}
+	for {
+		if w.draining {
+			if !w.expireBucket(&budget, expire) {
+				return pause
+			}
+			w.draining = false
+		}
+		if now.Before(w.next) {
+			return w.next.Sub(now)
+		}
 		w.now++
 		w.next = w.next.Add(w.tick)
-		w.expireBucket(expire)
+		w.draining = true
 	}
-	return w.next.Sub(now)
 }
 
-// expireBucket looks at every connection in the current tick's bucket.
-func (w *Wheel) expireBucket(expire func(i int)) {
+// expireBucket looks at the connections in the current tick's bucket until
+// it is empty (true) or the budget of expiries is spent (false).
+func (w *Wheel) expireBucket(budget *int, expire func(i int)) bool {
 	head := int32(w.now % buckets)
 	for {
 		x := w.nextOf[head]
 		if x == head {
-			return
+			return true
+		}
+		i := int(x - buckets)
+		idle := w.now - w.stamp[i]
+		if idle >= w.span && *budget == 0 {
+			return false
 		}
 		w.unlink(x)
-		i := int(x - buckets)
-		if idle := w.now - w.stamp[i]; idle >= w.span {
+		if idle >= w.span {
 			expire(i)
+			*budget--
 		} else {
 			w.link(x, w.stamp[i]+w.span) // received since: look again a timeout after that
 		}

@@ -14,7 +14,7 @@ var t0 = time.Unix(1000, 0)
 // advanceTo runs the wheel to now and returns what expired, in order.
 func advanceTo(w *Wheel, now time.Time) []int {
 	var got []int
-	w.Advance(now, func(i int) { got = append(got, i) })
+	w.Advance(now, 0, 0, func(i int) { got = append(got, i) })
 	return got
 }
 
@@ -26,7 +26,7 @@ func TestNilWheelDoesNothing(t *testing.T) {
 	w.Add(3)
 	w.Touch(3)
 	w.Remove(3)
-	assert.Equal(t, time.Duration(-1), w.Advance(t0.Add(time.Hour), func(int) { t.Fatal("expired on a nil wheel") }))
+	assert.Equal(t, time.Duration(-1), w.Advance(t0.Add(time.Hour), 0, 0, func(int) { t.Fatal("expired on a nil wheel") }))
 }
 
 func TestIdleConnectionExpiresWithinTimeoutPlusOneTick(t *testing.T) {
@@ -92,7 +92,7 @@ func TestExpireMayCloseOthers(t *testing.T) {
 		w.Add(i)
 	}
 	var got []int
-	w.Advance(t0.Add(9*time.Second), func(i int) {
+	w.Advance(t0.Add(9*time.Second), 0, 0, func(i int) {
 		got = append(got, i)
 		w.Remove(2) // closing one connection closes another (e.g. a shared peer)
 	})
@@ -134,7 +134,7 @@ func TestLateAdvanceRunsEveryTick(t *testing.T) {
 	w := New(8*time.Second, t0)
 	w.Grow(1)
 	w.Add(0)
-	left := w.Advance(t0.Add(time.Hour+300*time.Millisecond), func(int) {})
+	left := w.Advance(t0.Add(time.Hour+300*time.Millisecond), 0, 0, func(int) {})
 	assert.Equal(t, 700*time.Millisecond, left, "sleep until the next tick")
 	assert.Zero(t, w.Len())
 }
@@ -152,7 +152,7 @@ func model(t *testing.T, seed uint64) {
 	now := t0
 	for step := 0; step < 3000; step++ {
 		now = now.Add(time.Duration(r.IntN(int(timeout/2))) + time.Microsecond)
-		w.Advance(now, func(i int) {
+		w.Advance(now, 0, 0, func(i int) {
 			require.False(t, last[i].IsZero(), "expired one not in the wheel")
 			idle := now.Sub(last[i])
 			require.GreaterOrEqual(t, idle, timeout, "expired too early")
@@ -206,4 +206,42 @@ func BenchmarkTouch(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		w.Touch(i & 0xFFFF)
 	}
+}
+
+// A mass expiry is spread over calls of at most budget expiries each: every
+// call but the last asks to be run again after the pause, none expires a
+// connection twice, and together they expire them all, with connections
+// touched meanwhile spared.
+func TestAdvanceSpreadsAMassExpiryOverBudgets(t *testing.T) {
+	t.Parallel()
+	const n, budget = 1000, 64
+	w := New(time.Second, t0)
+	w.Grow(n)
+	for i := range n {
+		w.Add(i)
+	}
+	now := t0.Add(2 * time.Second)
+	seen := map[int]bool{}
+	calls := 0
+	for {
+		got := 0
+		wait := w.Advance(now, budget, time.Millisecond, func(i int) {
+			assert.False(t, seen[i], "connection %d expired twice", i)
+			seen[i] = true
+			got++
+		})
+		calls++
+		require.LessOrEqual(t, got, budget)
+		if wait != time.Millisecond {
+			break
+		}
+		require.Equal(t, budget, got, "a call that asks to come back spent its whole budget")
+		if calls == 2 {
+			w.Touch(n - 1) // received while the expiry was under way: spared
+			seen[n-1] = true
+		}
+	}
+	assert.Len(t, seen, n)
+	assert.Equal(t, 1, w.Len(), "only the touched connection is left")
+	assert.GreaterOrEqual(t, calls, n/budget)
 }

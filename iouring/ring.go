@@ -261,9 +261,15 @@ func (r *Ring) Submit() error {
 		if r.enters != nil {
 			r.enters.Add(1)
 		}
-		// Never blocks (min_complete 0): a raw call skips the scheduler's bookkeeping.
+		// Never blocks (min_complete 0), yet not a raw call: the kernel
+		// runs completions' task work in it (a deferring ring's, or at the
+		// return to user space), which in a close storm of many thousand
+		// EOFs takes seconds. Marked as a system call, the thread lets the
+		// Go runtime stop the world and scan its stack meanwhile, and hands
+		// its P to others (the /stats server); as a raw one it held up
+		// every GC, and every goroutine with it, until it came back.
 		tail := atomic.LoadUint32(r.cqTail)
-		_, _, e := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n), minComplete, flags, arg, argSize)
+		_, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(n), minComplete, flags, arg, argSize)
 		r.mayHaveMore = r.defer_ && atomic.LoadUint32(r.cqTail)-tail >= uint32(len(r.cqes))/2
 		switch e {
 		case 0, unix.ETIME: // ETIME: fewer completions than asked for, as expected

@@ -44,6 +44,19 @@ const FDReserve = 128
 // default -backlog).
 const RampTarget = 65535
 
+// BacklogTarget is what Tune sets net.core.netdev_max_backlog to: the
+// packets one CPU may hold received but not yet processed. Loopback
+// traffic goes through it, and a close storm of a million connections
+// makes ~4 packets each (FIN, ACK, FIN, ACK) at a few hundred thousand a
+// second per CPU; when the kernel defers that work to ksoftirqd, which must
+// then wait for a CPU held by busy event loops for tens of milliseconds,
+// the default 1,000 overflows (about 4 million drops were counted in one
+// 1M run), and every dropped packet waits a retransmission timeout (200
+// ms, doubling: a dashboard's /stats request sees seconds). 65,536 covers
+// over 100 ms of deferral at that rate and costs memory only while full
+// (~1 KiB a small skb: at most ~64 MiB per CPU, for moments).
+const BacklogTarget = 65536
+
 // SkbTruesize is the assumed memory a socket with a small message queued
 // holds: one skb. ss -m showed rmem_alloc 843 B for the 11-byte keepalive on
 // this machine's loopback; tcp_mem charges it as a whole page.
@@ -133,6 +146,7 @@ func Compute(fs procfs.FS, cfg Config) (Report, error) {
 		func() error { return c.phase(KindRamp) },
 		c.tcpMem, c.conntrack,
 		func() error { return c.phase(KindTeardown) },
+		c.netdevBacklog,
 		c.processes, c.memory,
 	}
 	for _, step := range steps {
@@ -325,6 +339,29 @@ func (c *computer) phase(kind string) error {
 	return nil
 }
 
+// netdevBacklog is the per-CPU input backlog loopback packets queue in,
+// with the drops it has caused since boot (softnet_stat's second column).
+func (c *computer) netdevBacklog() error {
+	const name = "net.core.netdev_max_backlog"
+	n, err := c.sysctlInt(name)
+	if err != nil {
+		return err
+	}
+	r := Row{Name: name, Value: group(n), Allows: -1, Kind: KindTeardown, Binds: n < BacklogTarget,
+		Note: "packets one CPU may hold received and not yet processed; loopback traffic queues there, and a close storm " +
+			"of many connections at once (a client's exit, a server's stop) overflows it: dropped FINs and ACKs, and the " +
+			"/stats requests among them, wait a retransmission timeout (200 ms, doubling), so closing takes longer and the server " +
+			"looks silent for seconds; it caps no count"}
+	if drops, err := c.fs.SoftnetDrops(); err == nil {
+		r.Value += fmt.Sprintf(" (%s dropped since boot)", group(int64(min(drops, 1<<62))))
+	} else {
+		r.Note += "; drops since boot unknown: " + err.Error()
+	}
+	r.liftBy(name, BacklogTarget)
+	c.add(r)
+	return nil
+}
+
 func (c *computer) tcpMem() error {
 	v, err := c.fs.Sysctl("net.ipv4.tcp_mem")
 	if err != nil {
@@ -509,7 +546,11 @@ func (c *computer) conclude() {
 		case KindRamp:
 			order = append(order, fmt.Sprintf("%s %s (slows the ramp)", row.Name, row.Value))
 		case KindTeardown:
-			order = append(order, fmt.Sprintf("%s at %s (closing at once)", row.Name, group(row.Allows)))
+			if row.Allows < 0 {
+				order = append(order, fmt.Sprintf("%s %s (drops packets while closing at once)", row.Name, row.Value))
+			} else {
+				order = append(order, fmt.Sprintf("%s at %s (closing at once)", row.Name, group(row.Allows)))
+			}
 		default:
 			order = append(order, fmt.Sprintf("%s at %s (%s)", row.Name, group(row.Allows), row.Kind))
 		}
@@ -529,7 +570,7 @@ func (c *computer) conclude() {
 	r.Summary = append(r.Summary, fmt.Sprintf("Client: %d process(es) × %d loop(s) of at most %s connections, over a spread for %s (c1m-client -conns %d -ports %d -src %s).",
 		r.ClientProcs, r.ClientLoops, group(perProcess(c.hard)), group(r.Spread), c.target, max(c.cfg.Ports, 1), c.cfg.Src))
 	for _, row := range r.Rows {
-		if row.Binds && (row.Kind == KindData || row.Kind == KindRamp) {
+		if row.Binds && (row.Kind == KindData || row.Kind == KindRamp || row.Tune != nil && row.Kind == KindTeardown) {
 			r.Summary = append(r.Summary, fmt.Sprintf("Before the run: %s (%s); make tune lifts it.", row.Lift, row.Kind))
 		}
 	}

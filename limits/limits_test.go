@@ -38,6 +38,8 @@ func fakeFiles(overrides map[string]string) map[string]string {
 		"proc/sys/net/ipv4/tcp_mem":                    "287898\t383865\t575796\n",
 		"proc/sys/net/ipv4/tcp_max_orphans":            "131072\n",
 		"proc/sys/net/ipv4/tcp_max_tw_buckets":         "131072\n",
+		"proc/sys/net/core/netdev_max_backlog":         "1000\n",
+		"proc/net/softnet_stat":                        "003ece5c 000001b8 00000002\n00353fcb 00000337 00000000\n",
 		"proc/sys/kernel/pid_max":                      "32768\n",
 		"proc/sys/kernel/threads-max":                  "192729\n",
 		"sys/kernel/slab/TCP/object_size":              "2304\n",
@@ -139,6 +141,7 @@ func TestComputeBindingNofileAndPorts(t *testing.T) {
 		"net.ipv4.ip_local_port_range": "1024 65535",
 		"net.core.somaxconn":           "65535",
 		"net.ipv4.tcp_max_syn_backlog": "65535",
+		"net.core.netdev_max_backlog":  "65536",
 	}, r.Tuning())
 
 	summary := strings.Join(r.Summary, "\n")
@@ -153,6 +156,34 @@ func TestComputeBindingNofileAndPorts(t *testing.T) {
 	b, err := json.Marshal(r)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"binds_first":"RLIMIT_NOFILE hard"`)
+}
+
+// The loopback input backlog caps no count but drops packets in a close
+// storm: its row says so, with the drops since boot from softnet_stat, and
+// Tune lifts it; a backlog already at the target binds nothing.
+func TestComputeNetdevBacklog(t *testing.T) {
+	t.Parallel()
+	r, err := Compute(fakeRoot(t, fakeFiles(nil)), testConfig(summaryCSV(t, "core,1,1000000,9600\n")))
+	require.NoError(t, err)
+	b := row(t, r, "net.core.netdev_max_backlog")
+	assert.Equal(t, KindTeardown, b.Kind)
+	assert.Equal(t, int64(-1), b.Allows, "it caps no count")
+	assert.True(t, b.Binds)
+	assert.Equal(t, "1,000 (1,263 dropped since boot)", b.Value, "0x1b8 + 0x337 drops over two CPUs")
+	assert.Contains(t, b.Note, "close storm")
+	assert.Equal(t, &Setting{"net.core.netdev_max_backlog", "65536"}, b.Tune)
+	assert.Contains(t, strings.Join(r.Summary, "\n"), "sysctl -w net.core.netdev_max_backlog=65536")
+	var text bytes.Buffer
+	require.NoError(t, r.WriteText(&text))
+	assert.Regexp(t, `(?m)^net.core.netdev_max_backlog +1,000 \(1,263 dropped since boot\) +- \(packets per CPU\) +yes \(teardown\)`, text.String())
+
+	r, err = Compute(fakeRoot(t, fakeFiles(map[string]string{
+		"proc/sys/net/core/netdev_max_backlog": "65536\n", "proc/net/softnet_stat": ""})), testConfig(summaryCSV(t, "core,1,1000000,9600\n")))
+	require.NoError(t, err, "softnet_stat missing is no error")
+	b = row(t, r, "net.core.netdev_max_backlog")
+	assert.False(t, b.Binds)
+	assert.Nil(t, b.Tune)
+	assert.Contains(t, b.Note, "drops since boot unknown")
 }
 
 // A million over experiment 1's spread: nothing that caps the count binds,

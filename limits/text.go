@@ -43,6 +43,9 @@ func allowsText(row Row) string {
 	case KindData:
 		return group(row.Allows) + " with data"
 	case KindTeardown:
+		if row.Allows < 0 {
+			return "- (packets per CPU)"
+		}
 		return group(row.Allows) + " closing"
 	}
 	return group(row.Allows)

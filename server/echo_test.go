@@ -2,6 +2,7 @@ package server
 
 import (
 	"c1m/core"
+	"c1m/statshttp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -277,7 +278,7 @@ func testServeStats(t *testing.T, engine string) {
 	s, addr := startServer(t, cfg)
 	cs := dialMany(t, addr, 5)
 	require.NoError(t, echoAll(cs))
-	ln, err := core.ServeStats("127.0.0.1:0", s.Snapshot)
+	ln, err := statshttp.Serve("127.0.0.1:0", s.Snapshot)
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
 	resp, err := http.Get(fmt.Sprintf("http://%s/stats?workers=0", ln.Addr()))

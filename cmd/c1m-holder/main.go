@@ -19,6 +19,7 @@ import (
 
 	"c1m/core"
 	"c1m/procgroup"
+	"c1m/statshttp"
 )
 
 const childEnv = "C1M_HOLDER_CHILD"
@@ -74,7 +75,7 @@ func main() {
 		return n
 	}
 	if *statsAddr != "" {
-		if _, err := core.ServeStats(*statsAddr, func() core.Snapshot {
+		if _, err := statshttp.Serve(*statsAddr, func() core.Snapshot {
 			return core.Snapshot{Time: time.Now(), Strategy: "holder", Procs: procs, Conns: total()}
 		}); err != nil {
 			group.Stop(5 * time.Second)

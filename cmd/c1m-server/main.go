@@ -14,6 +14,7 @@ import (
 
 	"c1m/core"
 	"c1m/server"
+	"c1m/statshttp"
 )
 
 func main() {
@@ -54,7 +55,7 @@ func run() int {
 	fmt.Fprintf(os.Stderr, "c1m-server: listening on %s (+%d ports) engine=%s %s %s\n",
 		addrs[0], len(addrs)-1, snap.Engine, snap.Modes(), r.Plan())
 	if *statsAddr != "" {
-		ln, err := core.ServeStats(*statsAddr, r.Snapshot)
+		ln, err := statshttp.Serve(*statsAddr, r.Snapshot)
 		if err != nil {
 			r.Stop()
 			fmt.Fprintf(os.Stderr, "c1m-server: %v\n", err)
@@ -74,16 +75,25 @@ func run() int {
 		case <-tick:
 			printStats(r.Snapshot())
 		case s := <-sigs:
-			fmt.Fprintf(os.Stderr, "c1m-server: %v: closing every connection\n", s)
+			fmt.Fprintf(os.Stderr, "c1m-server: %v: stopping (no more accepts; echo what came, then close every connection, %d per loop at a time)\n", s, core.StopBatch)
 			done = true
 		case <-r.Failed():
 			fmt.Fprintf(os.Stderr, "c1m-server: %v\n", r.Err())
 			code, done = 1, true
 		}
 	}
-	r.Stop()
-	printStats(r.Snapshot())
+	stop(r)
 	return code
+}
+
+// stop stops r gracefully and says how long it took and what it closed.
+func stop(r core.Engine) {
+	t0, before := time.Now(), r.Snapshot()
+	r.Stop()
+	after := r.Snapshot()
+	fmt.Fprintf(os.Stderr, "c1m-server: stopped in %v: %d connections were open, %d closed, %d dropped with output unsent\n",
+		time.Since(t0).Round(time.Millisecond), before.Conns, after.Closed-before.Closed, after.StopDropped)
+	printStats(after)
 }
 
 // listenFlags set how the server listens (both engines).

@@ -302,8 +302,10 @@ func (s *Server) pick() *worker {
 	return nil
 }
 
-// Stop stops accepting, closes every connection and waits for the loops.
-// It is safe to call more than once.
+// Stop stops accepting and closes every connection gracefully: each worker
+// echoes what its clients sent, closes its connections in paced batches
+// and lets pending output drain (see worker.stopTick); Stop waits for the
+// loops. It is safe to call more than once.
 func (s *Server) Stop() {
 	if s.stopping.Swap(true) {
 		return
@@ -314,7 +316,8 @@ func (s *Server) Stop() {
 	}
 	for _, w := range s.workers {
 		if w.loop != nil {
-			w.loop.Stop()
+			w.stopping.Store(true)
+			w.loop.Wake()
 		}
 	}
 	for _, w := range s.workers {
@@ -346,6 +349,7 @@ func (s *Server) Snapshot() core.Snapshot {
 			ws.EpollWaits = w.loop.Waits.Load()
 		}
 		snap.AddWorker(ws, st)
+		snap.StopDropped += w.stopDropped.Load()
 		st.MergeDispatch(hist)
 	}
 	for _, a := range s.acceptStats {

@@ -42,6 +42,11 @@ type worker struct {
 	spares  *core.Spares     // drained pending buffers kept for reuse
 	buf     []byte           // the worker's one read buffer
 	idle    *idlewheel.Wheel // -idle-timeout, by fd (nil: off)
+
+	stopping    atomic.Bool     // Server.Stop asked for a graceful stop (set from any thread)
+	stop        core.StopBudget // the stop's flush deadline
+	stopCursor  int             // the next fd the stop looks at
+	stopDropped atomic.Uint64   // closed by the stop with output still unsent
 }
 
 // interest is the epoll mask a connection in state st needs: no EPOLLIN
@@ -133,7 +138,10 @@ func (w *worker) initAccepting(l *eventloop.Loop) error {
 // tick reaps idle connections and resumes accepting after a back-off; it
 // returns how long the loop may sleep (-1: until an event).
 func (w *worker) tick(now time.Time) time.Duration {
-	wait := w.idle.Advance(now, w.reapIdle)
+	if w.stopping.Load() {
+		return w.stopTick(now)
+	}
+	wait := w.idle.Advance(now, core.StopBatch, core.StopPause, w.reapIdle)
 	if w.acc != nil {
 		wait = core.SoonerWait(wait, w.acc.tick(w.loop.Poller, now))
 	}
@@ -253,8 +261,10 @@ func (w *worker) readable(fd int, mayStopShort bool) {
 			if !w.send(fd, w.buf[:n]) {
 				return
 			}
-			// LT reads once per event; ET saves the read that would only say EAGAIN.
-			if !w.et || (mayStopShort && n < want) {
+			// LT reads once per event (a stop reads to EAGAIN, so that nothing
+			// is left unread at the close, which would send a reset);
+			// ET saves the read that would only say EAGAIN.
+			if (!w.et && !w.stopping.Load()) || (mayStopShort && n < want) {
 				return
 			}
 		case err == nil: // n == 0: EOF; echo what is pending, then close
@@ -362,6 +372,58 @@ func (w *worker) closeConn(fd int, reason *atomic.Uint64) {
 	w.stats.Closed.Add(1)
 	w.stats.OpenConns.Add(-1)
 	w.srv.open.Add(-1)
+}
+
+// stopTick is one step of a graceful stop, on the worker's thread: stop
+// accepting, then visit up to core.StopBatch connections, echoing what
+// each client has sent and closing those with no output left to send.
+// Passes repeat over what is still open (its output drains meanwhile and
+// reading resumes, as in any echo) until nothing is, or until the flush
+// deadline, when the rest is closed and what still held output counted as
+// dropped. Then the loop ends.
+func (w *worker) stopTick(now time.Time) time.Duration {
+	if w.stop.Begin(now) {
+		if w.acc != nil {
+			w.acc.close()
+			w.acc = nil
+		}
+		w.drainInbox() // what the acceptor handed over before it stopped
+	}
+	for visited := 0; w.stopCursor < len(w.state) && visited < core.StopBatch; w.stopCursor++ {
+		if w.state[w.stopCursor]&connOpen != 0 {
+			w.closeGracefully(w.stopCursor)
+			visited++
+		}
+	}
+	if w.stopCursor < len(w.state) {
+		return core.StopPause
+	}
+	if len(w.pending) > 0 && !w.stop.Expired(now) {
+		w.stopCursor = 0 // another pass, for those that were still sending
+		return core.StopPause
+	}
+	for fd, st := range w.state {
+		if st&connOpen != 0 {
+			if _, ok := w.pending[int32(fd)]; ok {
+				w.stopDropped.Add(1)
+			}
+			w.closeConn(fd, &w.stats.CloseShutdown)
+		}
+	}
+	w.loop.Stop()
+	return 0
+}
+
+// closeGracefully echoes what fd's client has sent and closes it, unless
+// output is still waiting for the socket: then a later pass closes it.
+func (w *worker) closeGracefully(fd int) {
+	w.readable(fd, false)
+	if w.state[fd]&connOpen == 0 {
+		return // the read met EOF or an error and closed it
+	}
+	if _, ok := w.pending[int32(fd)]; !ok {
+		w.closeConn(fd, &w.stats.CloseShutdown)
+	}
 }
 
 // exit closes every connection the worker still holds (shutdown).

@@ -122,8 +122,10 @@ func (s *Server) Plan() core.Plan { return s.plan }
 // Addrs are the listening addresses.
 func (s *Server) Addrs() []netip.AddrPort { return append([]netip.AddrPort(nil), s.addrs...) }
 
-// Stop ends the threads (each closes its rings, and with them every
-// connection) and the listeners. Safe to call more than once.
+// Stop stops accepting and closes every connection gracefully: each thread
+// serves what has arrived, closes its rings' connections in paced batches
+// and lets sends in flight finish (thread.stopTick), then closes its rings;
+// then the listeners close. Safe to call more than once.
 func (s *Server) Stop() {
 	if s.stopping.Swap(true) {
 		return
@@ -135,7 +137,8 @@ func (s *Server) Stop() {
 		unix.Shutdown(fd, unix.SHUT_RDWR)
 	}
 	for _, th := range s.threads {
-		th.loop.Stop()
+		th.stopping.Store(true)
+		th.loop.Wake()
 	}
 	for _, th := range s.threads {
 		th.loop.Wait()
@@ -155,6 +158,7 @@ func (s *Server) Snapshot() core.Snapshot {
 		ws := w.stats.Snapshot(w.id)
 		ws.UringEnters = w.enters()
 		snap.AddWorker(ws, w.stats)
+		snap.StopDropped += w.stopDropped.Load()
 		snap.Accepted += w.acc.AddTo(snap.AcceptErrors)
 		snap.AcceptCalls += w.acc.Calls.Load()
 	}

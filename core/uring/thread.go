@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"c1m/core"
 	"c1m/eventloop"
 
 	"golang.org/x/sys/unix"
@@ -20,6 +21,8 @@ type thread struct {
 	more      bool          // the last run ended with work left
 	lookEvery time.Duration // look into every ring this often whatever the eventfd says (0: never)
 	looked    time.Time     // when every ring was last looked into regardless
+	stopping  atomic.Bool   // Server.Stop asked for a graceful stop (set from any thread)
+	stop      core.StopBudget
 }
 
 func (th *thread) hooks() eventloop.Hooks {
@@ -63,6 +66,9 @@ func (th *thread) init(l *eventloop.Loop) error {
 // run while work was left, and the rings' accept back-offs. It returns how
 // long the loop may sleep (-1: until an event).
 func (th *thread) tick(now time.Time) time.Duration {
+	if th.stopping.Load() {
+		return th.stopTick(now)
+	}
 	if th.lookEvery > 0 && now.Sub(th.looked) >= th.lookEvery {
 		// -uring-look: look into every ring (entering the kernel for
 		// deferring ones) however quiet the eventfd has been. Off by
@@ -128,6 +134,27 @@ func (th *thread) run() {
 	// Still busy after every round: come back at once (Tick) rather than
 	// wait for a signal that a deferring ring may not send.
 	th.more = true
+}
+
+// stopTick is one step of a graceful stop, on the thread: serve what has
+// completed (echoing what arrived), then close up to core.StopBatch of its
+// rings' connections; the loop ends when none is left (Exit then closes
+// the rings).
+func (th *thread) stopTick(now time.Time) time.Duration {
+	th.stop.Begin(now)
+	th.run()
+	budget, left := core.StopBatch, 0
+	for _, w := range th.rings {
+		if w.ring != nil {
+			budget -= w.stopSome(budget, th.stop.Expired(now))
+			left += w.conns
+		}
+	}
+	if left == 0 {
+		th.loop.Stop()
+		return 0
+	}
+	return core.StopPause
 }
 
 func (th *thread) exit() {

@@ -26,6 +26,7 @@ import (
 
 	"c1m/core"
 	"c1m/procgroup"
+	"c1m/statshttp"
 )
 
 // Spec is what one process of a peer serves.
@@ -100,7 +101,7 @@ func run(name string, start Start, args []string) int {
 	}
 	defer stop()
 	if o.statsAddr != "" {
-		ln, err := core.ServeStats(o.statsAddr, snap)
+		ln, err := statshttp.Serve(o.statsAddr, snap)
 		if err != nil {
 			return fail(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"c1m/core"
+	"c1m/statshttp"
 )
 
 func TestStatsCountsAndSheds(t *testing.T) {
@@ -51,7 +52,7 @@ func TestStatsJSON(t *testing.T) {
 	s := NewStats(0)
 	s.Open()
 	s.Out(1, 42)
-	ln, err := core.ServeStats("127.0.0.1:0", func() core.Snapshot { return s.Snapshot("test") })
+	ln, err := statshttp.Serve("127.0.0.1:0", func() core.Snapshot { return s.Snapshot("test") })
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
 	resp, err := http.Get("http://" + ln.Addr().String() + "/stats?workers=0")

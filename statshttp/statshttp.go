@@ -1,4 +1,8 @@
-package core
+// Package statshttp is the server's side door for its operator: /stats
+// (the snapshot as JSON), /metrics (the same counters in the Prometheus
+// text format, package promstats) and net/http/pprof under /debug/pprof/.
+// It runs on Go's net package: these are not connections the engines hold.
+package statshttp
 
 import (
 	"encoding/json"
@@ -6,12 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+
+	"c1m/core"
+	"c1m/promstats"
 )
 
-// ServeStats serves snap() as JSON at /stats and net/http/pprof under
-// /debug/pprof/ on addr. It uses Go's net package: this is the operator's
-// side door, not a connection the core holds. Close the returned listener to stop.
-func ServeStats(addr string, snap func() Snapshot) (net.Listener, error) {
+// Serve serves snap on addr. Close the returned listener to stop.
+func Serve(addr string, snap func() core.Snapshot) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("-stats-addr %s: %w", addr, err)
@@ -28,6 +33,7 @@ func ServeStats(addr string, snap func() Snapshot) (net.Listener, error) {
 		enc.SetIndent("", "  ")
 		enc.Encode(&s)
 	})
+	mux.Handle("/metrics", promstats.Handler(snap))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
