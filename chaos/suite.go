@@ -71,7 +71,7 @@ const (
 type Report struct {
 	schema.ChaosReport[client.Result]
 	Storms []schema.StormResult
-	Reap  *schema.ReapResult // only when asked for by name (-only vanish-scale): it needs root and namespaces
+	Reap   *schema.ReapResult // only when asked for by name (-only vanish-scale): it needs root and namespaces
 }
 
 // suite is one run: the server, the population and the measurements.
