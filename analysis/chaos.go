@@ -329,7 +329,9 @@ func stormRows(storms []schema.StormResult) [][]string {
 		}),
 		row("reconnect attempts (connects started until all were back)", func(st schema.StormResult) string { return n(st.Attempts) }),
 		row("connect failures meanwhile", func(st schema.StormResult) string { return orDash(schema.FormatErrors(st.FailedBy)) }),
-		row("connection losses seen", func(st schema.StormResult) string { return n(st.Dropped) + " (" + schema.FormatErrors(st.DroppedBy) + ")" }),
+		row("connection losses seen", func(st schema.StormResult) string {
+			return n(st.Dropped) + " (" + schema.FormatErrors(st.DroppedBy) + ")"
+		}),
 		row("lost for good / mismatched echoes / echo timeouts", func(st schema.StormResult) string {
 			return n(st.Lost) + " / " + n(st.Mismatched) + " / " + n(st.Timeouts)
 		}),
