@@ -323,7 +323,7 @@ func stormRows(storms []schema.StormResult) [][]string {
 		row("connections held, then the server SIGKILLed", func(st schema.StormResult) string { return n(int64(st.Scale.Conns)) }),
 		row("**time until all were back and verified**", func(st schema.StormResult) string { return "**" + sec(st.AllBackS) + "**" }),
 		row("time until all were open again (client) / held by the new server", func(st schema.StormResult) string { return sec(st.AllOpenS) + " / " + sec(st.ServerConnsS) }),
-		row("killed server reaped / new server answering", func(st schema.StormResult) string { return sec(st.ExitS) + " / " + sec(st.RestartS) }),
+		restartRow(storms, row),
 		row("one connection's downtime, loss to verified echo: p50 / p99 / max", func(st schema.StormResult) string {
 			return us(st.Downtime.P50) + " / " + us(st.Downtime.P99) + " / " + us(st.Downtime.Max)
 		}),
@@ -348,6 +348,18 @@ func stormRows(storms []schema.StormResult) [][]string {
 		rows = append(rows, pollRows(row)...)
 	}
 	return rows
+}
+
+// restartRow is when the killed server was gone and the new one up; with
+// when its ports were free again, where the storms measured it.
+func restartRow(storms []schema.StormResult, row func(string, func(schema.StormResult) string) []string) []string {
+	sec := func(x float64) string { return FormatQuantity(x, "s") }
+	if !slices.ContainsFunc(storms, func(st schema.StormResult) bool { return st.PortsFreeS > 0 }) {
+		return row("killed server reaped / new server answering", func(st schema.StormResult) string { return sec(st.ExitS) + " / " + sec(st.RestartS) })
+	}
+	return row("killed server reaped / its ports free again / new server answering", func(st schema.StormResult) string {
+		return sec(st.ExitS) + " / " + sec(st.PortsFreeS) + " / " + sec(st.RestartS)
+	})
 }
 
 // stopRows are the graceful stop's rows.

@@ -9,6 +9,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -298,6 +299,10 @@ func (st *storm) restart(first *procgroup.Group, firstPid int, kill time.Time) (
 		return nil, 0, fmt.Errorf("server pid %d still running a minute after SIGKILL", firstPid)
 	}
 	st.res.ExitS = time.Since(kill).Seconds()
+	if err := st.waitPortsFree(time.Minute); err != nil {
+		return nil, 0, err
+	}
+	st.res.PortsFreeS = time.Since(kill).Seconds()
 	second, cmd, err := st.startServer("server-restarted.log")
 	if err != nil {
 		return nil, 0, err
@@ -306,8 +311,30 @@ func (st *storm) restart(first *procgroup.Group, firstPid int, kill time.Time) (
 	if snap, err := fetchStats(st.statsURL); err == nil && st.engine != "" && snap.Engine != st.engine {
 		st.note("asked for -engine %s, the server runs %s: %s", st.engine, snap.Engine, snap.EngineNote)
 	}
-	st.logf("server reaped %.2f s after the kill, the new one answering after %.2f s", st.res.ExitS, st.res.RestartS)
+	st.logf("server reaped %.2f s after the kill, its ports free after %.2f s, the new one answering after %.2f s", st.res.ExitS, st.res.PortsFreeS, st.res.RestartS)
 	return second, cmd.Process.Pid, nil
+}
+
+// waitPortsFree waits until the killed server's ports can be listened on
+// again: a reaped process may still hold them, as an io_uring instance's
+// registered files and armed accepts are torn down by the kernel after
+// the process is gone (measured: the uring server's ports still bound
+// when it had been reaped, under 20,000 connections).
+func (st *storm) waitPortsFree(limit time.Duration) error {
+	host, port, err := net.SplitHostPort(st.addr)
+	if err != nil {
+		return fmt.Errorf("server address %q: %w", st.addr, err)
+	}
+	base, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("server address %q: %w", st.addr, err)
+	}
+	for deadline := time.Now().Add(limit); !portsFree(host, base, st.sc.Ports); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the killed server's ports %s (+%d) still bound %v after it was reaped", st.addr, st.sc.Ports-1, limit)
+		}
+	}
+	return nil
 }
 
 // waitBack watches the way back until every connection is open and

@@ -176,18 +176,19 @@ type StormResult struct {
 	Client      string     `json:"client"` // the client's settings, as c1m-client flags
 
 	// Seconds: the initial ramp, then from the SIGKILL on.
-	RampS        float64 `json:"ramp_s"`             // until every connection was open with a verified echo
-	ExitS        float64 `json:"server_exit_s"`      // the killed server reaped
-	RestartS     float64 `json:"server_restart_s"`   // the new server answering its stats
-	AllOpenS     float64 `json:"all_open_s"`         // every connection open again (client's count)
-	ServerConnsS float64 `json:"server_conns_s"`     // the new server holding all of them (its /stats)
-	AllBackS     float64 `json:"all_back_s"`         // every connection open with an echo verified on its new socket
-	Resolution   float64 `json:"resolution_s"`       // the client's progress comes this often: times are this coarse
-	Dropped      int64   `json:"dropped"`            // connections the client saw lost after the kill
-	Lost         int64   `json:"lost"`               // connections not back and verified at the bound
-	Mismatched   int64   `json:"mismatched"`         // echoes that differed, during the storm
-	Timeouts     int64   `json:"timeouts"`           // echoes later than the client's -timeout, during the storm
-	Attempts     int64   `json:"reconnect_attempts"` // connects started from the kill until all were back
+	RampS        float64 `json:"ramp_s"`                 // until every connection was open with a verified echo
+	ExitS        float64 `json:"server_exit_s"`          // the killed server reaped
+	PortsFreeS   float64 `json:"ports_free_s,omitempty"` // the killed server's ports free to bind again
+	RestartS     float64 `json:"server_restart_s"`       // the new server answering its stats
+	AllOpenS     float64 `json:"all_open_s"`             // every connection open again (client's count)
+	ServerConnsS float64 `json:"server_conns_s"`         // the new server holding all of them (its /stats)
+	AllBackS     float64 `json:"all_back_s"`             // every connection open with an echo verified on its new socket
+	Resolution   float64 `json:"resolution_s"`           // the client's progress comes this often: times are this coarse
+	Dropped      int64   `json:"dropped"`                // connections the client saw lost after the kill
+	Lost         int64   `json:"lost"`                   // connections not back and verified at the bound
+	Mismatched   int64   `json:"mismatched"`             // echoes that differed, during the storm
+	Timeouts     int64   `json:"timeouts"`               // echoes later than the client's -timeout, during the storm
+	Attempts     int64   `json:"reconnect_attempts"`     // connects started from the kill until all were back
 	// Connect failures and drops during the storm, by cause.
 	FailedBy  map[string]int64 `json:"failed_by"`
 	DroppedBy map[string]int64 `json:"dropped_by"`
