@@ -380,6 +380,12 @@ func stopRows(storms []schema.StormResult, row func(string, func(schema.StormRes
 			}
 			return fmt.Sprintf("**%s (%d)**", FormatQuantity(s.ExitS, "s"), s.ExitCode)
 		})),
+		row("the client saw every connection closed, from SIGTERM (±1 s)", stop(func(s *schema.StormStop) string {
+			if s.AllClosedS == 0 {
+				return "not all"
+			}
+			return FormatQuantity(s.AllClosedS, "s")
+		})),
 		row("connections at SIGTERM: closed cleanly (EOF) / reset, as the client saw them", stop(func(s *schema.StormStop) string {
 			return fmt.Sprintf("%s: %s / %s", n(s.ConnsAtSignal), n(s.ClosedEOF), n(s.ClosedReset))
 		})),

@@ -74,6 +74,7 @@ func assertStormQuick(t *testing.T, st schema.StormResult, engine string) {
 	require.NotNil(t, st.Stop, "%s: a graceful stop", engine)
 	assert.Equal(t, 0, st.Stop.ExitCode)
 	assert.Positive(t, st.Stop.ExitS)
+	assert.Positive(t, st.Stop.AllClosedS, "the client saw every connection closed")
 	assert.Equal(t, int64(n), st.Stop.ConnsAtSignal)
 	assert.Equal(t, int64(n), st.Stop.ClosedEOF+st.Stop.ClosedReset, "every connection closed by the stop, cleanly or reset: %v", st.Stop.ClosedBy)
 

@@ -65,25 +65,32 @@ func (st *storm) gracefulStop(ctx context.Context, g *procgroup.Group, pid int) 
 	case <-time.After(st.sc.Bound):
 	case <-ctx.Done():
 	}
-	p1 := st.waitClosed(p0, stop.ConnsAtSignal)
+	p1, closedAt := st.waitClosed(p0, stop.ConnsAtSignal)
+	if !closedAt.IsZero() {
+		stop.AllClosedS = closedAt.Sub(sigterm).Seconds()
+	}
 	stop.ClosedBy, stop.RetriesFailed = map[string]int64{}, map[string]int64{}
 	addGrowth(stop.ClosedBy, p1.Dropped, p0.Dropped)
 	addGrowth(stop.RetriesFailed, p1.Failed, p0.Failed)
 	stop.ClosedEOF, stop.ClosedReset = stop.ClosedBy["EOF"], stop.ClosedBy["ECONNRESET"]
 	stop.Reestablished = p1.Established - p0.Established
 	stop.ServerLog = serverLogSince(logPath, logFrom)
-	st.logf("graceful stop: exited %.2f s after SIGTERM with code %d; the client saw %d closed by EOF, %d reset (%s), %d opened again meanwhile",
-		stop.ExitS, stop.ExitCode, stop.ClosedEOF, stop.ClosedReset, schema.FormatErrors(stop.ClosedBy), stop.Reestablished)
+	st.logf("graceful stop: exited %.2f s after SIGTERM with code %d; the client saw all closed after %.1f s, %d by EOF, %d reset (%s), %d opened again meanwhile",
+		stop.ExitS, stop.ExitCode, stop.AllClosedS, stop.ClosedEOF, stop.ClosedReset, schema.FormatErrors(stop.ClosedBy), stop.Reestablished)
 }
 
 // waitClosed waits until the client has seen n connections close since p0,
-// or closedReportWait has passed (with reports since), and returns its latest report.
-func (st *storm) waitClosed(p0 client.Progress, n int64) client.Progress {
+// or closedReportWait has passed, and returns its latest report and when
+// the report saying all were closed came (zero: none did).
+func (st *storm) waitClosed(p0 client.Progress, n int64) (client.Progress, time.Time) {
 	deadline := time.Now().Add(closedReportWait)
 	for {
-		p, _, _ := st.pop.progress()
-		if sumMap(p.Dropped)-sumMap(p0.Dropped) >= n || time.Now().After(deadline) {
-			return p
+		p, at, _ := st.pop.progress()
+		if sumMap(p.Dropped)-sumMap(p0.Dropped) >= n {
+			return p, at
+		}
+		if time.Now().After(deadline) {
+			return p, time.Time{}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

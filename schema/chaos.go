@@ -232,7 +232,11 @@ type StormStop struct {
 	// The client's view: connections it saw closed, by cause (EOF: a
 	// clean close; ECONNRESET: reset), until every one was closed or a
 	// few reports after the exit.
-	ClosedBy      map[string]int64 `json:"closed_by"`
+	ClosedBy map[string]int64 `json:"closed_by"`
+	// AllClosedS: SIGTERM to the client's report that every one was closed
+	// (as coarse as its reports, ~1 s; 0: not within a few s of the exit).
+	// An io_uring server's rings may close connections after its exit.
+	AllClosedS    float64          `json:"all_closed_s,omitempty"`
 	ClosedEOF     int64            `json:"closed_eof"`
 	ClosedReset   int64            `json:"closed_reset"`
 	Reestablished int64            `json:"reestablished"`            // connections the client opened again meanwhile (its -reconnect)
