@@ -56,6 +56,7 @@ type storm struct {
 	addr     string // the server's first port
 	statsURL string
 	pop      *population
+	noRetry  chan struct{} // closed: the population reconnects no more
 	polls    *statsPoller
 }
 
@@ -253,6 +254,8 @@ func (st *storm) startPopulation() {
 	cc := client.DefaultConfig()
 	cc.Server, cc.Ports, cc.Conns, cc.Interval = st.addr, sc.Ports, sc.Conns, sc.Interval
 	cc.QuietRamp, cc.Reconnect = true, true
+	st.noRetry = make(chan struct{})
+	cc.StopReconnect = st.noRetry
 	cc.Timeout = 10 * time.Second
 	cc.Hold = sc.RampLimit + sc.Interval + sc.Bound + time.Minute // stopped long before: a bound, not a plan
 	st.res.Client = fmt.Sprintf("-conns %d -ports %d -interval %v -timeout %v -quiet-ramp -reconnect -inflight %d -connect-timeout %v",

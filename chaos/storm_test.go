@@ -76,6 +76,8 @@ func assertStormQuick(t *testing.T, st schema.StormResult, engine string) {
 	assert.Positive(t, st.Stop.ExitS)
 	assert.Positive(t, st.Stop.AllClosedS, "the client saw every connection closed")
 	assert.Equal(t, int64(n), st.Stop.ConnsAtSignal)
+	assert.Zero(t, st.Stop.Reestablished, "the client reconnects no more during the stop")
+	assert.Empty(t, st.Stop.RetriesFailed, "the client reconnects no more during the stop")
 	assert.Equal(t, int64(n), st.Stop.ClosedEOF+st.Stop.ClosedReset, "every connection closed by the stop, cleanly or reset: %v", st.Stop.ClosedBy)
 
 	require.NotNil(t, st.Polls, "%s: /stats polled", engine)

@@ -5,15 +5,13 @@ package chaos
 // exit: how long, with which exit code, and how its connections ended as
 // the client saw them (EOF, a clean close, or a reset).
 //
-// The client keeps its -reconnect through the stop (it runs in children
-// past one fd table; there is no telling them to stop reconnecting short
-// of ending them, which would close the connections from the client's
-// side). What it does: each connection the server closes is retried after
-// a full-jitter back-off of up to 200 ms, then 400 ms, ... A server that
-// has stopped listening refuses those (RetriesFailed, ECONNREFUSED: the
-// kernel answers, not the server). One that still listens while it closes
-// would have them queued by the kernel and then reset: Reestablished
-// counts them, so a stop whose close counts include retries says so.
+// The client is told to reconnect no more first (client.Config.
+// StopReconnect): with -reconnect on, each connection the server closes
+// would be retried after a full-jitter back-off of up to 200 ms, a herd of
+// a million SYNs competing for the CPUs with the stop it should measure;
+// a server that still listens while it closes would even take some, and
+// reset them, counted as its closes. Reestablished and RetriesFailed show
+// that none got through.
 
 import (
 	"context"
@@ -34,6 +32,10 @@ import (
 // reports are awaited for its last closes.
 const closedReportWait = 5 * time.Second
 
+// stopRetryGrace is how long the client's processes are given to take the
+// word to reconnect no more (a signal each) before the SIGTERM.
+const stopRetryGrace = 500 * time.Millisecond
+
 // gracefulStop sends SIGTERM to the server pid (group g) and measures its stop.
 func (st *storm) gracefulStop(ctx context.Context, g *procgroup.Group, pid int) {
 	p0 := st.pop.fresh(5 * time.Second)
@@ -53,6 +55,8 @@ func (st *storm) gracefulStop(ctx context.Context, g *procgroup.Group, pid int) 
 			return false
 		}
 	})
+	close(st.noRetry)
+	time.Sleep(stopRetryGrace)
 	sigterm := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		st.res.Failures = append(st.res.Failures, "SIGTERM to the restarted server: "+err.Error())
