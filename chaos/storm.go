@@ -4,7 +4,10 @@ package chaos
 // is SIGKILLed and started again on the same ports at once; every
 // connection of the client (-reconnect: exponential back-off, full jitter)
 // must come back and have an echo verified on its new socket within a
-// bound. The result (storm.json, storm.csv) says how long that took.
+// bound. Then the restarted server gets SIGTERM and must exit 0
+// (stormstop.go), and its /stats must have answered within a second
+// throughout (statspoll.go). It runs once per engine; each result
+// (storm-ENGINE.json, storm-ENGINE.csv) says how long all that took.
 
 import (
 	"context"

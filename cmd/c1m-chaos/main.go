@@ -1,8 +1,9 @@
 // Command c1m-chaos is the hostile-client suite (package chaos): it starts
 // bin/c1m-server, holds a population of verified keepalive connections on
 // it, throws each kind of hostile client at it and then all at once, then
-// runs the reconnect storm (the server SIGKILLed under 200,000 connections
-// and restarted), and writes results/chaos. It exits non-zero, naming
+// runs the reconnect storm on each server engine (the server SIGKILLed
+// under 200,000 connections and restarted, then stopped with SIGTERM, its
+// /stats polled throughout), and writes results/chaos. It exits non-zero, naming
 // them, when scenarios fail.
 package main
 
