@@ -28,8 +28,8 @@ import (
 	"c1m/schema"
 )
 
-// closedReportWait is how long after the server's exit the client's
-// reports are awaited for its last closes.
+// closedReportWait is how long at least after the server's exit the
+// client's reports are awaited for its last closes.
 const closedReportWait = 5 * time.Second
 
 // stopRetryGrace is how long the client's processes are given to take the
@@ -69,7 +69,9 @@ func (st *storm) gracefulStop(ctx context.Context, g *procgroup.Group, pid int) 
 	case <-time.After(st.sc.Bound):
 	case <-ctx.Done():
 	}
-	p1, closedAt := st.waitClosed(p0, stop.ConnsAtSignal)
+	// An io_uring server's rings may close connections after its exit: the
+	// client's count is awaited up to the bound from the SIGTERM.
+	p1, closedAt := st.waitClosed(p0, stop.ConnsAtSignal, later(time.Now().Add(closedReportWait), sigterm.Add(st.sc.Bound)))
 	if !closedAt.IsZero() {
 		stop.AllClosedS = closedAt.Sub(sigterm).Seconds()
 	}
@@ -83,11 +85,18 @@ func (st *storm) gracefulStop(ctx context.Context, g *procgroup.Group, pid int) 
 		stop.ExitS, stop.ExitCode, stop.AllClosedS, stop.ClosedEOF, stop.ClosedReset, schema.FormatErrors(stop.ClosedBy), stop.Reestablished)
 }
 
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // waitClosed waits until the client has seen n connections close since p0,
-// or closedReportWait has passed, and returns its latest report and when
-// the report saying all were closed came (zero: none did).
-func (st *storm) waitClosed(p0 client.Progress, n int64) (client.Progress, time.Time) {
-	deadline := time.Now().Add(closedReportWait)
+// or the deadline, and returns its latest report and when the report
+// saying all were closed came (zero: none did).
+func (st *storm) waitClosed(p0 client.Progress, n int64, deadline time.Time) (client.Progress, time.Time) {
 	for {
 		p, at, _ := st.pop.progress()
 		if sumMap(p.Dropped)-sumMap(p0.Dropped) >= n {

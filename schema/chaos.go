@@ -234,7 +234,7 @@ type StormStop struct {
 	// few reports after the exit.
 	ClosedBy map[string]int64 `json:"closed_by"`
 	// AllClosedS: SIGTERM to the client's report that every one was closed
-	// (as coarse as its reports, ~1 s; 0: not within a few s of the exit).
+	// (as coarse as its reports, ~1 s; 0: not within the bound).
 	// An io_uring server's rings may close connections after its exit.
 	AllClosedS    float64          `json:"all_closed_s,omitempty"`
 	ClosedEOF     int64            `json:"closed_eof"`
