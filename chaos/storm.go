@@ -492,7 +492,7 @@ func (st *storm) judge() {
 }
 
 // judgeStop names what failed in the graceful stop: it must end in an
-// exit with code 0 within the bound.
+// exit with code 0 within the bound, every connection closed.
 func (st *storm) judgeStop() {
 	stop := st.res.Stop
 	if stop == nil {
@@ -504,6 +504,9 @@ func (st *storm) judgeStop() {
 		fail("graceful stop: the server had not exited %.0f s after SIGTERM", stop.Bound)
 	case stop.ExitCode != 0:
 		fail("graceful stop: the server exited with code %d after SIGTERM, not 0", stop.ExitCode)
+	}
+	if stop.AllClosedS == 0 {
+		fail("graceful stop: the client saw %d of %d connections closed within %.0f s of SIGTERM", sumMap(stop.ClosedBy), stop.ConnsAtSignal, stop.Bound)
 	}
 }
 
