@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -73,14 +72,10 @@ type reapArm struct {
 	bound time.Duration
 }
 
-// reapArms are both ways on each engine, or on the one -server-flags names.
-func reapArms(sc schema.ReapScale, serverFlags []string) []reapArm {
-	engines := []string{core.EngineEpoll, core.EngineUring}
-	if slices.Contains(serverFlags, "-engine") {
-		engines = []string{""} // the engine the extra flags ask for
-	}
+// reapArms are both ways on each engine (armEngines).
+func reapArms(sc schema.ReapScale, cfg Config) []reapArm {
 	var arms []reapArm
-	for _, e := range engines {
+	for _, e := range armEngines(cfg) {
 		for _, way := range reapWays(sc) {
 			if e != "" {
 				way.name = e + "-" + way.name
@@ -151,7 +146,7 @@ func RunReap(ctx context.Context, cfg Config) (res schema.ReapResult, err error)
 	if _, _, err := core.RaiseNofile(); err != nil {
 		return res, err
 	}
-	for _, arm := range reapArms(sc, cfg.Server) {
+	for _, arm := range reapArms(sc, cfg) {
 		if ctx.Err() != nil {
 			break
 		}
@@ -171,7 +166,7 @@ func RunReap(ctx context.Context, cfg Config) (res schema.ReapResult, err error)
 	if ctx.Err() != nil {
 		res.Failures = append(res.Failures, "interrupted: partial results")
 	}
-	res.Pass = len(res.Failures) == 0 && len(res.Arms) == len(reapArms(sc, cfg.Server))
+	res.Pass = len(res.Failures) == 0 && len(res.Arms) == len(reapArms(sc, cfg))
 	return res, schema.WriteReap(cfg.Results, res)
 }
 

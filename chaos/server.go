@@ -87,18 +87,21 @@ func freePorts(n int) (string, error) {
 	}
 	for range 50 {
 		base := 20000 + rand.IntN(12000-n)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
+		if portsFree("127.0.0.1", base, n) {
 			return "127.0.0.1:" + strconv.Itoa(base), nil
 		}
 	}
 	return "", errors.New("no block of free ports found in 20000-32000")
+}
+
+// portsFree says whether n consecutive ports from base can be listened on at ip.
+func portsFree(ip string, base, n int) bool {
+	for p := base; p < base+n; p++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		ln.Close()
+	}
+	return true
 }

@@ -60,7 +60,11 @@ type Config struct {
 	// OnProgress, if set, gets the run's live counts about once a second
 	// (an in-process caller, such as the chaos suite, watching its echoes).
 	OnProgress func(Progress)
-	Nofile     uint64 // override of RLIMIT_NOFILE for planning (0: raise this process's soft limit to its hard limit and use it)
+	// StopReconnect, closed, ends -reconnect: connections lost from then
+	// on stay closed (an in-process caller measuring a server's stop, not
+	// its clients' retries). Nil: never.
+	StopReconnect <-chan struct{}
+	Nofile        uint64 // override of RLIMIT_NOFILE for planning (0: raise this process's soft limit to its hard limit and use it)
 }
 
 // DefaultConfig is the flags' starting point: the original's client.
@@ -305,6 +309,9 @@ type signals struct {
 	// no process's close storm (20,000 FINs at once) delays another's last
 	// echoes.
 	closeOK <-chan struct{}
+	// noRetry, closed, ends -reconnect: connections lost from then on
+	// stay closed (Config.StopReconnect).
+	noRetry <-chan struct{}
 }
 
 // jobRun is one process's share of a run, on its event loops.
@@ -314,6 +321,7 @@ type jobRun struct {
 	every     time.Duration  // how often progress gets a snapshot
 	progress  func(Progress) // nil: no one asks
 	phase     atomic.Int32
+	retryOff  atomic.Bool // sig.noRetry came: reconnect no more
 	engines   []*engine
 	holdBegan time.Time
 	holdCPU0  float64 // the process's CPU seconds when the hold began
@@ -353,6 +361,7 @@ func (r *jobRun) startLoops() error {
 	r.engines = make([]*engine, r.job.Loops)
 	for i := range r.engines {
 		r.engines[i] = newEngine(&r.job, i, r.job.Loops, &r.phase)
+		r.engines[i].retryOff = &r.retryOff
 		opts := eventloop.Options{CPU: -1, Batch: 512, RawWaitMs: r.job.RawWaitMs, PrivateFiles: r.job.PrivateTables}
 		if _, err := eventloop.Start(opts, r.engines[i].hooks()); err != nil {
 			r.phase.Store(phaseClose)
@@ -398,7 +407,7 @@ func (r *jobRun) markHold() {
 // it did not).
 func (r *jobRun) rampAndHold(res *Result) (rampEnd time.Time) {
 	var holdEnd time.Time
-	hold := r.sig.hold
+	hold, noRetry := r.sig.hold, r.sig.noRetry
 	tick := time.NewTicker(min(r.every, 100*time.Millisecond))
 	defer tick.Stop()
 	lastReport := time.Now()
@@ -407,6 +416,10 @@ func (r *jobRun) rampAndHold(res *Result) (rampEnd time.Time) {
 		case <-hold:
 			r.markHold()
 			hold = nil
+			continue
+		case <-noRetry:
+			r.retryOff.Store(true)
+			noRetry = nil
 			continue
 		case <-r.sig.stop:
 			res.Ended = endSignal
