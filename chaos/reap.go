@@ -236,14 +236,14 @@ func (r *reap) startServer(arm reapArm, a *schema.ReapArm) (*procgroup.Group, in
 // liveFlags: the live connections, on the server's loopback, a keepalive
 // every LiveInterval until stopped (the hold is only an upper bound).
 func (r *reap) liveFlags(jsonPath string) []string {
-	return []string{"-server", "127.0.0.1:" + strconv.Itoa(reapPort), "-conns", strconv.Itoa(r.sc.Live),
+	return []string{"-engine", client.EngineEpoll, "-server", "127.0.0.1:" + strconv.Itoa(reapPort), "-conns", strconv.Itoa(r.sc.Live),
 		"-interval", r.sc.LiveInterval.String(), "-hold", "1h", "-json", jsonPath}
 }
 
 // vanishFlags: the vanishing connections, from the client's namespace, one
 // keepalive each within VanishInterval of opening, then silence.
 func (r *reap) vanishFlags() []string {
-	return []string{"-server", netip.AddrPortFrom(r.link.ServerAddr.Addr(), uint16(reapPort)).String(), "-ports", strconv.Itoa(r.sc.Ports),
+	return []string{"-engine", client.EngineEpoll, "-server", netip.AddrPortFrom(r.link.ServerAddr.Addr(), uint16(reapPort)).String(), "-ports", strconv.Itoa(r.sc.Ports),
 		"-src", r.link.ClientAddr.Addr().String(), "-conns", strconv.Itoa(r.sc.Vanish), "-interval", r.sc.VanishInterval.String(),
 		"-keepalives", "1", "-hold", "1h", "-timeout", "1h",
 		// Connects paced: one source address through a veth whose

@@ -121,7 +121,7 @@ func (s *soak) startServer(ctx context.Context) error {
 // startClient starts c1m-client, which writes its result to clientJSON.
 func (s *soak) startClient(clientJSON string) error {
 	o := s.o
-	s.sum.ClientFlags = []string{"-server", s.addr, "-conns", strconv.Itoa(o.Conns), "-churn", strconv.FormatFloat(o.Churn, 'g', -1, 64),
+	s.sum.ClientFlags = []string{"-engine", client.EngineEpoll, "-server", s.addr, "-conns", strconv.Itoa(o.Conns), "-churn", strconv.FormatFloat(o.Churn, 'g', -1, 64),
 		"-interval", o.Interval.String(), "-timeout", "10s", "-hold", o.Duration.String(), "-json", clientJSON}
 	s.cli = exec.Command(filepath.Join(o.Bin, "c1m-client"), s.sum.ClientFlags...)
 	if err := s.group.StartLogged(s.cli, filepath.Join(o.Results, "client.log")); err != nil {

@@ -101,6 +101,10 @@ func runChild(raw string) int {
 // Run plans cfg, runs it (in this process or in children) until the hold
 // ends or stop is closed, and returns the merged result. Progress goes to log.
 func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
+	if engine, why := ResolveEngine(cfg); why != "" {
+		fmt.Fprintf(log, "c1m-client: -engine %s: %s\n", cfg.Engine, why)
+		cfg.Engine = engine
+	}
 	jobs, sp, err := Plan(cfg)
 	if err != nil {
 		return Result{}, err
