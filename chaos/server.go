@@ -41,9 +41,10 @@ func fetchStatsWith(c *http.Client, url string) (core.Snapshot, error) {
 
 // startServer starts bin/c1m-server with flags in a group of its own, its
 // output going to logPath, and waits up to limit for its /stats at url to
-// answer.
+// answer. Flags that name no engine run the epoll engine the scenarios
+// were written against.
 func startServer(bin string, flags []string, logPath, url string, limit time.Duration) (*procgroup.Group, *exec.Cmd, error) {
-	argv := append([]string{filepath.Join(bin, "c1m-server")}, flags...)
+	argv := append([]string{filepath.Join(bin, "c1m-server")}, harness.WithEngine(flags)...)
 	return startServerArgv(argv, logPath, url, statsClient, limit)
 }
 

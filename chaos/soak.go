@@ -104,7 +104,7 @@ func (s *soak) startServer(ctx context.Context) error {
 	// prefork: one fd table per process, so the fds of /proc/PID/fd summed
 	// over the process tree are all the server's (fdtables' private
 	// tables hide behind threads).
-	s.sum.ServerFlags = []string{"-addr", addr, "-strategy", "prefork", "-max-conns", strconv.Itoa(s.o.Conns + s.o.Conns/5 + 1000),
+	s.sum.ServerFlags = []string{"-engine", client.EngineEpoll, "-addr", addr, "-strategy", "prefork", "-max-conns", strconv.Itoa(s.o.Conns + s.o.Conns/5 + 1000),
 		"-stats-addr", statsAddr, "-stats-interval", "0"}
 	s.srv = exec.Command(filepath.Join(s.o.Bin, "c1m-server"), s.sum.ServerFlags...)
 	if err := s.group.StartLogged(s.srv, filepath.Join(s.o.Results, "server.log")); err != nil {

@@ -145,9 +145,9 @@ func DeriveEchoShare(_ Arm, m map[string]float64) {
 // allows it (experiment 15); an arm that wants it says -engine uring.
 const DesignEngine = "epoll"
 
-// withEngine returns flags with -engine DesignEngine in front unless they
-// name an engine already.
-func withEngine(flags []string) []string {
+// WithEngine returns flags (a c1m-server's or a c1m-client's) with
+// -engine DesignEngine in front unless they name an engine already.
+func WithEngine(flags []string) []string {
 	for _, f := range flags {
 		if f == "-engine" || f == "--engine" || strings.HasPrefix(f, "-engine=") || strings.HasPrefix(f, "--engine=") {
 			return flags

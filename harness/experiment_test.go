@@ -43,8 +43,8 @@ func TestMillionSysctlsDeepenTheBacklog(t *testing.T) {
 // on; one that names an engine keeps it, in any flag spelling.
 func TestArmsWithoutAnEngineRunTheDesignEngine(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, []string{"-engine", DesignEngine, "-conns", "5"}, withEngine([]string{"-conns", "5"}))
+	assert.Equal(t, []string{"-engine", DesignEngine, "-conns", "5"}, WithEngine([]string{"-conns", "5"}))
 	for _, named := range [][]string{{"-engine", "uring"}, {"-engine=uring"}, {"--engine", "uring"}, {"-conns", "5", "--engine=uring"}} {
-		assert.Equal(t, named, withEngine(named))
+		assert.Equal(t, named, WithEngine(named))
 	}
 }
