@@ -231,47 +231,271 @@ func sumValues(m map[string]int64) int64 {
 	return n
 }
 
-// addStorm renders the reconnect storm (results/chaos/storm.json and storm.csv).
+// addStorm renders the reconnect storms (results/chaos/storm-ENGINE.json
+// and .csv, one column and one line per engine; or an older run's
+// storm.json and storm.csv alone).
 func (v *robustnessView) addStorm(dir, outDir string) error {
-	st, ran, err := readRun(schema.ReadStorm, dir)
+	storms, ran, err := readRun(schema.ReadStorms, dir)
 	if !ran {
 		return err
 	}
 	v.StormRan = true
+	st := storms[0]
 	scale := "full"
 	if st.Quick {
 		scale = "quick"
 	}
-	n := func(x int64) string { return numfmt.Number(float64(x)) }
-	sec := func(x float64) string { return FormatQuantity(x, "s") }
-	us := func(x int64) string { return FormatQuantity(float64(x)/1e6, "s") }
 	v.StormSetup = fmt.Sprintf("Scale %s, %s to %s: `c1m-server %s` held %s keepalive connections of the real client (`%s`, every echo verified), "+
 		"all open and verified after %s; then the server was SIGKILLed and started again at once on the same ports. "+
 		"Times count from the SIGKILL, read from the client's progress every ~%s.",
-		scale, orDash(st.Start), orDash(st.End), strings.Join(st.ServerFlags, " "), n(int64(st.Scale.Conns)), st.Client, sec(st.RampS), sec(st.Resolution))
-	if st.Pass {
-		v.StormVerdict = fmt.Sprintf("**Passed: all %s connections back, each with an echo verified on its new socket, %s after the kill.** Rule: %s.",
-			n(int64(st.Scale.Conns)), sec(st.AllBackS), st.Rule)
-	} else {
-		v.StormVerdict = "**Failed**: " + strings.Join(st.Failures, "; ") + ". Rule: " + st.Rule + "."
+		scale, orDash(st.Start), orDash(storms[len(storms)-1].End), strings.Join(st.ServerFlags, " "), numfmt.Number(float64(st.Scale.Conns)), st.Client,
+		FormatQuantity(st.RampS, "s"), FormatQuantity(st.Resolution, "s"))
+	if len(storms) > 1 || st.Engine != "" {
+		v.StormSetup = strings.Replace(v.StormSetup, "`c1m-server "+strings.Join(st.ServerFlags, " ")+"`", "the server on each engine in turn (its flags below)", 1)
+		v.StormSetup = strings.Replace(v.StormSetup, "all open and verified after "+FormatQuantity(st.RampS, "s")+"; ", "", 1)
 	}
-	v.Storm.Header = []string{"what", "value"}
-	v.Storm.Rows = [][]string{
-		{"connections held, then the server SIGKILLed", n(int64(st.Scale.Conns))},
-		{"**time until all were back and verified**", "**" + sec(st.AllBackS) + "**"},
-		{"time until all were open again (client) / held by the new server", sec(st.AllOpenS) + " / " + sec(st.ServerConnsS)},
-		{"killed server reaped / new server answering", sec(st.ExitS) + " / " + sec(st.RestartS)},
-		{"one connection's downtime, loss to verified echo: p50 / p99 / max", us(st.Downtime.P50) + " / " + us(st.Downtime.P99) + " / " + us(st.Downtime.Max)},
-		{"reconnect attempts (connects started until all were back)", n(st.Attempts)},
-		{"connect failures meanwhile", orDash(schema.FormatErrors(st.FailedBy))},
-		{"connection losses seen", n(st.Dropped) + " (" + schema.FormatErrors(st.DroppedBy) + ")"},
-		{"lost for good / mismatched echoes / echo timeouts", n(st.Lost) + " / " + n(st.Mismatched) + " / " + n(st.Timeouts)},
-		{"listen queue overflows / drops, SYN retransmits", numfmt.Number(st.ListenOverflows) + " / " + numfmt.Number(st.ListenDrops) + " / " + numfmt.Number(st.SynRetrans)},
-		{"TIME_WAIT sockets before → peak (tcp_max_tw_buckets)", fmt.Sprintf("%s → %s (%s)", n(int64(st.TimeWaitBefore)), n(int64(st.TimeWaitPeak)), orDash(st.TWBuckets))},
+	if st.Stop != nil {
+		v.StormSetup += " Once all were back, the restarted server was sent SIGTERM (a graceful stop; the client kept its -reconnect) and timed to its exit."
 	}
-	v.StormNotes = st.Notes
-	v.StormFigures, err = samplesFigure(dir, schema.StormSamplesFile, outDir, stormFigure)
+	if st.Polls != nil {
+		v.StormSetup += fmt.Sprintf(" Its /stats was fetched every %s with a %s timeout throughout, from the first ramp to the exit.",
+			FormatQuantity(st.Polls.IntervalS, "s"), FormatQuantity(st.Polls.TimeoutS, "s"))
+	}
+	var verdicts []string
+	v.Storm.Header = []string{"what"}
+	for _, st := range storms {
+		verdicts = append(verdicts, stormVerdict(st))
+		v.Storm.Header = append(v.Storm.Header, orValue(st.Engine))
+		for _, note := range st.Notes {
+			if len(storms) > 1 {
+				note = st.Engine + ": " + note
+			}
+			v.StormNotes = append(v.StormNotes, note)
+		}
+	}
+	v.StormVerdict = strings.Join(verdicts, " ")
+	v.Storm.Rows = stormRows(storms)
+	v.StormFigures, err = stormFigures(dir, outDir, storms)
 	return err
+}
+
+// orValue names a storm's column: its engine, or "value" for a run before engines.
+func orValue(engine string) string {
+	if engine == "" {
+		return "value"
+	}
+	return engine
+}
+
+// stormVerdict is one storm's verdict, under its engine's name.
+func stormVerdict(st schema.StormResult) string {
+	prefix := ""
+	if st.Engine != "" {
+		prefix = st.Engine + ": "
+	}
+	if !st.Pass {
+		return "**" + prefix + "Failed**: " + strings.Join(st.Failures, "; ") + ". Rule: " + st.Rule + "."
+	}
+	return fmt.Sprintf("**%sPassed: all %s connections back, each with an echo verified on its new socket, %s after the kill.** Rule: %s.",
+		prefix, numfmt.Number(float64(st.Scale.Conns)), FormatQuantity(st.AllBackS, "s"), st.Rule)
+}
+
+// stormRows are the storm table's rows, a cell per storm; the graceful
+// stop's and the /stats polls' rows only when a storm has them.
+func stormRows(storms []schema.StormResult) [][]string {
+	n := func(x int64) string { return numfmt.Number(float64(x)) }
+	sec := func(x float64) string { return FormatQuantity(x, "s") }
+	us := func(x int64) string { return FormatQuantity(float64(x)/1e6, "s") }
+	withEngines := len(storms) > 1 || storms[0].Engine != ""
+	row := func(what string, cell func(st schema.StormResult) string) []string {
+		r := []string{what}
+		for _, st := range storms {
+			r = append(r, cell(st))
+		}
+		return r
+	}
+	var rows [][]string
+	if withEngines {
+		rows = append(rows, row("server flags", func(st schema.StormResult) string { return "`" + strings.Join(st.ServerFlags, " ") + "`" }),
+			row("first ramp: all open and verified", func(st schema.StormResult) string { return sec(st.RampS) }))
+	}
+	rows = append(rows,
+		row("connections held, then the server SIGKILLed", func(st schema.StormResult) string { return n(int64(st.Scale.Conns)) }),
+		row("**time until all were back and verified**", func(st schema.StormResult) string { return "**" + sec(st.AllBackS) + "**" }),
+		row("time until all were open again (client) / held by the new server", func(st schema.StormResult) string { return sec(st.AllOpenS) + " / " + sec(st.ServerConnsS) }),
+		restartRow(storms, row),
+		row("one connection's downtime, loss to verified echo: p50 / p99 / max", func(st schema.StormResult) string {
+			return us(st.Downtime.P50) + " / " + us(st.Downtime.P99) + " / " + us(st.Downtime.Max)
+		}),
+		row("reconnect attempts (connects started until all were back)", func(st schema.StormResult) string { return n(st.Attempts) }),
+		row("connect failures meanwhile", func(st schema.StormResult) string { return orDash(schema.FormatErrors(st.FailedBy)) }),
+		row("connection losses seen", func(st schema.StormResult) string {
+			return n(st.Dropped) + " (" + schema.FormatErrors(st.DroppedBy) + ")"
+		}),
+		row("lost for good / mismatched echoes / echo timeouts", func(st schema.StormResult) string {
+			return n(st.Lost) + " / " + n(st.Mismatched) + " / " + n(st.Timeouts)
+		}),
+		row("listen queue overflows / drops, SYN retransmits", func(st schema.StormResult) string {
+			return numfmt.Number(st.ListenOverflows) + " / " + numfmt.Number(st.ListenDrops) + " / " + numfmt.Number(st.SynRetrans)
+		}),
+		row("TIME_WAIT sockets before → peak (tcp_max_tw_buckets)", func(st schema.StormResult) string {
+			return fmt.Sprintf("%s → %s (%s)", n(int64(st.TimeWaitBefore)), n(int64(st.TimeWaitPeak)), orDash(st.TWBuckets))
+		}))
+	if slices.ContainsFunc(storms, func(st schema.StormResult) bool { return st.Stop != nil }) {
+		rows = append(rows, stopRows(storms, row)...)
+	}
+	if slices.ContainsFunc(storms, func(st schema.StormResult) bool { return st.Polls != nil }) {
+		rows = append(rows, pollRows(row)...)
+	}
+	return rows
+}
+
+// restartRow is when the killed server was gone and the new one up; with
+// when its ports were free again, where the storms measured it.
+func restartRow(storms []schema.StormResult, row func(string, func(schema.StormResult) string) []string) []string {
+	sec := func(x float64) string { return FormatQuantity(x, "s") }
+	if !slices.ContainsFunc(storms, func(st schema.StormResult) bool { return st.PortsFreeS > 0 }) {
+		return row("killed server reaped / new server answering", func(st schema.StormResult) string { return sec(st.ExitS) + " / " + sec(st.RestartS) })
+	}
+	return row("killed server reaped / its ports free again / new server answering", func(st schema.StormResult) string {
+		return sec(st.ExitS) + " / " + sec(st.PortsFreeS) + " / " + sec(st.RestartS)
+	})
+}
+
+// stopRows are the graceful stop's rows.
+func stopRows(storms []schema.StormResult, row func(string, func(schema.StormResult) string) []string) [][]string {
+	n := func(x int64) string { return numfmt.Number(float64(x)) }
+	stop := func(cell func(s *schema.StormStop) string) func(schema.StormResult) string {
+		return func(st schema.StormResult) string {
+			if st.Stop == nil {
+				return "—"
+			}
+			return cell(st.Stop)
+		}
+	}
+	return [][]string{
+		row("**graceful stop: SIGTERM to exit (exit code)**", stop(func(s *schema.StormStop) string {
+			if s.ExitS == 0 {
+				return fmt.Sprintf("**not within %s**", FormatQuantity(s.Bound, "s"))
+			}
+			return fmt.Sprintf("**%s (%d)**", FormatQuantity(s.ExitS, "s"), s.ExitCode)
+		})),
+		row("the client saw every connection closed, from SIGTERM (±1 s)", stop(func(s *schema.StormStop) string {
+			if s.AllClosedS == 0 {
+				return "not all"
+			}
+			return FormatQuantity(s.AllClosedS, "s")
+		})),
+		row("connections at SIGTERM: closed cleanly (EOF) / reset, as the client saw them", stop(func(s *schema.StormStop) string {
+			return fmt.Sprintf("%s: %s / %s", n(s.ConnsAtSignal), n(s.ClosedEOF), n(s.ClosedReset))
+		})),
+		row("the client's reconnects meanwhile: opened again / refused", stop(func(s *schema.StormStop) string {
+			return n(s.Reestablished) + " / " + orDash(schema.FormatErrors(s.RetriesFailed))
+		})),
+		row("the server's log after SIGTERM", stop(func(s *schema.StormStop) string {
+			if len(s.ServerLog) == 0 {
+				return "—"
+			}
+			return "`" + strings.Join(s.ServerLog, "` `") + "`"
+		})),
+	}
+}
+
+// pollRows are the /stats polls' rows: the verdict, and each phase's longest answer.
+func pollRows(row func(string, func(schema.StormResult) string) []string) [][]string {
+	ms := func(x float64) string { return fmt.Sprintf("%.0f ms", x) }
+	return [][]string{
+		row("**/stats answered within its timeout throughout**", func(st schema.StormResult) string {
+			if st.Polls == nil {
+				return "—"
+			}
+			slow, all := st.Polls.Slowest()
+			var failed []string
+			for _, ph := range st.Polls.Phases {
+				if !ph.Excused && ph.Failed > 0 {
+					failed = append(failed, fmt.Sprintf("%d of %d in %s", ph.Failed, ph.Polls, ph.Name))
+				}
+			}
+			if all {
+				return fmt.Sprintf("**yes**, longest %s in phase %s", ms(slow.MaxMs), slow.Name)
+			}
+			return fmt.Sprintf("**no**: %s failed; longest answer %s in phase %s", strings.Join(failed, ", "), ms(slow.MaxMs), slow.Name)
+		}),
+		row("/stats polls, longest answer per phase (failed)", func(st schema.StormResult) string {
+			if st.Polls == nil {
+				return "—"
+			}
+			var parts []string
+			for _, ph := range st.Polls.Phases {
+				if ph.Excused {
+					parts = append(parts, ph.Name+": no server")
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s: %d, %s (%d)", ph.Name, ph.Polls, ms(ph.MaxMs), ph.Failed))
+			}
+			return strings.Join(parts, "; ")
+		}),
+	}
+}
+
+// stormFigures draws the way back: an older run's figure of its one
+// storm, or one line per engine.
+func stormFigures(dir, outDir string, storms []schema.StormResult) ([]figureView, error) {
+	if len(storms) == 1 && storms[0].Engine == "" {
+		return samplesFigure(dir, schema.StormSamplesFile, outDir, stormFigure)
+	}
+	var engines []string
+	var samples []*Samples
+	for _, st := range storms {
+		_, file := schema.StormFiles(st.Engine)
+		s, err := readSamples(filepath.Join(dir, file))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		engines, samples = append(engines, st.Engine), append(samples, s)
+	}
+	if len(samples) == 0 {
+		return nil, nil
+	}
+	ff, err := stormEnginesFigure(dir, engines, samples)
+	if err != nil {
+		return nil, err
+	}
+	return figureViews([]FigureFile{ff}, outDir), nil
+}
+
+// stormEnginesFigure draws, per engine, the connections open and verified
+// again after the kill; below, the connects in flight.
+func stormEnginesFigure(dir string, engines []string, samples []*Samples) (FigureFile, error) {
+	top := newPlot("seconds after the SIGKILL", "open and verified again")
+	bottom := newPlot("seconds after the SIGKILL", "connects in flight")
+	for i, s := range samples {
+		for _, panel := range []struct {
+			p   *plot.Plot
+			col string
+		}{{top, "open_verified"}, {bottom, "connecting"}} {
+			line, err := sampleLine(s, panel.col, i)
+			if err != nil {
+				return FigureFile{}, fmt.Errorf("storm figure: %w", err)
+			}
+			if line == nil {
+				continue
+			}
+			line.Dashes = plotutil.Dashes(i)
+			panel.p.Add(line)
+			panel.p.Legend.Add(engines[i], line)
+		}
+	}
+	for _, p := range []*plot.Plot{top, bottom} {
+		p.Legend.Top, p.Legend.Left = false, false
+		p.X.Min, p.Y.Min = 0, 0
+	}
+	ff := FigureFile{Base: filepath.Join(dir, "fig-storm"), Title: "Reconnect storm: connections coming back after the server's SIGKILL",
+		Caption: "Sampled every 250 ms from the kill, a line per server engine: the client's connections with an echo verified on their new socket (its progress, about once a second); below, its connects in progress."}
+	return ff, savePanels(ff.Base, []*plot.Plot{top, bottom})
 }
 
 // stormFigure draws the way back after the kill: connections open, open

@@ -73,7 +73,7 @@ func TestReportStorm(t *testing.T) {
 	require.NoError(t, WriteReport(results, out))
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
-	assertHas(t, string(b), "Not run yet (`make chaos` writes results/chaos/storm.json).")
+	assertHas(t, string(b), "Not run yet (`make chaos` writes results/chaos/storm-epoll.json and storm-uring.json).")
 
 	st := schema.StormResult{Start: "s", End: "e", Scale: schema.StormScale{Conns: 200000, Ports: 20, Interval: 30 * time.Second, Bound: 5 * time.Minute},
 		ServerFlags: []string{"-max-conns", "200000", "-ports", "20"}, Client: "-conns 200000 -reconnect",
@@ -118,6 +118,52 @@ func TestReportStorm(t *testing.T) {
 	b, err = os.ReadFile(out)
 	require.NoError(t, err)
 	assertHas(t, string(b), "**Failed**: 12 of 200000 connections not back and verified within 5m0s. Rule:")
+}
+
+// Storms per engine render from results/chaos/storm-ENGINE.json and .csv:
+// a column per engine, the graceful stop and the /stats polls in rows, a
+// figure with a line per engine; they take the place of an older storm.json.
+func TestReportStormEngines(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	results := filepath.Join(root, "results")
+	out := filepath.Join(root, "REPORT.md")
+	dir := filepath.Join(results, "chaos")
+	writeFile(t, filepath.Join(dir, schema.StormFile), `{"all_back_s": 99, "pass": true}`) // an older run's: ignored
+	for i, engine := range schema.StormEngines {
+		st := schema.StormResult{Start: "s", End: "e", Engine: engine, Scale: schema.StormScale{Conns: 1000000, Ports: 20, Bound: 5 * time.Minute},
+			ServerFlags: []string{"-engine", engine}, RampS: 100, AllBackS: float64(40 + i), Resolution: 1, Pass: i == 0, Rule: "every connection back",
+			Stop: &schema.StormStop{ConnsAtSignal: 1000000, ExitS: 12.5, ExitCode: 0, ClosedEOF: 999000, ClosedReset: 1000,
+				ClosedBy: map[string]int64{"EOF": 999000, "ECONNRESET": 1000}, RetriesFailed: map[string]int64{"ECONNREFUSED": 5},
+				ServerLog: []string{"c1m-server: terminated: closing every connection"}},
+			Polls: &schema.StatsPolls{IntervalS: 0.25, TimeoutS: 1, Phases: []schema.StatsPhase{
+				{Name: "ramp", Polls: 400, MaxMs: 120}, {Name: "outage", Polls: 4, Failed: 4, Excused: true},
+				{Name: "reconnect", Polls: 160, MaxMs: 900}, {Name: "stop", Polls: 50, Failed: i * 7, MaxMs: 300}}}}
+		if i == 1 {
+			st.Failures = []string{"/stats did not answer within 1s 7 times of 50 in phase stop"}
+		}
+		require.NoError(t, schema.WriteStorm(dir, st, [][]float64{{0.25, 0, 0, 10, 10, 0, 3, 0}, {40, 1e6, 1e6, 0, 2e6, 1e6, 5, 0}}))
+	}
+	require.NoError(t, WriteReport(results, out))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	report := string(b)
+	for _, want := range []string{
+		"**epoll: Passed: all 1,000,000 connections back, each with an echo verified on its new socket, 40 s after the kill.**",
+		"**uring: Failed**: /stats did not answer within 1s 7 times of 50 in phase stop.",
+		"| what | epoll | uring |",
+		"| **time until all were back and verified** | **40 s** | **41 s** |",
+		"| **graceful stop: SIGTERM to exit (exit code)** | **12.5 s (0)** | **12.5 s (0)** |",
+		"| connections at SIGTERM: closed cleanly (EOF) / reset, as the client saw them | 1,000,000: 999,000 / 1,000 |",
+		"| the server's log after SIGTERM | `c1m-server: terminated: closing every connection` |",
+		"| **/stats answered within its timeout throughout** | **yes**, longest 900 ms in phase reconnect | **no**: 7 of 50 in stop failed; longest answer 900 ms in phase reconnect |",
+		"ramp: 400, 120 ms (0); outage: no server; reconnect: 160, 900 ms (0); stop: 50, 300 ms (0)",
+		"![Reconnect storm: connections coming back after the server's SIGKILL](results/chaos/fig-storm.png)",
+	} {
+		assertHas(t, report, want)
+	}
+	require.NotContains(t, report, "99 s after the kill")
+	require.FileExists(t, filepath.Join(dir, "fig-storm.png"))
 }
 
 // "Peers vanish at scale" renders from results/chaos/reap.json, one column

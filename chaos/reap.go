@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -73,14 +72,10 @@ type reapArm struct {
 	bound time.Duration
 }
 
-// reapArms are both ways on each engine, or on the one -server-flags names.
-func reapArms(sc schema.ReapScale, serverFlags []string) []reapArm {
-	engines := []string{core.EngineEpoll, core.EngineUring}
-	if slices.Contains(serverFlags, "-engine") {
-		engines = []string{""} // the engine the extra flags ask for
-	}
+// reapArms are both ways on each engine (armEngines).
+func reapArms(sc schema.ReapScale, cfg Config) []reapArm {
 	var arms []reapArm
-	for _, e := range engines {
+	for _, e := range armEngines(cfg) {
 		for _, way := range reapWays(sc) {
 			if e != "" {
 				way.name = e + "-" + way.name
@@ -151,7 +146,7 @@ func RunReap(ctx context.Context, cfg Config) (res schema.ReapResult, err error)
 	if _, _, err := core.RaiseNofile(); err != nil {
 		return res, err
 	}
-	for _, arm := range reapArms(sc, cfg.Server) {
+	for _, arm := range reapArms(sc, cfg) {
 		if ctx.Err() != nil {
 			break
 		}
@@ -171,7 +166,7 @@ func RunReap(ctx context.Context, cfg Config) (res schema.ReapResult, err error)
 	if ctx.Err() != nil {
 		res.Failures = append(res.Failures, "interrupted: partial results")
 	}
-	res.Pass = len(res.Failures) == 0 && len(res.Arms) == len(reapArms(sc, cfg.Server))
+	res.Pass = len(res.Failures) == 0 && len(res.Arms) == len(reapArms(sc, cfg))
 	return res, schema.WriteReap(cfg.Results, res)
 }
 
@@ -241,14 +236,14 @@ func (r *reap) startServer(arm reapArm, a *schema.ReapArm) (*procgroup.Group, in
 // liveFlags: the live connections, on the server's loopback, a keepalive
 // every LiveInterval until stopped (the hold is only an upper bound).
 func (r *reap) liveFlags(jsonPath string) []string {
-	return []string{"-server", "127.0.0.1:" + strconv.Itoa(reapPort), "-conns", strconv.Itoa(r.sc.Live),
+	return []string{"-engine", client.EngineEpoll, "-server", "127.0.0.1:" + strconv.Itoa(reapPort), "-conns", strconv.Itoa(r.sc.Live),
 		"-interval", r.sc.LiveInterval.String(), "-hold", "1h", "-json", jsonPath}
 }
 
 // vanishFlags: the vanishing connections, from the client's namespace, one
 // keepalive each within VanishInterval of opening, then silence.
 func (r *reap) vanishFlags() []string {
-	return []string{"-server", netip.AddrPortFrom(r.link.ServerAddr.Addr(), uint16(reapPort)).String(), "-ports", strconv.Itoa(r.sc.Ports),
+	return []string{"-engine", client.EngineEpoll, "-server", netip.AddrPortFrom(r.link.ServerAddr.Addr(), uint16(reapPort)).String(), "-ports", strconv.Itoa(r.sc.Ports),
 		"-src", r.link.ClientAddr.Addr().String(), "-conns", strconv.Itoa(r.sc.Vanish), "-interval", r.sc.VanishInterval.String(),
 		"-keepalives", "1", "-hold", "1h", "-timeout", "1h",
 		// Connects paced: one source address through a veth whose

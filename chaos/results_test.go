@@ -32,11 +32,14 @@ func TestCommittedResultsRewriteIdentically(t *testing.T) {
 	assertSameFile(t, chaosDir, out, schema.ChaosFile)
 	assertSameFile(t, chaosDir, out, schema.ScenariosFile)
 
-	st, err := schema.ReadStorm(chaosDir)
+	storms, err := schema.ReadStorms(chaosDir) // per engine, or an older storm.json
 	require.NoError(t, err)
-	require.NoError(t, schema.WriteStorm(out, st, readSamples(t, filepath.Join(chaosDir, schema.StormSamplesFile))))
-	assertSameFile(t, chaosDir, out, schema.StormFile)
-	assertSameFile(t, chaosDir, out, schema.StormSamplesFile)
+	for _, st := range storms {
+		result, samples := schema.StormFiles(st.Engine)
+		require.NoError(t, schema.WriteStorm(out, st, readSamples(t, filepath.Join(chaosDir, samples))))
+		assertSameFile(t, chaosDir, out, result)
+		assertSameFile(t, chaosDir, out, samples)
+	}
 
 	sum, err := schema.ReadSoakSummary(soakDir)
 	require.NoError(t, err)

@@ -41,9 +41,10 @@ func fetchStatsWith(c *http.Client, url string) (core.Snapshot, error) {
 
 // startServer starts bin/c1m-server with flags in a group of its own, its
 // output going to logPath, and waits up to limit for its /stats at url to
-// answer.
+// answer. Flags that name no engine run the epoll engine the scenarios
+// were written against.
 func startServer(bin string, flags []string, logPath, url string, limit time.Duration) (*procgroup.Group, *exec.Cmd, error) {
-	argv := append([]string{filepath.Join(bin, "c1m-server")}, flags...)
+	argv := append([]string{filepath.Join(bin, "c1m-server")}, harness.WithEngine(flags)...)
 	return startServerArgv(argv, logPath, url, statsClient, limit)
 }
 
@@ -87,18 +88,21 @@ func freePorts(n int) (string, error) {
 	}
 	for range 50 {
 		base := 20000 + rand.IntN(12000-n)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
+		if portsFree("127.0.0.1", base, n) {
 			return "127.0.0.1:" + strconv.Itoa(base), nil
 		}
 	}
 	return "", errors.New("no block of free ports found in 20000-32000")
+}
+
+// portsFree says whether n consecutive ports from base can be listened on at ip.
+func portsFree(ip string, base, n int) bool {
+	for p := base; p < base+n; p++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		ln.Close()
+	}
+	return true
 }

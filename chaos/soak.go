@@ -104,7 +104,7 @@ func (s *soak) startServer(ctx context.Context) error {
 	// prefork: one fd table per process, so the fds of /proc/PID/fd summed
 	// over the process tree are all the server's (fdtables' private
 	// tables hide behind threads).
-	s.sum.ServerFlags = []string{"-addr", addr, "-strategy", "prefork", "-max-conns", strconv.Itoa(s.o.Conns + s.o.Conns/5 + 1000),
+	s.sum.ServerFlags = []string{"-engine", client.EngineEpoll, "-addr", addr, "-strategy", "prefork", "-max-conns", strconv.Itoa(s.o.Conns + s.o.Conns/5 + 1000),
 		"-stats-addr", statsAddr, "-stats-interval", "0"}
 	s.srv = exec.Command(filepath.Join(s.o.Bin, "c1m-server"), s.sum.ServerFlags...)
 	if err := s.group.StartLogged(s.srv, filepath.Join(s.o.Results, "server.log")); err != nil {
@@ -121,7 +121,7 @@ func (s *soak) startServer(ctx context.Context) error {
 // startClient starts c1m-client, which writes its result to clientJSON.
 func (s *soak) startClient(clientJSON string) error {
 	o := s.o
-	s.sum.ClientFlags = []string{"-server", s.addr, "-conns", strconv.Itoa(o.Conns), "-churn", strconv.FormatFloat(o.Churn, 'g', -1, 64),
+	s.sum.ClientFlags = []string{"-engine", client.EngineEpoll, "-server", s.addr, "-conns", strconv.Itoa(o.Conns), "-churn", strconv.FormatFloat(o.Churn, 'g', -1, 64),
 		"-interval", o.Interval.String(), "-timeout", "10s", "-hold", o.Duration.String(), "-json", clientJSON}
 	s.cli = exec.Command(filepath.Join(o.Bin, "c1m-client"), s.sum.ClientFlags...)
 	if err := s.group.StartLogged(s.cli, filepath.Join(o.Results, "client.log")); err != nil {

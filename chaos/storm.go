@@ -4,11 +4,15 @@ package chaos
 // is SIGKILLed and started again on the same ports at once; every
 // connection of the client (-reconnect: exponential back-off, full jitter)
 // must come back and have an echo verified on its new socket within a
-// bound. The result (storm.json, storm.csv) says how long that took.
+// bound. Then the restarted server gets SIGTERM and must exit 0
+// (stormstop.go), and its /stats must have answered within a second
+// throughout (statspoll.go). It runs once per engine; each result
+// (storm-ENGINE.json, storm-ENGINE.csv) says how long all that took.
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,54 +49,81 @@ func StormScaleFor(quick bool, conns int) schema.StormScale {
 	return sc
 }
 
-// storm is one run's state.
+// storm is one run's state: one engine's.
 type storm struct {
 	cfg      Config
 	sc       schema.StormScale
 	fs       procfs.FS
 	res      *schema.StormResult
+	engine   string // the server's -engine ("": the one -server-flags names)
 	addr     string // the server's first port
 	statsURL string
 	pop      *population
+	noRetry  chan struct{} // closed: the population reconnects no more
+	polls    *statsPoller
 }
 
 func (st *storm) logf(format string, a ...any) {
-	fmt.Fprintf(st.cfg.Log, "c1m-chaos: storm: "+format+"\n", a...)
+	name := "storm"
+	if st.engine != "" {
+		name += " " + st.engine
+	}
+	fmt.Fprintf(st.cfg.Log, "c1m-chaos: "+name+": "+format+"\n", a...)
 }
 
 func (st *storm) note(format string, a ...any) {
 	st.res.Notes = append(st.res.Notes, fmt.Sprintf(format, a...))
 }
 
-// RunStorm runs the reconnect storm and writes storm.json and storm.csv.
-// An error is a run that could not be set up; a storm that ran and failed
-// its check returns a result with Pass false and the failures named.
-func RunStorm(ctx context.Context, cfg Config) (res schema.StormResult, err error) {
+// RunStorms runs the reconnect storm once per engine (armEngines), one
+// after the other, and writes each one's result (schema.WriteStorm). An
+// error is a run that could not be set up; a storm that ran and failed its
+// check is a result with Pass false and the failures named.
+func RunStorms(ctx context.Context, cfg Config) (out []schema.StormResult, err error) {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
-	sc := StormScaleFor(cfg.Quick, cfg.StormConns)
-	st := &storm{cfg: cfg, sc: sc, fs: procfs.New("/"), res: &res}
-	res = schema.StormResult{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rule: stormRule(sc),
-		FailedBy: map[string]int64{}, DroppedBy: map[string]int64{}}
 	if err := os.MkdirAll(cfg.Results, 0o755); err != nil {
-		return res, fmt.Errorf("results directory: %w", err)
+		return nil, fmt.Errorf("results directory: %w", err)
 	}
 	if _, _, err := core.RaiseNofile(); err != nil {
-		return res, err
+		return nil, err
 	}
-	restore, err := st.raiseSysctls()
+	sc := StormScaleFor(cfg.Quick, cfg.StormConns)
+	var notes []string
+	restore, err := raiseStormSysctls(procfs.New("/"), sc, &notes)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	defer func() {
 		if rerr := restore(); rerr != nil && err == nil {
 			err = fmt.Errorf("restoring sysctls: %w", rerr)
 		}
 	}()
+	for _, e := range armEngines(cfg) {
+		if ctx.Err() != nil {
+			break
+		}
+		res, err := runStorm(ctx, cfg, sc, e, notes)
+		if err != nil {
+			return out, fmt.Errorf("engine %q: %w", e, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// runStorm runs one storm on engine and writes its result.
+func runStorm(ctx context.Context, cfg Config, sc schema.StormScale, engine string, notes []string) (res schema.StormResult, err error) {
+	st := &storm{cfg: cfg, sc: sc, fs: procfs.New("/"), res: &res, engine: engine}
+	res = schema.StormResult{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rule: stormRule(sc),
+		FailedBy: map[string]int64{}, DroppedBy: map[string]int64{}, Engine: engine, Notes: append([]string(nil), notes...)}
 	res.TWBuckets, _ = st.fs.Sysctl("net.ipv4.tcp_max_tw_buckets")
 	var rows [][]float64
 	runErr := st.run(ctx, &rows)
+	if st.polls != nil {
+		res.Polls = st.polls.stop()
+	}
 	res.End = time.Now().UTC().Format(time.RFC3339)
 	if runErr != nil && ctx.Err() == nil {
 		return res, runErr
@@ -100,6 +131,7 @@ func RunStorm(ctx context.Context, cfg Config) (res schema.StormResult, err erro
 	if ctx.Err() != nil {
 		res.Failures = append(res.Failures, "interrupted: partial results")
 	}
+	st.judgePolls()
 	res.Pass = len(res.Failures) == 0
 	if werr := schema.WriteStorm(cfg.Results, res, rows); werr != nil {
 		return res, werr
@@ -107,23 +139,24 @@ func RunStorm(ctx context.Context, cfg Config) (res schema.StormResult, err erro
 	return res, nil
 }
 
-// raiseSysctls sets the scale's sysctls (as root; otherwise it notes
-// they were left as found) and returns what puts them back.
-func (st *storm) raiseSysctls() (restore func() error, err error) {
+// raiseStormSysctls sets the scale's sysctls for every engine's storm (as
+// root; otherwise notes say they were left as found) and returns what
+// puts them back.
+func raiseStormSysctls(fs procfs.FS, sc schema.StormScale, notes *[]string) (restore func() error, err error) {
 	none := func() error { return nil }
-	if len(st.sc.Sysctls) == 0 {
+	if len(sc.Sysctls) == 0 {
 		return none, nil
 	}
 	if os.Geteuid() != 0 {
-		st.note("not root: sysctls left as found (wanted %v)", st.sc.Sysctls)
+		*notes = append(*notes, fmt.Sprintf("not root: sysctls left as found (wanted %v)", sc.Sysctls))
 		return none, nil
 	}
-	guard, err := st.fs.Apply(st.sc.Sysctls)
+	guard, err := fs.Apply(sc.Sysctls)
 	if err != nil {
 		return nil, fmt.Errorf("raising sysctls for the storm: %w", err)
 	}
 	for k, v := range guard.Changed() {
-		st.note("sysctl %s set to %q for the storm (was %q), restored after", k, v[1], v[0])
+		*notes = append(*notes, fmt.Sprintf("sysctl %s set to %q for the storm (was %q), restored after", k, v[1], v[0]))
 	}
 	return guard.Restore, nil
 }
@@ -140,6 +173,7 @@ func (st *storm) run(ctx context.Context, rows *[][]float64) error {
 		return err
 	}
 	defer first.Stop(10 * time.Second)
+	st.polls = startStatsPoller(st.statsURL, "ramp")
 	st.startPopulation()
 	defer st.pop.stop()
 	if err := st.waitUp(ctx); err != nil || ctx.Err() != nil {
@@ -152,17 +186,20 @@ func (st *storm) run(ctx context.Context, rows *[][]float64) error {
 	if ss, err := st.fs.Sockstat(); err == nil {
 		st.res.TimeWaitBefore = ss.TCPTimeWait
 	}
+	st.polls.phase("outage", nil) // no server until the restart answers
+	st.polls.excusePhase()
 	kill := time.Now()
 	if err := killTree(st.fs, firstPid); err != nil {
 		return err
 	}
 	stopSampling := st.sampler(kill, p0, c0)
 	defer stopSampling()
-	second, err := st.restart(first, firstPid, kill)
+	second, secondPid, err := st.restart(first, firstPid, kill)
 	if err != nil {
 		return err
 	}
 	defer second.Stop(3 * time.Minute) // closing 200k sockets takes a while
+	st.polls.phase("reconnect", nil)
 
 	pEnd := st.waitBack(ctx, kill, p0)
 	*rows = stopSampling()
@@ -170,6 +207,9 @@ func (st *storm) run(ctx context.Context, rows *[][]float64) error {
 		pEnd, _, _ = st.pop.progress()
 	}
 	st.tally(p0, pEnd, c0)
+	if st.res.AllBackS > 0 && ctx.Err() == nil {
+		st.gracefulStop(ctx, second, secondPid)
+	}
 	st.finish(p0)
 	return nil
 }
@@ -183,17 +223,30 @@ func (st *storm) startFirst() (*procgroup.Group, int, error) {
 	st.addr, st.statsURL = addr, statsURL(stats)
 	flags := []string{"-addr", addr, "-ports", strconv.Itoa(st.sc.Ports), "-max-conns", strconv.Itoa(st.sc.Conns),
 		"-stats-addr", stats, "-stats-interval", "0"}
+	if st.engine != "" {
+		flags = append(flags, "-engine", st.engine)
+	}
 	st.res.ServerFlags = append(flags, st.cfg.Server...)
-	g, cmd, err := st.startServer("storm-server.log")
+	g, cmd, err := st.startServer("server.log")
 	if err != nil {
 		return nil, 0, err
 	}
 	return g, cmd.Process.Pid, nil
 }
 
-// startServer starts c1m-server with the storm's flags and waits until it answers.
+// startServer starts c1m-server with the storm's flags and waits until it
+// answers; its log is storm[-ENGINE]-NAME.
 func (st *storm) startServer(logName string) (*procgroup.Group, *exec.Cmd, error) {
-	return startServer(st.cfg.Bin, st.res.ServerFlags, filepath.Join(st.cfg.Results, logName), st.statsURL, 30*time.Second)
+	return startServer(st.cfg.Bin, st.res.ServerFlags, st.logPath(logName), st.statsURL, 30*time.Second)
+}
+
+// logPath is where the server's log called name goes.
+func (st *storm) logPath(name string) string {
+	prefix := "storm-"
+	if st.engine != "" {
+		prefix += st.engine + "-"
+	}
+	return filepath.Join(st.cfg.Results, prefix+name)
 }
 
 // startPopulation starts the real client in this process (children of it
@@ -204,6 +257,8 @@ func (st *storm) startPopulation() {
 	cc := client.DefaultConfig()
 	cc.Server, cc.Ports, cc.Conns, cc.Interval = st.addr, sc.Ports, sc.Conns, sc.Interval
 	cc.QuietRamp, cc.Reconnect = true, true
+	st.noRetry = make(chan struct{})
+	cc.StopReconnect = st.noRetry
 	cc.Timeout = 10 * time.Second
 	cc.Hold = sc.RampLimit + sc.Interval + sc.Bound + time.Minute // stopped long before: a bound, not a plan
 	st.res.Client = fmt.Sprintf("-conns %d -ports %d -interval %v -timeout %v -quiet-ramp -reconnect -inflight %d -connect-timeout %v",
@@ -243,20 +298,49 @@ func (st *storm) waitUp(ctx context.Context) error {
 
 // restart waits for the killed server to be reaped (ExitS) and starts a
 // new one on the same ports (RestartS).
-func (st *storm) restart(first *procgroup.Group, firstPid int, kill time.Time) (*procgroup.Group, error) {
+func (st *storm) restart(first *procgroup.Group, firstPid int, kill time.Time) (*procgroup.Group, int, error) {
 	select {
 	case <-first.Exits():
 	case <-time.After(time.Minute):
-		return nil, fmt.Errorf("server pid %d still running a minute after SIGKILL", firstPid)
+		return nil, 0, fmt.Errorf("server pid %d still running a minute after SIGKILL", firstPid)
 	}
 	st.res.ExitS = time.Since(kill).Seconds()
-	second, _, err := st.startServer("storm-server-restarted.log")
+	if err := st.waitPortsFree(time.Minute); err != nil {
+		return nil, 0, err
+	}
+	st.res.PortsFreeS = time.Since(kill).Seconds()
+	second, cmd, err := st.startServer("server-restarted.log")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	st.res.RestartS = time.Since(kill).Seconds()
-	st.logf("server reaped %.2f s after the kill, the new one answering after %.2f s", st.res.ExitS, st.res.RestartS)
-	return second, nil
+	if snap, err := fetchStats(st.statsURL); err == nil && st.engine != "" && snap.Engine != st.engine {
+		st.note("asked for -engine %s, the server runs %s: %s", st.engine, snap.Engine, snap.EngineNote)
+	}
+	st.logf("server reaped %.2f s after the kill, its ports free after %.2f s, the new one answering after %.2f s", st.res.ExitS, st.res.PortsFreeS, st.res.RestartS)
+	return second, cmd.Process.Pid, nil
+}
+
+// waitPortsFree waits until the killed server's ports can be listened on
+// again: a reaped process may still hold them, as an io_uring instance's
+// registered files and armed accepts are torn down by the kernel after
+// the process is gone (measured: the uring server's ports still bound
+// when it had been reaped, under 20,000 connections).
+func (st *storm) waitPortsFree(limit time.Duration) error {
+	host, port, err := net.SplitHostPort(st.addr)
+	if err != nil {
+		return fmt.Errorf("server address %q: %w", st.addr, err)
+	}
+	base, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("server address %q: %w", st.addr, err)
+	}
+	for deadline := time.Now().Add(limit); !portsFree(host, base, st.sc.Ports); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the killed server's ports %s (+%d) still bound %v after it was reaped", st.addr, st.sc.Ports-1, limit)
+		}
+	}
+	return nil
 }
 
 // waitBack watches the way back until every connection is open and
@@ -403,6 +487,39 @@ func (st *storm) judge() {
 	}
 	if res.ServerConnsS == 0 {
 		fail("the restarted server never held all %d connections within %v", n, st.sc.Bound)
+	}
+	st.judgeStop()
+}
+
+// judgeStop names what failed in the graceful stop: it must end in an
+// exit with code 0 within the bound, every connection closed.
+func (st *storm) judgeStop() {
+	stop := st.res.Stop
+	if stop == nil {
+		return
+	}
+	fail := func(format string, a ...any) { st.res.Failures = append(st.res.Failures, fmt.Sprintf(format, a...)) }
+	switch {
+	case stop.ExitS == 0:
+		fail("graceful stop: the server had not exited %.0f s after SIGTERM", stop.Bound)
+	case stop.ExitCode != 0:
+		fail("graceful stop: the server exited with code %d after SIGTERM, not 0", stop.ExitCode)
+	}
+	if stop.AllClosedS == 0 {
+		fail("graceful stop: the client saw %d of %d connections closed within %.0f s of SIGTERM", sumMap(stop.ClosedBy), stop.ConnsAtSignal, stop.Bound)
+	}
+}
+
+// judgePolls names the phases in which /stats failed to answer within its timeout.
+func (st *storm) judgePolls() {
+	if st.res.Polls == nil {
+		return
+	}
+	for _, ph := range st.res.Polls.Phases {
+		if !ph.Excused && ph.Failed > 0 {
+			st.res.Failures = append(st.res.Failures, fmt.Sprintf("/stats did not answer within %v %d times of %d in phase %s",
+				statsPollTimeout, ph.Failed, ph.Polls, ph.Name))
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,10 @@ type Config struct {
 	Log     io.Writer
 	// StormConns overrides the reconnect storm's connection count (0: its scale's).
 	StormConns int
+	// Engines are the server engines the storm and vanish-scale run on,
+	// one after the other (empty: epoll and uring; ignored when Server
+	// names an -engine).
+	Engines []string
 	// ReapConns overrides the vanishing connections' count of the
 	// "peers vanish at scale" run (0: its scale's).
 	ReapConns int
@@ -65,8 +70,8 @@ const (
 // suite's results).
 type Report struct {
 	schema.ChaosReport[client.Result]
-	Storm *schema.StormResult
-	Reap  *schema.ReapResult // only when asked for by name (-only vanish-scale): it needs root and namespaces
+	Storms []schema.StormResult
+	Reap   *schema.ReapResult // only when asked for by name (-only vanish-scale): it needs root and namespaces
 }
 
 // suite is one run: the server, the population and the measurements.
@@ -118,14 +123,16 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		}
 	}
 	if (len(cfg.Only) == 0 || contains(cfg.Only, StormName)) && ctx.Err() == nil {
-		st, serr := RunStorm(ctx, cfg)
-		rep.Storm = &st
+		storms, serr := RunStorms(ctx, cfg)
+		rep.Storms = storms
 		if serr != nil {
 			return rep, fmt.Errorf("storm: %w", serr)
 		}
-		if !st.Pass {
-			rep.Pass = false
-			rep.Failed = append(rep.Failed, "storm: "+strings.Join(st.Failures, "; "))
+		for _, st := range storms {
+			if !st.Pass {
+				rep.Pass = false
+				rep.Failed = append(rep.Failed, stormName(st.Engine)+": "+strings.Join(st.Failures, "; "))
+			}
 		}
 	}
 	if contains(cfg.Only, ReapName) && ctx.Err() == nil {
@@ -551,3 +558,24 @@ func contains(list []string, s string) bool {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// armEngines are the server engines a run goes through, one arm each:
+// cfg.Engines (default epoll and uring), or the one engine cfg.Server's
+// -engine asks for ("": the server's flags say).
+func armEngines(cfg Config) []string {
+	if slices.Contains(cfg.Server, "-engine") {
+		return []string{""}
+	}
+	if len(cfg.Engines) > 0 {
+		return cfg.Engines
+	}
+	return []string{core.EngineEpoll, core.EngineUring}
+}
+
+// stormName names an engine's storm: "storm epoll", or "storm".
+func stormName(engine string) string {
+	if engine == "" {
+		return StormName
+	}
+	return StormName + " " + engine
+}

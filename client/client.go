@@ -25,7 +25,27 @@ import (
 const (
 	EngineEpoll = "epoll" // ordinary fds in epoll, one process per RLIMIT_NOFILE of connections
 	EngineUring = "uring" // sockets in io_uring rings' registered-file tables: one process for any count
+	// EngineAuto, c1m-client's default, is uring where the kernel runs it
+	// and the flags allow one process (no -procs, no -fdtables), else
+	// epoll: experiment 15 measured the uring client cheaper per echo.
+	EngineAuto = "auto"
 )
+
+// ResolveEngine is the engine cfg runs and, when auto chose epoll, why.
+func ResolveEngine(cfg Config) (engine, why string) {
+	switch {
+	case cfg.Engine == "":
+		return EngineEpoll, ""
+	case cfg.Engine != EngineAuto:
+		return cfg.Engine, ""
+	case cfg.FDTables || cfg.Procs > 1:
+		return EngineEpoll, "-fdtables and -procs are the epoll client's: engine epoll"
+	}
+	if err := UringSupported(); err != nil {
+		return EngineEpoll, fmt.Sprintf("io_uring unavailable (%v): engine epoll", err)
+	}
+	return EngineUring, ""
+}
 
 // Config is everything the client's flags set.
 type Config struct {
@@ -60,7 +80,11 @@ type Config struct {
 	// OnProgress, if set, gets the run's live counts about once a second
 	// (an in-process caller, such as the chaos suite, watching its echoes).
 	OnProgress func(Progress)
-	Nofile     uint64 // override of RLIMIT_NOFILE for planning (0: raise this process's soft limit to its hard limit and use it)
+	// StopReconnect, closed, ends -reconnect: connections lost from then
+	// on stay closed (an in-process caller measuring a server's stop, not
+	// its clients' retries). Nil: never.
+	StopReconnect <-chan struct{}
+	Nofile        uint64 // override of RLIMIT_NOFILE for planning (0: raise this process's soft limit to its hard limit and use it)
 }
 
 // DefaultConfig is the flags' starting point: the original's client.
@@ -160,9 +184,7 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 	if cfg.Interval == 0 {
 		depth = cfg.Depth
 	}
-	if cfg.Engine == "" {
-		cfg.Engine = EngineEpoll
-	}
+	cfg.Engine, _ = ResolveEngine(cfg)
 	procs, loops, err := processesAndLoops(cfg)
 	if err != nil {
 		return nil, sp, err
@@ -204,7 +226,7 @@ func processesAndLoops(cfg Config) (procs, loops int, err error) {
 		}
 		return 1, loops, nil
 	default:
-		return 0, 0, fmt.Errorf("-engine %q: want %s or %s", cfg.Engine, EngineEpoll, EngineUring)
+		return 0, 0, fmt.Errorf("-engine %q: want %s, %s or %s", cfg.Engine, EngineEpoll, EngineUring, EngineAuto)
 	}
 	if cfg.FDTables && cfg.Procs > 1 {
 		return 0, 0, fmt.Errorf("-fdtables runs one process: drop -procs %d", cfg.Procs)
@@ -305,6 +327,9 @@ type signals struct {
 	// no process's close storm (20,000 FINs at once) delays another's last
 	// echoes.
 	closeOK <-chan struct{}
+	// noRetry, closed, ends -reconnect: connections lost from then on
+	// stay closed (Config.StopReconnect).
+	noRetry <-chan struct{}
 }
 
 // jobRun is one process's share of a run, on its event loops.
@@ -314,6 +339,7 @@ type jobRun struct {
 	every     time.Duration  // how often progress gets a snapshot
 	progress  func(Progress) // nil: no one asks
 	phase     atomic.Int32
+	retryOff  atomic.Bool // sig.noRetry came: reconnect no more
 	engines   []*engine
 	holdBegan time.Time
 	holdCPU0  float64 // the process's CPU seconds when the hold began
@@ -353,6 +379,7 @@ func (r *jobRun) startLoops() error {
 	r.engines = make([]*engine, r.job.Loops)
 	for i := range r.engines {
 		r.engines[i] = newEngine(&r.job, i, r.job.Loops, &r.phase)
+		r.engines[i].retryOff = &r.retryOff
 		opts := eventloop.Options{CPU: -1, Batch: 512, RawWaitMs: r.job.RawWaitMs, PrivateFiles: r.job.PrivateTables}
 		if _, err := eventloop.Start(opts, r.engines[i].hooks()); err != nil {
 			r.phase.Store(phaseClose)
@@ -398,7 +425,7 @@ func (r *jobRun) markHold() {
 // it did not).
 func (r *jobRun) rampAndHold(res *Result) (rampEnd time.Time) {
 	var holdEnd time.Time
-	hold := r.sig.hold
+	hold, noRetry := r.sig.hold, r.sig.noRetry
 	tick := time.NewTicker(min(r.every, 100*time.Millisecond))
 	defer tick.Stop()
 	lastReport := time.Now()
@@ -407,6 +434,10 @@ func (r *jobRun) rampAndHold(res *Result) (rampEnd time.Time) {
 		case <-hold:
 			r.markHold()
 			hold = nil
+			continue
+		case <-noRetry:
+			r.retryOff.Store(true)
+			noRetry = nil
 			continue
 		case <-r.sig.stop:
 			res.Ended = endSignal

@@ -291,6 +291,44 @@ func TestReconnectVerifiesEachConnectionAgain(t *testing.T) {
 	}
 }
 
+// StopReconnect closed, -reconnect ends: connections the server closes
+// from then on stay closed, not one connect is tried again, and the run
+// goes on until stopped. In one process and split over two (a signal each).
+func TestStopReconnectLeavesLostConnectionsClosed(t *testing.T) {
+	t.Parallel()
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprintf("procs=%d", procs), func(t *testing.T) {
+			t.Parallel()
+			first, addr := startServer(t, "127.0.0.1:0")
+			const n = 100
+			noRetry := make(chan struct{})
+			cfg := testConfig(addr)
+			cfg.Conns, cfg.Procs, cfg.Reconnect, cfg.Hold, cfg.StopReconnect = n, procs, true, time.Minute, noRetry
+			var mu sync.Mutex
+			var last Progress
+			cfg.OnProgress = func(p Progress) { mu.Lock(); last = p; mu.Unlock() }
+			progress := func() Progress { mu.Lock(); defer mu.Unlock(); return last }
+			run := startClient(t, cfg)
+			waitServerConns(t, first, n)
+
+			close(noRetry)
+			time.Sleep(300 * time.Millisecond) // each process takes the word (not a measurement)
+			first.Stop()
+			require.Eventually(t, func() bool { return sum(progress().Dropped) >= n }, waitTimeout, 20*time.Millisecond, "every connection saw the stop")
+			time.Sleep(time.Second) // past the first back-off (200 ms at most), had there been one
+			run.Stop()
+			res, err := run.Wait(t)
+			require.NoError(t, err)
+			checkAccounting(t, cfg, res)
+			assert.Equal(t, endSignal, res.Ended)
+			assert.Equal(t, int64(n), res.Attempted, "no connect tried again")
+			assert.Zero(t, res.Reconnects)
+			assert.Empty(t, res.Failed)
+			assert.Zero(t, res.OpenAtEnd)
+		})
+	}
+}
+
 // -keepalives 1: each connection sends one keepalive, has it echoed, and
 // then stays silent for the rest of the hold (a vanished peer, as a server
 // with -idle-timeout sees it).

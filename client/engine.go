@@ -80,11 +80,13 @@ type engine struct {
 	sent  []int64 // send time of each in-flight message: depth slots per connection
 	io    transport
 	phase *atomic.Int32
-	c     counters
-	connH *hdrhistogram.Histogram
-	rttH  *hdrhistogram.Histogram
-	holdH *hdrhistogram.Histogram // round trips of messages sent after the whole ramp
-	downH *hdrhistogram.Histogram // per lost connection: from the loss to an echo verified on its new socket
+	// retryOff, when set (nil: never), ends -reconnect for this run.
+	retryOff *atomic.Bool
+	c        counters
+	connH    *hdrhistogram.Histogram
+	rttH     *hdrhistogram.Histogram
+	holdH    *hdrhistogram.Histogram // round trips of messages sent after the whole ramp
+	downH    *hdrhistogram.Histogram // per lost connection: from the loss to an echo verified on its new socket
 	// holdStart is when every connection of the run was open (ns, 0: not yet).
 	holdStart atomic.Int64
 	stride    int // global index of conns[k] = job.Offset + id + k*stride
@@ -493,7 +495,7 @@ func (e *engine) drop(k int, cause string) {
 
 func (e *engine) retryLater(k int) {
 	c := &e.conns[k]
-	if !e.job.Reconnect || e.phase.Load() != phaseRamp {
+	if !e.job.Reconnect || e.phase.Load() != phaseRamp || (e.retryOff != nil && e.retryOff.Load()) {
 		c.state = stDone
 		return
 	}

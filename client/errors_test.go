@@ -68,3 +68,28 @@ func TestCauseByName(t *testing.T) {
 		assert.False(t, ok, name)
 	}
 }
+
+// auto is uring where the kernel runs it, and epoll, saying why, where the
+// flags ask for the epoll client's processes or fd tables; a named engine
+// stays what it is.
+func TestAutoEngine(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.Engine = EngineAuto
+	engine, why := ResolveEngine(cfg)
+	if UringSupported() == nil {
+		assert.Equal(t, EngineUring, engine)
+		assert.Empty(t, why)
+	} else {
+		assert.Equal(t, EngineEpoll, engine)
+		assert.Contains(t, why, "io_uring unavailable")
+	}
+	cfg.Procs = 2
+	engine, why = ResolveEngine(cfg)
+	assert.Equal(t, EngineEpoll, engine)
+	assert.Contains(t, why, "-procs")
+	cfg.Engine = EngineEpoll
+	engine, why = ResolveEngine(cfg)
+	assert.Equal(t, EngineEpoll, engine)
+	assert.Empty(t, why)
+}

@@ -54,14 +54,18 @@ func runChild(raw string) int {
 	}
 	// From the parent: SIGUSR2, every process has ramped (the hold
 	// starts); SIGUSR1, the hold is over: drain, say so, and wait; SIGUSR2
-	// again, every process has drained: close. SIGTERM/SIGINT: interrupted.
-	stop, finish, hold, closeOK := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
-	sigs := make(chan os.Signal, 3)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2)
+	// again, every process has drained: close. SIGHUP: reconnect no more
+	// (Config.StopReconnect). SIGTERM/SIGINT: interrupted.
+	stop, finish, hold, closeOK, noRetry := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP)
 	go func() {
-		holding, finishing := false, false
+		holding, finishing, retrying := false, false, true
 		for s := range sigs {
 			switch {
+			case s == syscall.SIGHUP && retrying:
+				retrying = false
+				close(noRetry)
 			case s == syscall.SIGUSR2 && finishing:
 				close(closeOK)
 				return
@@ -78,7 +82,7 @@ func runChild(raw string) int {
 		}
 	}()
 	var mu sync.Mutex // the encoder is shared by the progress callback and the end
-	sig := signals{stop: stop, finish: finish, hold: hold, closeOK: closeOK}
+	sig := signals{stop: stop, finish: finish, hold: hold, closeOK: closeOK, noRetry: noRetry}
 	res, err := runJob(job, sig, reportEvery, func(p Progress) {
 		mu.Lock()
 		report.Encode(childLine{Progress: &p})
@@ -97,6 +101,10 @@ func runChild(raw string) int {
 // Run plans cfg, runs it (in this process or in children) until the hold
 // ends or stop is closed, and returns the merged result. Progress goes to log.
 func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
+	if engine, why := ResolveEngine(cfg); why != "" {
+		fmt.Fprintf(log, "c1m-client: -engine %s: %s\n", cfg.Engine, why)
+		cfg.Engine = engine
+	}
 	jobs, sp, err := Plan(cfg)
 	if err != nil {
 		return Result{}, err
@@ -119,9 +127,9 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 	pr.also = cfg.OnProgress
 	var res Result
 	if len(jobs) == 1 {
-		res, err = runJob(jobs[0], signals{stop: stop}, time.Second, pr.print)
+		res, err = runJob(jobs[0], signals{stop: stop, noRetry: cfg.StopReconnect}, time.Second, pr.print)
 	} else {
-		res, err = runChildren(jobs, stop, pr)
+		res, err = runChildren(jobs, stop, cfg.StopReconnect, pr)
 	}
 	pr.finish()
 	if err != nil {
@@ -139,12 +147,12 @@ func Run(cfg Config, stop <-chan struct{}, log io.Writer) (Result, error) {
 }
 
 // runChildren runs one child process per job and merges their results.
-func runChildren(jobs []Job, stop <-chan struct{}, pr *progressPrinter) (Result, error) {
+func runChildren(jobs []Job, stop, noRetry <-chan struct{}, pr *progressPrinter) (Result, error) {
 	c, err := startChildren(jobs)
 	if err != nil {
 		return Result{}, err
 	}
-	c.steer(stop, jobs[0].Hold, jobs[0].Timeout, pr)
+	c.steer(stop, noRetry, jobs[0].Hold, jobs[0].Timeout, pr)
 	c.group.Stop(time.Second) // all have exited; this only marks the group done
 	return c.merged()
 }
@@ -229,8 +237,9 @@ func (c *children) drained() bool {
 // steer runs the children until all have exited: it prints their
 // progress, starts their holds together once all have ramped, ends them
 // together after hold, and lets them close once all have drained (or
-// timeout + drainGrace/2 after the hold's end). stop interrupts them.
-func (c *children) steer(stop <-chan struct{}, hold, timeout time.Duration, pr *progressPrinter) {
+// timeout + drainGrace/2 after the hold's end). stop interrupts them;
+// noRetry closed, they reconnect no more.
+func (c *children) steer(stop, noRetry <-chan struct{}, hold, timeout time.Duration, pr *progressPrinter) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	exits := 0
@@ -242,6 +251,9 @@ func (c *children) steer(stop <-chan struct{}, hold, timeout time.Duration, pr *
 		case <-stop:
 			c.group.Signal(syscall.SIGTERM) // children close, then report their results
 			stop = nil
+		case <-noRetry:
+			c.group.Signal(syscall.SIGHUP) // connections lost from now on stay closed
+			noRetry = nil
 		case <-c.group.Exits():
 			exits++
 		case <-tick.C:

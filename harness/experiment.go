@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"strconv"
+	"strings"
 	"time"
 
 	"c1m/limits"
@@ -135,4 +136,22 @@ func DeriveEchoShare(_ Arm, m map[string]float64) {
 			m["echo_share"] = echo / m["offered_per_sec"]
 		}
 	}
+}
+
+// DesignEngine is the engine, on both sides, of an arm that names none:
+// experiments 1-14 were designed and measured on the epoll server and the
+// epoll client, and their factors (dispatch, triggers, workers, strategies)
+// are epoll's. The binaries' own default is io_uring where the kernel
+// allows it (experiment 15); an arm that wants it says -engine uring.
+const DesignEngine = "epoll"
+
+// WithEngine returns flags (a c1m-server's or a c1m-client's) with
+// -engine DesignEngine in front unless they name an engine already.
+func WithEngine(flags []string) []string {
+	for _, f := range flags {
+		if f == "-engine" || f == "--engine" || strings.HasPrefix(f, "-engine=") || strings.HasPrefix(f, "--engine=") {
+			return flags
+		}
+	}
+	return append([]string{"-engine", DesignEngine}, flags...)
 }

@@ -38,3 +38,13 @@ func TestMillionSysctlsDeepenTheBacklog(t *testing.T) {
 	assert.Equal(t, "65536", MillionSysctls()["net.core.netdev_max_backlog"])
 	assert.Contains(t, RecordedSysctls, "net.core.netdev_max_backlog")
 }
+
+// An arm that names no engine runs the one the experiments were designed
+// on; one that names an engine keeps it, in any flag spelling.
+func TestArmsWithoutAnEngineRunTheDesignEngine(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, []string{"-engine", DesignEngine, "-conns", "5"}, WithEngine([]string{"-conns", "5"}))
+	for _, named := range [][]string{{"-engine", "uring"}, {"-engine=uring"}, {"--engine", "uring"}, {"-conns", "5", "--engine=uring"}} {
+		assert.Equal(t, named, WithEngine(named))
+	}
+}

@@ -149,7 +149,7 @@ func deriveMetrics(rows []Sample, res clientResult) map[string]float64 {
 	// connection open (the client's close and exit come after; its CPU
 	// column falls as its processes end).
 	holdEnd := rampEnd
-	for i := rampEnd + 1; i < len(rows); i++ {
+	for i := rampEnd + 1; i < len(rows) && clientRunning(rows[rampEnd], rows[i-1], rows[i]); i++ {
 		if rows[i]["conns_server"] >= 0.99*conns {
 			holdEnd = i
 		}
@@ -222,6 +222,20 @@ func peakMemory(m map[string]float64, peak Sample, conns float64) {
 // holdMetrics sets what the hold cost, from its first sample a (the
 // ramp's end) to its last b: CPU and segments a second, per message, and
 // the threads and fds at its end.
+// clientRunning says whether the client was still whole at sample cur: its
+// counters present and not fallen since prev. A client that leaves its
+// sockets' close to the kernel (io_uring) exits while the server still holds
+// every connection; a sample after that must not end the hold, or the
+// client's CPU would count as falling to zero. Runs whose samples carry no
+// client counters (from the start of the hold on) are not judged by them.
+func clientRunning(start, prev, cur Sample) bool {
+	if _, sampled := start["client_cpu_s"]; !sampled {
+		return true
+	}
+	cpu, ok := cur["client_cpu_s"]
+	return ok && cpu >= prev["client_cpu_s"] && cur["client_ctxt"] >= prev["client_ctxt"] && cur["client_threads"] >= prev["client_threads"]
+}
+
 func holdMetrics(m map[string]float64, a, b Sample, res clientResult) {
 	if dt := b["t_s"] - a["t_s"]; dt > 0 {
 		m["server_cpu_cores"] = (b["server_cpu_s"] - a["server_cpu_s"]) / dt

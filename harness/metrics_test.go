@@ -167,3 +167,17 @@ func TestPerMessageMetrics(t *testing.T) {
 	assert.NotContains(t, m, "host_ctxt_per_msg")
 	assert.NotContains(t, m, "server_threads")
 }
+
+// A client that leaves its sockets' close to the kernel (the io_uring
+// client) is gone while the server still holds every connection: the hold
+// ends at the last sample with the client whole, so its CPU never counts
+// as falling to zero.
+func TestHoldEndsWhenTheClientLeaves(t *testing.T) {
+	t.Parallel()
+	rows := fixtureRows()
+	rows[5] = Sample{"t_s": 4.5, "slab_bytes": 11_000_000, "conns_server": 1000, "server_cpu_s": 3.5} // no client any more
+	res := clientResult{Established: 1000, Echoed: 2000, BytesReceived: 22_000}
+	m := deriveMetrics(rows, res)
+	assert.Equal(t, 250.0, m["client_cpu_us_per_msg"], "the hold ends at t=4, the client's last whole sample")
+	assert.Equal(t, 1000.0, m["server_cpu_us_per_msg"])
+}

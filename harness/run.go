@@ -267,7 +267,11 @@ func startRun(fs procfs.FS, dir string, arm Arm, rep int, o Options, logf func(s
 // then samples the idle server.
 func (r *armRun) startServer(ctx context.Context) error {
 	serverBin := cmp.Or(r.arm.ServerBin, "c1m-server")
-	argv := netns.Command(r.arm.ServerNetns, append(append([]string{filepath.Join(r.o.Bin, serverBin)}, r.arm.Server...),
+	flags := r.arm.Server
+	if r.arm.ServerBin == "" {
+		flags = WithEngine(flags)
+	}
+	argv := netns.Command(r.arm.ServerNetns, append(append([]string{filepath.Join(r.o.Bin, serverBin)}, flags...),
 		"-stats-addr", r.statsAddr, "-stats-interval", "0")...)
 	srv := exec.Command(argv[0], argv[1:]...)
 	if err := r.group.StartLogged(srv, r.srvLog); err != nil {
@@ -285,7 +289,7 @@ func (r *armRun) startServer(ctx context.Context) error {
 // arm asks; it writes its result to clientJSON.
 func (r *armRun) startClient() error {
 	os.Remove(r.clientJSON)
-	argv := append(append([]string{filepath.Join(r.o.Bin, "c1m-client")}, r.arm.Client...), "-json", r.clientJSON)
+	argv := append(append([]string{filepath.Join(r.o.Bin, "c1m-client")}, WithEngine(r.arm.Client)...), "-json", r.clientJSON)
 	if r.arm.ClientNice != 0 {
 		argv = append([]string{"nice", "-n", strconv.Itoa(r.arm.ClientNice)}, argv...)
 	}

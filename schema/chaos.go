@@ -8,6 +8,7 @@ package schema
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -175,18 +176,19 @@ type StormResult struct {
 	Client      string     `json:"client"` // the client's settings, as c1m-client flags
 
 	// Seconds: the initial ramp, then from the SIGKILL on.
-	RampS        float64 `json:"ramp_s"`             // until every connection was open with a verified echo
-	ExitS        float64 `json:"server_exit_s"`      // the killed server reaped
-	RestartS     float64 `json:"server_restart_s"`   // the new server answering its stats
-	AllOpenS     float64 `json:"all_open_s"`         // every connection open again (client's count)
-	ServerConnsS float64 `json:"server_conns_s"`     // the new server holding all of them (its /stats)
-	AllBackS     float64 `json:"all_back_s"`         // every connection open with an echo verified on its new socket
-	Resolution   float64 `json:"resolution_s"`       // the client's progress comes this often: times are this coarse
-	Dropped      int64   `json:"dropped"`            // connections the client saw lost after the kill
-	Lost         int64   `json:"lost"`               // connections not back and verified at the bound
-	Mismatched   int64   `json:"mismatched"`         // echoes that differed, during the storm
-	Timeouts     int64   `json:"timeouts"`           // echoes later than the client's -timeout, during the storm
-	Attempts     int64   `json:"reconnect_attempts"` // connects started from the kill until all were back
+	RampS        float64 `json:"ramp_s"`                 // until every connection was open with a verified echo
+	ExitS        float64 `json:"server_exit_s"`          // the killed server reaped
+	PortsFreeS   float64 `json:"ports_free_s,omitempty"` // the killed server's ports free to bind again
+	RestartS     float64 `json:"server_restart_s"`       // the new server answering its stats
+	AllOpenS     float64 `json:"all_open_s"`             // every connection open again (client's count)
+	ServerConnsS float64 `json:"server_conns_s"`         // the new server holding all of them (its /stats)
+	AllBackS     float64 `json:"all_back_s"`             // every connection open with an echo verified on its new socket
+	Resolution   float64 `json:"resolution_s"`           // the client's progress comes this often: times are this coarse
+	Dropped      int64   `json:"dropped"`                // connections the client saw lost after the kill
+	Lost         int64   `json:"lost"`                   // connections not back and verified at the bound
+	Mismatched   int64   `json:"mismatched"`             // echoes that differed, during the storm
+	Timeouts     int64   `json:"timeouts"`               // echoes later than the client's -timeout, during the storm
+	Attempts     int64   `json:"reconnect_attempts"`     // connects started from the kill until all were back
 	// Connect failures and drops during the storm, by cause.
 	FailedBy  map[string]int64 `json:"failed_by"`
 	DroppedBy map[string]int64 `json:"dropped_by"`
@@ -206,10 +208,78 @@ type StormResult struct {
 	ServerAcceptErrors map[string]uint64 `json:"server_accept_errors,omitempty"`
 	ServerCloseReasons map[string]uint64 `json:"server_close_reasons,omitempty"`
 
+	// The graceful stop of the restarted server once all were back, and
+	// its /stats answering throughout (newer runs only).
+	Stop  *StormStop  `json:"graceful_stop,omitempty"`
+	Polls *StatsPolls `json:"stats_polls,omitempty"`
+
 	Pass     bool     `json:"pass"`
 	Failures []string `json:"failures,omitempty"`
 	Rule     string   `json:"rule"`
 	Notes    []string `json:"notes,omitempty"`
+	// Engine is the server engine of this run (empty in runs before the
+	// storm ran once per engine: storm.json).
+	Engine string `json:"engine,omitempty"`
+}
+
+// StormStop is the restarted server's graceful stop: SIGTERM with every
+// connection back and verified, measured to its exit.
+type StormStop struct {
+	ConnsAtSignal int64   `json:"server_conns_at_sigterm"`
+	ExitS         float64 `json:"exit_s"`    // SIGTERM to the process reaped (0: it did not exit within the bound)
+	ExitCode      int     `json:"exit_code"` // -1: killed by a signal or never exited
+	Bound         float64 `json:"bound_s"`   // how long the stop was given before SIGKILL
+	// The client's view: connections it saw closed, by cause (EOF: a
+	// clean close; ECONNRESET: reset), until every one was closed or a
+	// few reports after the exit.
+	ClosedBy map[string]int64 `json:"closed_by"`
+	// AllClosedS: SIGTERM to the client's report that every one was closed
+	// (as coarse as its reports, ~1 s; 0: not within the bound).
+	// An io_uring server's rings may close connections after its exit.
+	AllClosedS    float64          `json:"all_closed_s,omitempty"`
+	ClosedEOF     int64            `json:"closed_eof"`
+	ClosedReset   int64            `json:"closed_reset"`
+	Reestablished int64            `json:"reestablished"`            // connections the client opened again meanwhile (its -reconnect)
+	RetriesFailed map[string]int64 `json:"retries_failed,omitempty"` // its reconnects refused meanwhile, by cause
+	// ServerLog is what the server wrote after the SIGTERM, its JSON stats line left out.
+	ServerLog []string `json:"server_log,omitempty"`
+}
+
+// StatsPolls is the server's /stats polled throughout the storm: one GET
+// every Interval with a Timeout, summarised per phase.
+type StatsPolls struct {
+	IntervalS float64      `json:"interval_s"`
+	TimeoutS  float64      `json:"timeout_s"`
+	Phases    []StatsPhase `json:"phases"`
+}
+
+// StatsPhase is one phase's polls. A phase with no server (the outage
+// between the SIGKILL and the restart answering) is Excused: its failures
+// are no fault of a server.
+type StatsPhase struct {
+	Name    string  `json:"name"`
+	Polls   int     `json:"polls"`
+	Failed  int     `json:"failed"` // errors and timeouts
+	MaxMs   float64 `json:"max_ms"` // the longest answered poll
+	Excused bool    `json:"excused,omitempty"`
+}
+
+// Slowest is the phase (not excused) with the longest answer, and whether
+// every poll of those phases was answered within the timeout.
+func (sp StatsPolls) Slowest() (phase StatsPhase, allAnswered bool) {
+	allAnswered = true
+	for _, ph := range sp.Phases {
+		if ph.Excused {
+			continue
+		}
+		if ph.Failed > 0 {
+			allAnswered = false
+		}
+		if ph.MaxMs >= phase.MaxMs {
+			phase = ph
+		}
+	}
+	return phase, allAnswered
 }
 
 // Percentiles summarise a latency histogram (µs): the one type for every
@@ -223,18 +293,59 @@ type Percentiles struct {
 	N    int64 `json:"n"`
 }
 
-// WriteStorm writes dir/storm.json and the samples after the kill to dir/storm.csv.
-func WriteStorm(dir string, res StormResult, rows [][]float64) error {
-	if err := writeJSON(filepath.Join(dir, StormFile), &res); err != nil {
-		return err
+// StormEngines are the engines a storm runs on, in the report's order.
+var StormEngines = []string{"epoll", "uring"}
+
+// StormFiles are the result and samples files of a storm on engine:
+// storm-ENGINE.json and .csv; without an engine, storm.json and storm.csv.
+func StormFiles(engine string) (result, samples string) {
+	if engine == "" {
+		return StormFile, StormSamplesFile
 	}
-	return WriteSamples(filepath.Join(dir, StormSamplesFile), StormSamplesHeader, rows)
+	return "storm-" + engine + ".json", "storm-" + engine + ".csv"
 }
 
-// ReadStorm loads dir/storm.json.
+// WriteStorm writes the result and the samples after the kill to the
+// files of res.Engine (StormFiles).
+func WriteStorm(dir string, res StormResult, rows [][]float64) error {
+	result, samples := StormFiles(res.Engine)
+	if err := writeJSON(filepath.Join(dir, result), &res); err != nil {
+		return err
+	}
+	return WriteSamples(filepath.Join(dir, samples), StormSamplesHeader, rows)
+}
+
+// ReadStorm loads dir/storm.json (a storm run before it ran per engine).
 func ReadStorm(dir string) (StormResult, error) {
 	var res StormResult
 	return res, readJSON(filepath.Join(dir, StormFile), &res)
+}
+
+// ReadStorms loads the storms of dir: one per engine that has a
+// storm-ENGINE.json, in StormEngines' order; with none, storm.json alone.
+// No storm at all is os.ErrNotExist.
+func ReadStorms(dir string) ([]StormResult, error) {
+	var out []StormResult
+	for _, e := range StormEngines {
+		result, _ := StormFiles(e)
+		var res StormResult
+		err := readJSON(filepath.Join(dir, result), &res)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	res, err := ReadStorm(dir)
+	if err != nil {
+		return nil, err
+	}
+	return []StormResult{res}, nil
 }
 
 // The files a soak writes under its results directory.

@@ -1,8 +1,9 @@
 // Command c1m-chaos is the hostile-client suite (package chaos): it starts
 // bin/c1m-server, holds a population of verified keepalive connections on
 // it, throws each kind of hostile client at it and then all at once, then
-// runs the reconnect storm (the server SIGKILLed under 200,000 connections
-// and restarted), and writes results/chaos. It exits non-zero, naming
+// runs the reconnect storm on each server engine (the server SIGKILLed
+// under 200,000 connections and restarted, then stopped with SIGTERM, its
+// /stats polled throughout), and writes results/chaos. It exits non-zero, naming
 // them, when scenarios fail.
 package main
 
@@ -28,9 +29,11 @@ func main() {
 	only := fs.String("only", "", "comma-separated scenarios to run (default: all, then all together, then the storm); names: "+names())
 	fs.IntVar(&cfg.StormConns, "storm-conns", 0, "connections of the reconnect storm (default: 200000, -quick 2000)")
 	fs.IntVar(&cfg.ReapConns, "vanish-conns", 0, "vanishing connections of -only vanish-scale, the peers-vanish-at-scale run (default: 100000, -quick 2000); it runs only when named, as root")
+	engines := fs.String("engines", "epoll,uring", "server engines the storm and vanish-scale run on, one after the other (each passed as -engine; ignored when -server-flags has -engine)")
 	server := fs.String("server-flags", "", "extra c1m-server flags, space-separated (e.g. \"-trigger lt -dispatch reuseport\")")
 	fs.Parse(os.Args[1:])
 	cfg.Server = strings.Fields(*server)
+	cfg.Engines = strings.Split(*engines, ",")
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")
 	}
@@ -53,8 +56,12 @@ func main() {
 			fmt.Fprintf(os.Stderr, "c1m-chaos: vanish-scale %s: %d vanished connections closed %.1f s after the cut (bound %.1f s)\n", a.Name, rp.Scale.Vanish, a.AllReapedS, a.BoundS)
 		}
 	}
-	if st := rep.Storm; st != nil {
-		fmt.Fprintf(os.Stderr, "c1m-chaos: storm passed: all %d connections back and verified %.1f s after the kill\n", st.Scale.Conns, st.AllBackS)
+	for _, st := range rep.Storms {
+		fmt.Fprintf(os.Stderr, "c1m-chaos: storm %s passed: all %d connections back and verified %.1f s after the kill", st.Engine, st.Scale.Conns, st.AllBackS)
+		if s := st.Stop; s != nil {
+			fmt.Fprintf(os.Stderr, "; graceful stop: exit %d %.1f s after SIGTERM", s.ExitCode, s.ExitS)
+		}
+		fmt.Fprintln(os.Stderr)
 	}
 }
 

@@ -26,7 +26,7 @@ func run() int {
 		fmt.Fprintf(fs.Output(), "Usage: c1m-client [flags]\n\nOpens -conns connections to an echo server, sends -msg on each every -interval,\nverifies every echo byte for byte and records connect and round-trip times.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (ordinary fds, one process per RLIMIT_NOFILE of connections) or uring (sockets in io_uring rings' registered-file tables: one process, a thread per CPU; Linux 6.11+)")
+	fs.StringVar(&cfg.Engine, "engine", client.EngineAuto, "epoll (ordinary fds, one process per RLIMIT_NOFILE of connections), uring (sockets in io_uring rings' registered-file tables: one process, a thread per CPU; Linux 6.11+) or auto (uring where the kernel runs it and neither -procs nor -fdtables is set, else epoll, saying why)")
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "server ip:port (the first of -ports consecutive ports)")
 	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "spread connections over this many consecutive server ports")
 	fs.StringVar(&cfg.Src, "src", cfg.Src, "source addresses: a range (127.0.0.2-127.0.0.254), a CIDR (127.1.0.0/24) or a comma-separated list")

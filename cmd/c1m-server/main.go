@@ -34,10 +34,14 @@ func run() int {
 	reapFlags(fs, &cfg.Reap)
 	epollFlags(fs, &cfg.Epoll)
 	uringFlags(fs, &cfg.Uring)
-	fs.StringVar(&cfg.Engine, "engine", cfg.Engine, "epoll (event loops on locked threads; past one fd table, -strategy) or uring (io_uring rings whose registered-file tables hold the sockets: one process, one thread per CPU, no fd per connection; falls back to epoll, saying why, where the kernel refuses)")
+	fs.StringVar(&cfg.Engine, "engine", core.BinaryEngine, "epoll (event loops on locked threads; past one fd table, -strategy) or uring (io_uring rings whose registered-file tables hold the sockets: one process, one thread per CPU, no fd per connection; falls back to epoll, saying why, where the kernel refuses)")
 	statsAddr := fs.String("stats-addr", "", "serve JSON stats at http://ADDR/stats and pprof at /debug/pprof/ (e.g. 127.0.0.1:9100)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "print one JSON stats line on stderr this often (0: only at exit)")
 	fs.Parse(os.Args[1:])
+	if why := epollByFlags(fs); why != "" {
+		cfg.Engine = core.EngineEpoll
+		fmt.Fprintf(os.Stderr, "c1m-server: engine epoll: %s\n", why)
+	}
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -94,6 +98,26 @@ func stop(r core.Engine) {
 	fmt.Fprintf(os.Stderr, "c1m-server: stopped in %v: %d connections were open, %d closed, %d dropped with output unsent\n",
 		time.Since(t0).Round(time.Millisecond), before.Conns, after.Closed-before.Closed, after.StopDropped)
 	printStats(after)
+}
+
+// epollByFlags says why the server runs epoll when -engine was left at its
+// default but an option only the epoll engine has was set ("": it does not).
+func epollByFlags(fs *flag.FlagSet) string {
+	epollOnly := flag.NewFlagSet("", flag.ContinueOnError)
+	epollFlags(epollOnly, &core.EpollConfig{})
+	engineSet, set := false, ""
+	fs.Visit(func(f *flag.Flag) {
+		switch {
+		case f.Name == "engine":
+			engineSet = true
+		case epollOnly.Lookup(f.Name) != nil && set == "":
+			set = f.Name
+		}
+	})
+	if engineSet || set == "" {
+		return ""
+	}
+	return "-" + set + " is an epoll option and -engine was not given"
 }
 
 // listenFlags set how the server listens (both engines).
