@@ -39,7 +39,7 @@ func TestPlanUring(t *testing.T) {
 	}
 	cfg.Engine = "kqueue"
 	_, _, err = Plan(cfg)
-	assert.ErrorContains(t, err, "want epoll or uring")
+	assert.ErrorContains(t, err, "want epoll, uring or auto")
 }
 
 // user_data round-trips every field at its limits.
