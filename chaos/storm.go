@@ -38,9 +38,9 @@ func StormScaleFor(quick bool, conns int) schema.StormScale {
 	sc := schema.StormScale{Conns: 200_000, Ports: 20, Interval: 30 * time.Second, Bound: 5 * time.Minute, RampLimit: 5 * time.Minute,
 		// As the million-connection experiments: a deep accept queue and
 		// SYN backlog for the herd, and TCP memory for 200k sockets.
-		// And a loopback backlog for the SIGKILL's burst of resets: at the
-		// default 1,000 many are dropped, and a client that never hears
-		// its reset waits out a keepalive timeout before it reconnects.
+		// And the loopback backlog of the million experiments: at the
+		// default 1,000, close storms drop packets (make limits counts
+		// them), and each drop costs a retransmission timeout.
 		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
 			"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.core.netdev_max_backlog": strconv.Itoa(limits.BacklogTarget)}}
 	if quick {
