@@ -23,6 +23,7 @@ import (
 
 	"c1m/client"
 	"c1m/core"
+	"c1m/limits"
 	"c1m/procfs"
 	"c1m/procgroup"
 	"c1m/schema"
@@ -37,8 +38,11 @@ func StormScaleFor(quick bool, conns int) schema.StormScale {
 	sc := schema.StormScale{Conns: 200_000, Ports: 20, Interval: 30 * time.Second, Bound: 5 * time.Minute, RampLimit: 5 * time.Minute,
 		// As the million-connection experiments: a deep accept queue and
 		// SYN backlog for the herd, and TCP memory for 200k sockets.
+		// And the loopback backlog of the million experiments: at the
+		// default 1,000, close storms drop packets (make limits counts
+		// them), and each drop costs a retransmission timeout.
 		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
-			"net.ipv4.tcp_mem": "1500000 2000000 3000000"}}
+			"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.core.netdev_max_backlog": strconv.Itoa(limits.BacklogTarget)}}
 	if quick {
 		sc = schema.StormScale{Conns: 2000, Ports: 1, Interval: 2 * time.Second, Bound: time.Minute, RampLimit: time.Minute}
 	}
