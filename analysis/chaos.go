@@ -306,6 +306,14 @@ func stormRows(storms []schema.StormResult) [][]string {
 	n := func(x int64) string { return numfmt.Number(float64(x)) }
 	sec := func(x float64) string { return FormatQuantity(x, "s") }
 	us := func(x int64) string { return FormatQuantity(float64(x)/1e6, "s") }
+	// reached is a time from the kill, or the bound when it was never
+	// reached (the result's 0).
+	reached := func(x float64, st schema.StormResult) string {
+		if x <= 0 {
+			return "not within " + sec(st.Scale.Bound.Seconds())
+		}
+		return sec(x)
+	}
 	withEngines := len(storms) > 1 || storms[0].Engine != ""
 	row := func(what string, cell func(st schema.StormResult) string) []string {
 		r := []string{what}
@@ -321,8 +329,8 @@ func stormRows(storms []schema.StormResult) [][]string {
 	}
 	rows = append(rows,
 		row("connections held, then the server SIGKILLed", func(st schema.StormResult) string { return n(int64(st.Scale.Conns)) }),
-		row("**time until all were back and verified**", func(st schema.StormResult) string { return "**" + sec(st.AllBackS) + "**" }),
-		row("time until all were open again (client) / held by the new server", func(st schema.StormResult) string { return sec(st.AllOpenS) + " / " + sec(st.ServerConnsS) }),
+		row("**time until all were back and verified**", func(st schema.StormResult) string { return "**" + reached(st.AllBackS, st) + "**" }),
+		row("time until all were open again (client) / held by the new server", func(st schema.StormResult) string { return reached(st.AllOpenS, st) + " / " + reached(st.ServerConnsS, st) }),
 		restartRow(storms, row),
 		row("one connection's downtime, loss to verified echo: p50 / p99 / max", func(st schema.StormResult) string {
 			return us(st.Downtime.P50) + " / " + us(st.Downtime.P99) + " / " + us(st.Downtime.Max)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"c1m/schema"
@@ -211,4 +212,23 @@ func TestReportReap(t *testing.T) {
 	} {
 		assertHas(t, report, want)
 	}
+}
+
+// A storm whose connections never all came back shows its bound, not the
+// result's 0 s.
+func TestStormRowsNeverBackShowTheBound(t *testing.T) {
+	t.Parallel()
+	st := schema.StormResult{Engine: "epoll", AllOpenS: 12, Scale: schema.StormScale{Conns: 10, Bound: 5 * time.Minute}}
+	var back, open []string
+	for _, r := range stormRows([]schema.StormResult{st}) {
+		switch r[0] {
+		case "**time until all were back and verified**":
+			back = r
+		case "time until all were open again (client) / held by the new server":
+			open = r
+		}
+	}
+	require.NotNil(t, back)
+	assert.Equal(t, "**not within 300 s**", back[1])
+	assert.Equal(t, "12 s / not within 300 s", open[1])
 }
