@@ -330,7 +330,9 @@ func stormRows(storms []schema.StormResult) [][]string {
 	rows = append(rows,
 		row("connections held, then the server SIGKILLed", func(st schema.StormResult) string { return n(int64(st.Scale.Conns)) }),
 		row("**time until all were back and verified**", func(st schema.StormResult) string { return "**" + reached(st.AllBackS, st) + "**" }),
-		row("time until all were open again (client) / held by the new server", func(st schema.StormResult) string { return reached(st.AllOpenS, st) + " / " + reached(st.ServerConnsS, st) }),
+		row("time until all were open again (client) / held by the new server", func(st schema.StormResult) string {
+			return reached(st.AllOpenS, st) + " / " + reached(st.ServerConnsS, st)
+		}),
 		restartRow(storms, row),
 		row("one connection's downtime, loss to verified echo: p50 / p99 / max", func(st schema.StormResult) string {
 			return us(st.Downtime.P50) + " / " + us(st.Downtime.P99) + " / " + us(st.Downtime.Max)
