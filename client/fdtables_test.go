@@ -1,13 +1,7 @@
 package client
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,39 +30,11 @@ func TestPlanFDTables(t *testing.T) {
 // verified connections: its loops' private tables hold them, not its own.
 func TestFDTablesPassOneTableForReal(t *testing.T) {
 	t.Parallel()
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		t.Skip("prlimit (util-linux) not installed")
-	}
-	lockThreadForChildren(t)
-	bin := buildClient(t)
 	srv, addr := startServer(t, "127.0.0.1:0")
 	const n = 1000
-	out := filepath.Join(t.TempDir(), "r.json")
-	cmd := exec.Command(prlimit, "--nofile=400:400", bin, "-fdtables", "-server", addr, "-src", testSources,
-		"-conns", strconv.Itoa(n), "-interval", "200ms", "-timeout", "20s", "-hold", "2s", "-json", out)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill() // by pid; a no-op once it has exited
-		<-done
-		done <- nil
-	})
-	waitServerConns(t, srv, n)
-	fds, err := os.ReadDir("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/fd")
-	require.NoError(t, err)
-	assert.Less(t, len(fds), 400, "the process's own table holds none of the connections")
-	require.NoError(t, <-done, "c1m-client output:\n%s", log.String())
-	done <- nil
-
-	raw, err := os.ReadFile(out)
-	require.NoError(t, err)
-	var res Result
-	require.NoError(t, json.Unmarshal(raw, &res))
+	fds, res := runUnderNofile(t, srv, n, 400, "-fdtables", "-server", addr, "-src", testSources,
+		"-conns", strconv.Itoa(n), "-interval", "200ms", "-timeout", "20s", "-hold", "2s")
+	assert.Less(t, fds, 400, "the process's own table holds none of the connections")
 	assert.Equal(t, 1, res.Procs)
 	assert.Equal(t, int64(n), res.Established)
 	assert.Zero(t, res.Mismatched)

@@ -7,12 +7,15 @@ package client
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -317,4 +320,42 @@ func buildCmd(t testing.TB, name string) string {
 	require.NoError(t, err, "building %s: %s", name, out)
 	builtBins.path[name] = p
 	return p
+}
+
+// runUnderNofile runs the c1m-client binary with args under a real
+// RLIMIT_NOFILE of nofile (prlimit) against srv, waits until srv holds n
+// connections, and returns how many fds the client process had open then
+// and its result once it has exited. It skips without prlimit.
+func runUnderNofile(t *testing.T, srv core.Engine, n, nofile int, args ...string) (fds int, res Result) {
+	t.Helper()
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) not installed")
+	}
+	lockThreadForChildren(t)
+	bin := buildClient(t)
+	out := filepath.Join(t.TempDir(), "r.json")
+	limit := "--nofile=" + strconv.Itoa(nofile) + ":" + strconv.Itoa(nofile)
+	cmd := exec.Command(prlimit, append([]string{limit, bin}, append(args, "-json", out)...)...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill() // by pid; a no-op once it has exited
+		<-done
+		done <- nil
+	})
+	waitServerConns(t, srv, int64(n))
+	entries, err := os.ReadDir("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/fd")
+	require.NoError(t, err)
+	require.NoError(t, <-done, "c1m-client output:\n%s", log.String())
+	done <- nil
+
+	raw, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &res))
+	return len(entries), res
 }

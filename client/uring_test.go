@@ -1,14 +1,8 @@
 package client
 
 import (
-	"bytes"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -66,40 +60,11 @@ func TestUringPassesTheFDTableForReal(t *testing.T) {
 	if err := UringSupported(); err != nil {
 		t.Skip(err)
 	}
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		t.Skip("prlimit (util-linux) not installed")
-	}
-	lockThreadForChildren(t)
-	bin := buildClient(t)
 	srv, addr := startServer(t, "127.0.0.1:0")
 	const n, nofile = 5000, 1000
-	out := filepath.Join(t.TempDir(), "r.json")
-	cmd := exec.Command(prlimit, "--nofile="+strconv.Itoa(nofile)+":"+strconv.Itoa(nofile), bin, "-engine", "uring",
-		"-server", addr, "-src", testSources, "-conns", strconv.Itoa(n), "-interval", "500ms", "-timeout", "20s",
-		"-hold", "2s", "-quiet-ramp", "-json", out)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill() // by pid; a no-op once it has exited
-		<-done
-		done <- nil
-	})
-	waitServerConns(t, srv, n)
-	fds, err := os.ReadDir("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/fd")
-	require.NoError(t, err)
-	assert.Less(t, len(fds), 100, "the process's fd table holds none of the connections")
-	require.NoError(t, <-done, "c1m-client output:\n%s", log.String())
-	done <- nil
-
-	raw, err := os.ReadFile(out)
-	require.NoError(t, err)
-	var res Result
-	require.NoError(t, json.Unmarshal(raw, &res))
+	fds, res := runUnderNofile(t, srv, n, nofile, "-engine", "uring", "-server", addr, "-src", testSources,
+		"-conns", strconv.Itoa(n), "-interval", "500ms", "-timeout", "20s", "-hold", "2s", "-quiet-ramp")
+	assert.Less(t, fds, 100, "the process's fd table holds none of the connections")
 	assert.Equal(t, 1, res.Procs)
 	assert.Equal(t, EngineUring, res.Engine)
 	assert.Equal(t, int64(n), res.Established)
