@@ -14,13 +14,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"c1m/client"
 	"c1m/core"
+	"c1m/harness"
 	"c1m/procfs"
 	"c1m/procgroup"
 	"c1m/schema"
@@ -563,7 +563,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 // cfg.Engines (default epoll and uring), or the one engine cfg.Server's
 // -engine asks for ("": the server's flags say).
 func armEngines(cfg Config) []string {
-	if slices.Contains(cfg.Server, "-engine") {
+	if harness.NamesEngine(cfg.Server) {
 		return []string{""}
 	}
 	if len(cfg.Engines) > 0 {

@@ -148,10 +148,18 @@ const DesignEngine = "epoll"
 // WithEngine returns flags (a c1m-server's or a c1m-client's) with
 // -engine DesignEngine in front unless they name an engine already.
 func WithEngine(flags []string) []string {
-	for _, f := range flags {
-		if f == "-engine" || f == "--engine" || strings.HasPrefix(f, "-engine=") || strings.HasPrefix(f, "--engine=") {
-			return flags
-		}
+	if NamesEngine(flags) {
+		return flags
 	}
 	return append([]string{"-engine", DesignEngine}, flags...)
+}
+
+// NamesEngine says whether flags set -engine, in any of Go's spellings.
+func NamesEngine(flags []string) bool {
+	for _, f := range flags {
+		if f == "-engine" || f == "--engine" || strings.HasPrefix(f, "-engine=") || strings.HasPrefix(f, "--engine=") {
+			return true
+		}
+	}
+	return false
 }
