@@ -79,7 +79,7 @@ func run() int {
 		case <-tick:
 			printStats(r.Snapshot())
 		case s := <-sigs:
-			fmt.Fprintf(os.Stderr, "c1m-server: %v: stopping (no more accepts; echo what came, then close every connection, %d per loop at a time)\n", s, core.StopBatch)
+			fmt.Fprintf(os.Stderr, "c1m-server: %v: stopping (no more accepts; echo what came, then close every connection, %d per loop per %v)\n", s, core.StopBatch, core.StopPause)
 			done = true
 		case <-r.Failed():
 			fmt.Fprintf(os.Stderr, "c1m-server: %v\n", r.Err())

@@ -375,7 +375,7 @@ func (w *worker) closeConn(fd int, reason *atomic.Uint64) {
 }
 
 // stopTick is one step of a graceful stop, on the worker's thread: stop
-// accepting, then visit up to core.StopBatch connections, echoing what
+// accepting, then visit a core.StopBudget of connections, echoing what
 // each client has sent and closing those with no output left to send.
 // Passes repeat over what is still open (its output drains meanwhile and
 // reading resumes, as in any echo) until nothing is, or until the flush
@@ -389,7 +389,8 @@ func (w *worker) stopTick(now time.Time) time.Duration {
 		}
 		w.drainInbox() // what the acceptor handed over before it stopped
 	}
-	for visited := 0; w.stopCursor < len(w.state) && visited < core.StopBatch; w.stopCursor++ {
+	budget := w.stop.Budget(now)
+	for visited := 0; w.stopCursor < len(w.state) && visited < budget; w.stopCursor++ {
 		if w.state[w.stopCursor]&connOpen != 0 {
 			w.closeGracefully(w.stopCursor)
 			visited++
