@@ -7,6 +7,7 @@ package iouring
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -410,8 +411,9 @@ type BufRing struct {
 	mem     []byte // the pool, reserved, touched only as used
 	size    int
 	free    []uint16
-	next    int // buffers never handed out start here
-	inRing  int // given to the kernel and not yet consumed
+	next    int    // buffers never handed out start here
+	inRing  int    // given to the kernel and not yet consumed
+	hot     []bool // pages of the pool handed out since the last Trim
 }
 
 // BufGroup is the buffer group id NewBufRing registers (one per ring).
@@ -490,6 +492,7 @@ func (b *BufRing) Refill(target int) {
 		} else {
 			break
 		}
+		b.markHot(bid)
 		e := unsafe.Pointer(&b.ring[int(uint32(b.tail)&(b.entries-1))*16])
 		*(*uint64)(e) = uint64(uintptr(unsafe.Pointer(&b.mem[int(bid)*b.size])))
 		*(*uint32)(unsafe.Add(e, 8)) = uint32(b.size)
@@ -506,6 +509,64 @@ func (b *BufRing) Refill(target int) {
 		bid0 := uint32(*(*uint16)(unsafe.Pointer(&b.ring[12])))
 		atomic.StoreUint32(word, bid0|uint32(b.tail)<<16)
 	}
+}
+
+// markHot notes that buffer bid's pages may be touched.
+func (b *BufRing) markHot(bid uint16) {
+	page := os.Getpagesize()
+	if b.hot == nil {
+		b.hot = make([]bool, (len(b.mem)+page-1)/page)
+	}
+	off := int(bid) * b.size
+	for p := off / page; p <= (off+b.size-1)/page; p++ {
+		b.hot[p] = true
+	}
+}
+
+// Trim gives back to the kernel (MADV_DONTNEED) the memory of every free
+// buffer but the keep freed last (the next ones Refill hands out), in
+// whole pages no other buffer shares: after a burst the pool's resident
+// memory shrinks to the buffers in use, in the ring and kept. A trimmed
+// buffer reads as zeros when used again. It returns the bytes given back.
+func (b *BufRing) Trim(keep int) int {
+	if b.hot == nil || len(b.free) <= keep {
+		return 0
+	}
+	page := os.Getpagesize()
+	cold := make([]bool, b.next)
+	for _, bid := range b.free[:len(b.free)-keep] {
+		cold[bid] = true
+	}
+	trimmable := func(p int) bool {
+		if !b.hot[p] {
+			return false
+		}
+		for bid := p * page / b.size; bid <= ((p+1)*page-1)/b.size && bid < b.next; bid++ {
+			if !cold[bid] {
+				return false
+			}
+		}
+		return true
+	}
+	given := 0
+	for p := 0; p < len(b.hot); {
+		if !trimmable(p) {
+			p++
+			continue
+		}
+		end := p + 1
+		for end < len(b.hot) && trimmable(end) {
+			end++
+		}
+		if unix.Madvise(b.mem[p*page:min(end*page, len(b.mem))], unix.MADV_DONTNEED) == nil {
+			for q := p; q < end; q++ {
+				b.hot[q] = false
+			}
+			given += (end - p) * page
+		}
+		p = end
+	}
+	return given
 }
 
 // Close unmaps the ring and its pool.

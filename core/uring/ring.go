@@ -76,7 +76,9 @@ type ringWorker struct {
 	acc       *core.AcceptStats
 	capacity  int
 	conns     int
-	bufTarget int // buffers kept offered in the ring
+	bufTarget int       // buffers kept offered in the ring
+	bufShort  bool      // receives ran out of buffers since bufCheck
+	bufCheck  time.Time // when the target was last decayed and the pool trimmed
 
 	gen     []uint32
 	state   []uint8
@@ -320,6 +322,7 @@ func (w *ringWorker) tick(now time.Time) time.Duration {
 		return -1
 	}
 	wait := w.idle.Advance(now, core.StopBatch, core.StopPause, w.reapIdle)
+	wait = core.SoonerWait(wait, w.shrinkBuffers(now))
 	if w.backoff.Active() {
 		if paused, left := w.backoff.Paused(now); paused {
 			wait = core.SoonerWait(wait, left)
@@ -331,6 +334,28 @@ func (w *ringWorker) tick(now time.Time) time.Duration {
 		w.ring.Submit()
 	}
 	return wait
+}
+
+// bufTrimEvery is how often a ring halves its buffer target if no
+// receive ran short meanwhile, and gives back the memory of the free
+// buffers beyond it.
+const bufTrimEvery = 2 * time.Second
+
+// shrinkBuffers undoes, after a burst, what the burst made the ring touch:
+// the target that ENOBUFS doubled decays again (from 1,024 to 32 in ten
+// seconds), and the buffers the burst left free give their pages back.
+// Without it a uring server that had held 100k connections kept ~25 MiB
+// more RSS (6 rings) for good. It returns when it wants to run again.
+func (w *ringWorker) shrinkBuffers(now time.Time) time.Duration {
+	if left := bufTrimEvery - now.Sub(w.bufCheck); left > 0 {
+		return left
+	}
+	if !w.bufShort {
+		w.bufTarget = max(ringBufFirst, w.bufTarget/2)
+	}
+	w.bufShort, w.bufCheck = false, now
+	w.bufs.Trim(w.bufTarget)
+	return bufTrimEvery
 }
 
 // reapIdle closes a connection idle past -idle-timeout with a reset (as
@@ -429,6 +454,7 @@ func (w *ringWorker) received(gen uint32, slot uint16, res int32, flags uint32) 
 		// Offer more buffers from now on: the memory touched follows the
 		// echoes in flight, not a guess.
 		w.bufTarget = min(2*w.bufTarget, ringBufEntries)
+		w.bufShort = true
 		w.stats.NoBuffers.Add(1)
 		w.rearm = append(w.rearm, outKey(gen, slot))
 		return
