@@ -74,3 +74,29 @@ func TestVanishScaleQuick(t *testing.T) {
 	assert.False(t, rep.Pass, "an interrupted run does not pass")
 	assert.False(t, netns.Exists(reapLink.ServerNS()) || netns.Exists(reapLink.ClientNS()), "namespaces removed after the interrupt")
 }
+
+// Each engine gets both ways of noticing vanished peers, named and
+// flagged for its engine, with the idle timeout outlasting the bound's
+// start: an arm's bound is its timeout plus slack.
+func TestReapArmsOneOfEachWayPerEngine(t *testing.T) {
+	t.Parallel()
+	sc := ReapScaleFor(false, 0)
+	arms := reapArms(sc, Config{})
+	require.Len(t, arms, 4)
+	var names []string
+	for _, a := range arms {
+		names = append(names, a.name)
+		assert.Equal(t, []string{"-engine", a.engine}, a.flags[:2], a.name)
+		assert.Greater(t, a.bound, sc.KeepAlive, a.name)
+	}
+	assert.Equal(t, []string{"epoll-idle-timeout", "epoll-tcp-keepalive", "uring-idle-timeout", "uring-tcp-keepalive"}, names)
+	assert.Greater(t, arms[0].bound, sc.IdleTimeout, "the idle arm's bound is the timeout plus a tick")
+}
+
+func TestReapArmsFollowTheServersEngineFlag(t *testing.T) {
+	t.Parallel()
+	arms := reapArms(ReapScaleFor(true, 0), Config{Server: []string{"-engine=uring"}})
+	require.Len(t, arms, 2)
+	assert.Equal(t, "idle-timeout", arms[0].name)
+	assert.Empty(t, arms[0].engine)
+}

@@ -95,7 +95,7 @@ func RunStorms(ctx context.Context, cfg Config) (out []schema.StormResult, err e
 	}
 	sc := StormScaleFor(cfg.Quick, cfg.StormConns)
 	var notes []string
-	restore, err := raiseStormSysctls(procfs.New("/"), sc, &notes)
+	restore, err := raiseSysctls(procfs.New("/"), sc.Sysctls, "storm", &notes)
 	if err != nil {
 		return nil, err
 	}
@@ -143,24 +143,23 @@ func runStorm(ctx context.Context, cfg Config, sc schema.StormScale, engine stri
 	return res, nil
 }
 
-// raiseStormSysctls sets the scale's sysctls for every engine's storm (as
-// root; otherwise notes say they were left as found) and returns what
-// puts them back.
-func raiseStormSysctls(fs procfs.FS, sc schema.StormScale, notes *[]string) (restore func() error, err error) {
+// raiseSysctls sets sysctls for a run called what (as root; otherwise
+// notes say they were left as found) and returns what puts them back.
+func raiseSysctls(fs procfs.FS, want map[string]string, what string, notes *[]string) (restore func() error, err error) {
 	none := func() error { return nil }
-	if len(sc.Sysctls) == 0 {
+	if len(want) == 0 {
 		return none, nil
 	}
 	if os.Geteuid() != 0 {
-		*notes = append(*notes, fmt.Sprintf("not root: sysctls left as found (wanted %v)", sc.Sysctls))
+		*notes = append(*notes, fmt.Sprintf("not root: sysctls left as found (wanted %v)", want))
 		return none, nil
 	}
-	guard, err := fs.Apply(sc.Sysctls)
+	guard, err := fs.Apply(want)
 	if err != nil {
-		return nil, fmt.Errorf("raising sysctls for the storm: %w", err)
+		return nil, fmt.Errorf("raising sysctls for the %s: %w", what, err)
 	}
 	for k, v := range guard.Changed() {
-		*notes = append(*notes, fmt.Sprintf("sysctl %s set to %q for the storm (was %q), restored after", k, v[1], v[0]))
+		*notes = append(*notes, fmt.Sprintf("sysctl %s set to %q for the %s (was %q), restored after", k, v[1], what, v[0]))
 	}
 	return guard.Restore, nil
 }
