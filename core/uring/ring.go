@@ -682,10 +682,10 @@ func (w *ringWorker) closeSlot(slot uint16) {
 }
 
 // stopSome closes up to budget connections for a graceful stop and returns
-// how many it closed. One with output in flight is left for a later pass
-// (its echo goes on meanwhile: the send re-arms its receive), unless the
-// flush deadline has passed (expired): then it is closed and counted as
-// dropped. A pass that reached the last slot starts again at the first.
+// how many it closed. One with output in flight, or whose receive waits
+// for a buffer, is left for a later pass (its echo goes on meanwhile: the
+// send re-arms its receive), unless the flush deadline has passed
+// (expired): then it is closed, and counted as dropped if output was left. A pass that reached the last slot starts again at the first.
 func (w *ringWorker) stopSome(budget int, expired bool) int {
 	if w.stopCursor >= len(w.state) {
 		w.stopCursor = 0
@@ -693,14 +693,21 @@ func (w *ringWorker) stopSome(budget int, expired bool) int {
 	n := 0
 	for ; w.stopCursor < len(w.state) && n < min(budget, ringStopCloses); w.stopCursor++ {
 		slot := uint16(w.stopCursor)
-		if w.state[slot]&slotOpen == 0 {
+		st := w.state[slot]
+		if st&slotOpen == 0 {
 			continue
 		}
-		if w.out[outKey(w.gen[slot], slot)] != nil {
+		sending := w.out[outKey(w.gen[slot], slot)] != nil
+		// A receive that ran out of buffers (w.rearm) leaves what arrives
+		// in the socket, and closing a socket with unread data resets the
+		// connection: wait for its receive too.
+		if sending || st&(slotRecv|slotPeerClosed) == 0 {
 			if !expired {
 				continue
 			}
-			w.stopDropped.Add(1)
+			if sending {
+				w.stopDropped.Add(1)
+			}
 		}
 		n++
 		w.closeConn(slot, &w.stats.CloseShutdown)
