@@ -358,18 +358,34 @@ const (
 // 0 in the ramp, 1 in the hold (once all were open), 2 in the close.
 var SoakSamplesHeader = []string{"t_s", "phase", "server_fds", "server_rss", "slab_bytes", "conns", "tcp_inuse", "tcp_tw"}
 
-// SoakSummary is results/soak/summary.json.
+// SoakEngines are the engines a soak runs on, in the report's order.
+var SoakEngines = []string{"epoll", "uring"}
+
+// SoakDir is the directory under results/ of a soak on engine: soak for
+// epoll (where the soak ran before it had engines), soak-ENGINE otherwise.
+func SoakDir(engine string) string {
+	if engine == "" || engine == "epoll" {
+		return "soak"
+	}
+	return "soak-" + engine
+}
+
+// SoakSummary is results/soak/summary.json (results/soak-uring/ for uring).
 type SoakSummary struct {
-	Start           string   `json:"start"`
-	End             string   `json:"end"`
-	DurationS       float64  `json:"duration_s"`
-	Conns           int      `json:"conns"`
-	ChurnPerS       float64  `json:"churn_per_s"`
-	IntervalS       float64  `json:"interval_s"`
-	ServerFlags     []string `json:"server_flags"`
-	ClientFlags     []string `json:"client_flags"`
-	IdleFDs         int      `json:"idle_fds"`
-	FinalFDs        int      `json:"final_fds"`
+	Engine      string   `json:"engine"` // epoll or uring; absent (a soak before engines) is epoll
+	Start       string   `json:"start"`
+	End         string   `json:"end"`
+	DurationS   float64  `json:"duration_s"`
+	Conns       int      `json:"conns"`
+	ChurnPerS   float64  `json:"churn_per_s"`
+	IntervalS   float64  `json:"interval_s"`
+	ServerFlags []string `json:"server_flags"`
+	ClientFlags []string `json:"client_flags"`
+	IdleFDs     int      `json:"idle_fds"`
+	FinalFDs    int      `json:"final_fds"`
+	// FinalConns is the server's /stats conns after the client closed (-1:
+	// /stats did not answer); nil in a soak before it was recorded.
+	FinalConns      *int64   `json:"final_conns,omitempty"`
 	PeakConns       float64  `json:"peak_conns"`
 	RSSDrift        float64  `json:"rss_drift"`
 	SlabDrift       float64  `json:"slab_drift"`
@@ -390,10 +406,15 @@ func WriteSoakSummary(dir string, sum SoakSummary) error {
 	return writeJSON(filepath.Join(dir, SoakSummaryFile), &sum)
 }
 
-// ReadSoakSummary loads dir/summary.json.
+// ReadSoakSummary loads dir/summary.json; one without an engine, written
+// before the soak had engines, ran epoll.
 func ReadSoakSummary(dir string) (SoakSummary, error) {
 	var sum SoakSummary
-	return sum, readJSON(filepath.Join(dir, SoakSummaryFile), &sum)
+	err := readJSON(filepath.Join(dir, SoakSummaryFile), &sum)
+	if err == nil && sum.Engine == "" {
+		sum.Engine = "epoll"
+	}
+	return sum, err
 }
 
 // WriteSamples writes rows of numbers under header as CSV; a negative
