@@ -170,7 +170,7 @@ func (v *robustnessView) addSoak(resultsDir, name, outDir string) error {
 	}
 	sv.Table = soakTable(s)
 	sv.Figures, err = samplesFigure(dir, schema.SoakSamplesFile, outDir, func(samples *Samples, dir string) (FigureFile, error) {
-		return soakFigure(samples, dir, s.Engine)
+		return soakFigure(samples, dir, s)
 	})
 	v.Soaks = append(v.Soaks, sv)
 	return err
@@ -236,8 +236,9 @@ func sampleLine(s *Samples, col string, i int) (*plotter.Line, error) {
 }
 
 // soakFigure draws the server's fds and RSS, the kernel's slab and the
-// connections over the soak on engine, one panel each.
-func soakFigure(s *Samples, dir, engine string) (FigureFile, error) {
+// connections over the soak sum, one panel each; its caption names what
+// the soak's rule checked after the close.
+func soakFigure(s *Samples, dir string, sum schema.SoakSummary) (FigureFile, error) {
 	var panels []*plot.Plot
 	for i, col := range []struct{ name, label string }{
 		{"server_fds", "server fds"}, {"server_rss", "server RSS (B)"}, {"slab_bytes", "Slab (B)"}, {"conns", "connections"},
@@ -254,11 +255,15 @@ func soakFigure(s *Samples, dir, engine string) (FigureFile, error) {
 		p.Y.Min = math.Min(p.Y.Min, 0)
 		panels = append(panels, p)
 	}
-	caption := "Sampled every few seconds: the ramp, the hold with churn, and the close at the end, after which the server's connections must be back to 0 and its fds to the idle count."
-	if engine == "uring" {
+	after := "the server's fds must be back to the idle count"
+	if sum.FinalConns != nil { // a soak whose rule checks the connections too
+		after = "the server's connections must be back to 0 and its fds to the idle count"
+	}
+	caption := "Sampled every few seconds: the ramp, the hold with churn, and the close at the end, after which " + after + "."
+	if sum.Engine == "uring" {
 		caption += " On uring the fds stay at the idle count throughout: the sockets are in the rings' registered-file tables."
 	}
-	ff := FigureFile{Base: filepath.Join(dir, "fig-soak"), Title: "Soak on " + engine + ": server fds, RSS, slab and connections over time", Caption: caption}
+	ff := FigureFile{Base: filepath.Join(dir, "fig-soak"), Title: "Soak on " + sum.Engine + ": server fds, RSS, slab and connections over time", Caption: caption}
 	return ff, savePanels(ff.Base, panels)
 }
 
