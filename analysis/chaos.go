@@ -158,10 +158,10 @@ func (v *robustnessView) addSoak(resultsDir, name, outDir string) error {
 	if !ran {
 		return err
 	}
-	sv := soakView{Engine: s.Engine, Dir: link(outDir, dir)}
+	sv := soakView{Engine: s.EngineName(), Dir: link(outDir, dir)}
 	sv.Setup = fmt.Sprintf("%s to %s (%s in all): %s connections from `c1m-client -churn %s` (closing and reopening that many idle connections per second once all were open), a keepalive on each every %s; sampled every few seconds.",
 		orDash(s.Start), orDash(s.End), FormatQuantity(s.DurationS, "s"), numfmt.Number(float64(s.Conns)), strconv.FormatFloat(s.ChurnPerS, 'g', -1, 64), FormatQuantity(s.IntervalS, "s"))
-	if note := soakEngineNote[s.Engine]; note != "" {
+	if note := soakEngineNote[sv.Engine]; note != "" {
 		sv.Setup = note + " " + sv.Setup
 	}
 	sv.Verdict = "**Passed.** Rule: " + s.Rule + "."
@@ -260,10 +260,10 @@ func soakFigure(s *Samples, dir string, sum schema.SoakSummary) (FigureFile, err
 		after = "the server's connections must be back to 0 and its fds to the idle count"
 	}
 	caption := "Sampled every few seconds: the ramp, the hold with churn, and the close at the end, after which " + after + "."
-	if sum.Engine == "uring" {
+	if sum.EngineName() == "uring" {
 		caption += " On uring the fds stay at the idle count throughout: the sockets are in the rings' registered-file tables."
 	}
-	ff := FigureFile{Base: filepath.Join(dir, "fig-soak"), Title: "Soak on " + sum.Engine + ": server fds, RSS, slab and connections over time", Caption: caption}
+	ff := FigureFile{Base: filepath.Join(dir, "fig-soak"), Title: "Soak on " + sum.EngineName() + ": server fds, RSS, slab and connections over time", Caption: caption}
 	return ff, savePanels(ff.Base, panels)
 }
 

@@ -3,7 +3,8 @@ package schema
 // The robustness results, written by package chaos and read by the
 // analysis: results/chaos (the hostile-client suite's chaos.json and
 // scenarios.csv, the reconnect storm's storm.json and storm.csv) and
-// results/soak (summary.json and samples.csv).
+// the soaks' results/soak and results/soak-uring (summary.json and
+// samples.csv).
 
 import (
 	"encoding/csv"
@@ -372,7 +373,7 @@ func SoakDir(engine string) string {
 
 // SoakSummary is results/soak/summary.json (results/soak-uring/ for uring).
 type SoakSummary struct {
-	Engine      string   `json:"engine"` // epoll or uring; absent (a soak before engines) is epoll
+	Engine      string   `json:"engine,omitempty"` // epoll or uring; absent in a soak before engines (EngineName: epoll)
 	Start       string   `json:"start"`
 	End         string   `json:"end"`
 	DurationS   float64  `json:"duration_s"`
@@ -406,15 +407,20 @@ func WriteSoakSummary(dir string, sum SoakSummary) error {
 	return writeJSON(filepath.Join(dir, SoakSummaryFile), &sum)
 }
 
-// ReadSoakSummary loads dir/summary.json; one without an engine, written
-// before the soak had engines, ran epoll.
+// EngineName is the engine the soak's server ran: a summary without one,
+// written before the soak had engines, ran epoll. (Engine stays as read,
+// so an older summary.json is written again as it was.)
+func (sum SoakSummary) EngineName() string {
+	if sum.Engine == "" {
+		return "epoll"
+	}
+	return sum.Engine
+}
+
+// ReadSoakSummary loads dir/summary.json.
 func ReadSoakSummary(dir string) (SoakSummary, error) {
 	var sum SoakSummary
-	err := readJSON(filepath.Join(dir, SoakSummaryFile), &sum)
-	if err == nil && sum.Engine == "" {
-		sum.Engine = "epoll"
-	}
-	return sum, err
+	return sum, readJSON(filepath.Join(dir, SoakSummaryFile), &sum)
 }
 
 // WriteSamples writes rows of numbers under header as CSV; a negative

@@ -82,9 +82,10 @@ func TestSoakSummaryBeforeEngines(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, SoakSummaryFile), []byte(`{"idle_fds":179,"final_fds":179,"pass":true}`), 0o644))
 	back, err := ReadSoakSummary(dir)
 	require.NoError(t, err)
-	assert.Equal(t, "epoll", back.Engine)
+	assert.Equal(t, "epoll", back.EngineName())
 	assert.Nil(t, back.FinalConns)
-	assert.Equal(t, "soak", SoakDir(back.Engine))
+	assert.Equal(t, "soak", SoakDir(back.EngineName()))
+	assert.Equal(t, "uring", SoakSummary{Engine: "uring"}.EngineName())
 	assert.Equal(t, "soak-uring", SoakDir("uring"))
 }
 
