@@ -57,16 +57,19 @@ report:
 	$(GO) run ./cmd/c1m-report -results $(RESULTS) -out $(REPORT)
 
 # Hostile clients against the server, then a reconnect storm and graceful stop on each engine (make chaos
-# [SCALE=quick]; the storm alone, keeping the scenarios' results: CHAOS_FLAGS='-only storm'), and a soak with churn (make soak
-# [SOAK_FLAGS='-duration 2h']): each writes $(RESULTS)/chaos or $(RESULTS)/soak, redraws the report
-# and fails, naming what failed, when a check does not hold.
+# [SCALE=quick]; the storm alone, keeping the scenarios' results: CHAOS_FLAGS='-only storm'), and a soak with churn on each
+# engine in turn (make soak [SOAK_FLAGS='-duration 2h']): they write $(RESULTS)/chaos, or $(RESULTS)/soak (epoll) and
+# $(RESULTS)/soak-uring, redraw the report and fail, naming what failed, when a check does not hold.
+# The soak runs both engines even when the first fails; an interrupt (Ctrl-C) skips the second.
 CHAOS_FLAGS ?=
 SOAK_FLAGS  ?=
 chaos: build
 	@status=0; $(GO) run ./cmd/c1m-chaos -results $(RESULTS)/chaos $(if $(filter quick,$(SCALE)),-quick) $(CHAOS_FLAGS) || status=$$?; \
 		$(MAKE) --no-print-directory report && exit $$status
 soak: build
-	@status=0; $(GO) run ./cmd/c1m-soak -results $(RESULTS)/soak $(SOAK_FLAGS) || status=$$?; \
+	@status=0; stop=; trap 'stop=1' INT TERM; \
+		$(GO) run ./cmd/c1m-soak -engine epoll -results $(RESULTS)/soak $(SOAK_FLAGS) || status=$$?; \
+		[ -n "$$stop" ] || $(GO) run ./cmd/c1m-soak -engine uring -results $(RESULTS)/soak-uring $(SOAK_FLAGS) || status=$$?; \
 		$(MAKE) --no-print-directory report && exit $$status
 
 # Short fuzzing of every framing and parser; the seeds live in */testdata/fuzz.

@@ -1,9 +1,9 @@
 package analysis
 
 // The robustness section of the report: the hostile-client suite
-// (results/chaos, written by cmd/c1m-chaos) and the soak (results/soak,
-// written by cmd/c1m-soak). Neither directory has a meta.json, so Load
-// leaves them to this file.
+// (results/chaos, written by cmd/c1m-chaos) and the soaks (results/soak
+// on epoll and results/soak-uring, written by cmd/c1m-soak). None of these
+// directories has a meta.json, so Load leaves them to this file.
 
 import (
 	"errors"
@@ -46,15 +46,19 @@ type robustnessView struct {
 	Reap        table
 	ReapNotes   []string
 
-	SoakRan     bool
-	SoakSetup   string
-	SoakVerdict string
-	Soak        table
-	SoakFigures []figureView
+	Soaks []soakView // one per engine that ran, in schema.SoakEngines' order
 }
 
-// newRobustnessView reads resultsDir/chaos and resultsDir/soak; a missing
-// directory is a section saying it has not run, not an error.
+// soakView is one soak's part of the section.
+type soakView struct {
+	Engine, Dir    string // Dir: results/soak or results/soak-ENGINE, from the report
+	Setup, Verdict string
+	Table          table
+	Figures        []figureView
+}
+
+// newRobustnessView reads resultsDir/chaos and the soaks' directories; a
+// missing directory is a section saying it has not run, not an error.
 func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
 	var v robustnessView
 	if err := v.addChaos(filepath.Join(resultsDir, "chaos")); err != nil {
@@ -66,8 +70,10 @@ func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
 	if err := v.addReap(filepath.Join(resultsDir, "chaos")); err != nil {
 		return v, err
 	}
-	if err := v.addSoak(filepath.Join(resultsDir, "soak"), outDir); err != nil {
-		return v, err
+	for _, engine := range schema.SoakEngines {
+		if err := v.addSoak(resultsDir, schema.SoakDir(engine), outDir); err != nil {
+			return v, err
+		}
 	}
 	return v, nil
 }
@@ -139,33 +145,63 @@ func (v *robustnessView) addChaos(dir string) error {
 	return nil
 }
 
-func (v *robustnessView) addSoak(dir, outDir string) error {
+// soakEngineNote says what the soak's fd count means on its engine.
+var soakEngineNote = map[string]string{
+	"epoll": "The server ran the epoll engine in prefork processes (`-strategy prefork`: one fd table each, so the fds summed over its process tree count its sockets).",
+	"uring": "The server ran the uring engine: its sockets live in the rings' registered-file tables, not in the fd table, so its fds stay at the idle count while it holds connections and catch leaked listeners, rings and eventfds; `/stats` conns is what must come back to 0.",
+}
+
+// addSoak renders the soak in resultsDir/name, when it ran.
+func (v *robustnessView) addSoak(resultsDir, name, outDir string) error {
+	dir := filepath.Join(resultsDir, name)
 	s, ran, err := readRun(schema.ReadSoakSummary, dir)
 	if !ran {
 		return err
 	}
-	v.SoakRan = true
-	v.SoakSetup = fmt.Sprintf("%s to %s (%s in all): %s connections from `c1m-client -churn %s` (closing and reopening that many idle connections per second once all were open), a keepalive on each every %s; sampled every few seconds.",
+	sv := soakView{Engine: s.EngineName(), Dir: link(outDir, dir)}
+	sv.Setup = fmt.Sprintf("%s to %s (%s in all): %s connections from `c1m-client -churn %s` (closing and reopening that many idle connections per second once all were open), a keepalive on each every %s; sampled every few seconds.",
 		orDash(s.Start), orDash(s.End), FormatQuantity(s.DurationS, "s"), numfmt.Number(float64(s.Conns)), strconv.FormatFloat(s.ChurnPerS, 'g', -1, 64), FormatQuantity(s.IntervalS, "s"))
-	v.SoakVerdict = "**Passed.** Rule: " + s.Rule + "."
-	if !s.Pass {
-		v.SoakVerdict = "**Failed**: " + strings.Join(s.Failures, "; ") + ". Rule: " + s.Rule + "."
+	if note := soakEngineNote[sv.Engine]; note != "" {
+		sv.Setup = note + " " + sv.Setup
 	}
-	v.Soak.Header = []string{"what", "value"}
+	sv.Verdict = "**Passed.** Rule: " + s.Rule + "."
+	if !s.Pass {
+		sv.Verdict = "**Failed**: " + strings.Join(s.Failures, "; ") + ". Rule: " + s.Rule + "."
+	}
+	sv.Table = soakTable(s)
+	sv.Figures, err = samplesFigure(dir, schema.SoakSamplesFile, outDir, func(samples *Samples, dir string) (FigureFile, error) {
+		return soakFigure(samples, dir, s)
+	})
+	v.Soaks = append(v.Soaks, sv)
+	return err
+}
+
+// soakTable is a soak's numbers; the connections after the close only
+// where the soak recorded them.
+func soakTable(s schema.SoakSummary) table {
 	pct := func(x float64) string { return fmt.Sprintf("%+.1f%%", 100*x) }
 	n := func(x int64) string { return numfmt.Number(float64(x)) }
-	v.Soak.Rows = [][]string{
+	t := table{Header: []string{"what", "value"}}
+	t.Rows = [][]string{
 		{"peak connections on the server", numfmt.Number(s.PeakConns)},
 		{"connections churned (closed and reopened)", n(s.Churned)},
 		{"server fds idle → after the close", fmt.Sprintf("%d → %d", s.IdleFDs, s.FinalFDs)},
+	}
+	if c := s.FinalConns; c != nil {
+		after := n(*c)
+		if *c < 0 {
+			after = "no answer"
+		}
+		t.Rows = append(t.Rows, []string{"server connections after the close (/stats conns)", after})
+	}
+	t.Rows = append(t.Rows, [][]string{
 		{"server RSS, last quarter of the hold vs the second", pct(s.RSSDrift)},
 		{"slab, last quarter of the hold vs the second", pct(s.SlabDrift)},
 		{"echoes sent / verified", n(s.Sent) + " / " + n(s.Echoed)},
 		{"mismatched / unanswered at close / timeouts", fmt.Sprintf("%s / %s / %s", n(s.Mismatched), n(s.InFlightAtClose), n(s.Timeouts))},
 		{"connections dropped by the server", n(s.Dropped)},
-	}
-	v.SoakFigures, err = samplesFigure(dir, schema.SoakSamplesFile, outDir, soakFigure)
-	return err
+	}...)
+	return t
 }
 
 // samplesFigure draws a figure of the samples in dir/file, when there are any.
@@ -200,8 +236,9 @@ func sampleLine(s *Samples, col string, i int) (*plotter.Line, error) {
 }
 
 // soakFigure draws the server's fds and RSS, the kernel's slab and the
-// connections over the soak, one panel each.
-func soakFigure(s *Samples, dir string) (FigureFile, error) {
+// connections over the soak sum, one panel each; its caption names what
+// the soak's rule checked after the close.
+func soakFigure(s *Samples, dir string, sum schema.SoakSummary) (FigureFile, error) {
 	var panels []*plot.Plot
 	for i, col := range []struct{ name, label string }{
 		{"server_fds", "server fds"}, {"server_rss", "server RSS (B)"}, {"slab_bytes", "Slab (B)"}, {"conns", "connections"},
@@ -218,8 +255,15 @@ func soakFigure(s *Samples, dir string) (FigureFile, error) {
 		p.Y.Min = math.Min(p.Y.Min, 0)
 		panels = append(panels, p)
 	}
-	ff := FigureFile{Base: filepath.Join(dir, "fig-soak"), Title: "Soak: server fds, RSS, slab and connections over time",
-		Caption: "Sampled every few seconds: the ramp, the hold with churn, and the close at the end, after which the server's fds must be back to the idle count."}
+	after := "the server's fds must be back to the idle count"
+	if sum.FinalConns != nil { // a soak whose rule checks the connections too
+		after = "the server's connections must be back to 0 and its fds to the idle count"
+	}
+	caption := "Sampled every few seconds: the ramp, the hold with churn, and the close at the end, after which " + after + "."
+	if sum.EngineName() == "uring" {
+		caption += " On uring the fds stay at the idle count throughout: the sockets are in the rings' registered-file tables."
+	}
+	ff := FigureFile{Base: filepath.Join(dir, "fig-soak"), Title: "Soak on " + sum.EngineName() + ": server fds, RSS, slab and connections over time", Caption: caption}
 	return ff, savePanels(ff.Base, panels)
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 )
 
 // The robustness section renders results/chaos (a table per scenario) and
-// results/soak (its numbers and the four-panel figure); without them it
-// says how to run them.
+// results/soak (its numbers and the four-panel figure; a summary without an
+// engine ran epoll, and a missing results/soak-uring is not shown); without
+// them it says how to run them.
 func TestReportRobustness(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
@@ -25,7 +27,7 @@ func TestReportRobustness(t *testing.T) {
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
 	assertHas(t, string(b), "Not run yet (`make chaos` writes results/chaos).")
-	assertHas(t, string(b), "Not run yet (`make soak` writes results/soak).")
+	assertHas(t, string(b), "Not run yet (`make soak` writes results/soak on epoll and results/soak-uring).")
 
 	rep := schema.ChaosReport[schema.PopulationTotals]{Start: "s", End: "e", Quick: true, Scale: schema.ChaosScale{Population: 200, Interval: 200 * time.Millisecond, Hold: 3 * time.Second},
 		ServerFlags: []string{"-max-conns", "1000"}, Pass: false, Failed: []string{"flood"}, Rules: map[string]string{"fds": "back exactly"},
@@ -53,14 +55,61 @@ func TestReportRobustness(t *testing.T) {
 		"(0.12 cores while held)",
 		"- `flood`: 1200 connected",
 		"- **fds**: back exactly",
+		"#### On the epoll engine (`results/soak`)",
+		"The server ran the epoll engine in prefork processes",
 		"**Passed.** Rule: fds back.",
-		"| server fds idle → after the close | 35 → 35 |",
-		"| server RSS, last quarter of the hold vs the second | +2.0% |",
-		"![Soak: server fds, RSS, slab and connections over time](results/soak/fig-soak.png)",
+		"| server fds idle → after the close | 35 → 35 |\n| server RSS, last quarter of the hold vs the second | +2.0% |",
+		"![Soak on epoll: server fds, RSS, slab and connections over time](results/soak/fig-soak.png)",
 	} {
 		assertHas(t, report, want)
 	}
+	assert.NotContains(t, report, "uring engine (`results/soak-uring`)")
+	assert.NotContains(t, report, "server connections after the close")
+	assert.NotContains(t, report, "connections must be back to 0") // this soak's rule did not check them
 	require.FileExists(t, filepath.Join(results, "soak", "fig-soak.png"))
+}
+
+// Soaks on both engines render one after the other, each under its engine
+// with its own table and figure; the connections after the close show
+// where the soak recorded them, and a failed soak says what failed.
+func TestReportSoakEngines(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	results := filepath.Join(root, "results")
+	out := filepath.Join(root, "REPORT.md")
+	samples := [][]float64{{0, 0, 12, 1000, 2000, 0, 1, 0}, {5, 1, 12, 3000, 4000, 8000, 8001, 10}, {10, 2, 12, 3000, 2500, 3, 4, 50}}
+	for _, engine := range schema.SoakEngines {
+		conns := int64(0)
+		sum := schema.SoakSummary{Engine: engine, Start: "a", End: "b", DurationS: 60, Conns: 8000, ChurnPerS: 100, IntervalS: 2,
+			IdleFDs: 12, FinalFDs: 12, FinalConns: &conns, PeakConns: 8000, Pass: true, Rule: "conns 0, fds back"}
+		if engine == "uring" {
+			conns = 3
+			sum.Pass, sum.Failures = false, []string{"the server still held 3 connections after the client closed (/stats conns)"}
+		}
+		dir := filepath.Join(results, schema.SoakDir(engine))
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, schema.WriteSoakSummary(dir, sum))
+		require.NoError(t, schema.WriteSamples(filepath.Join(dir, schema.SoakSamplesFile), schema.SoakSamplesHeader, samples))
+	}
+	require.NoError(t, WriteReport(results, out))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	report := string(b)
+	for _, want := range []string{
+		"#### On the epoll engine (`results/soak`)",
+		"#### On the uring engine (`results/soak-uring`)",
+		"The server ran the uring engine: its sockets live in the rings' registered-file tables",
+		"**Failed**: the server still held 3 connections after the client closed (/stats conns). Rule: conns 0, fds back.",
+		"| server connections after the close (/stats conns) | 0 |",
+		"| server connections after the close (/stats conns) | 3 |",
+		"![Soak on epoll: server fds, RSS, slab and connections over time](results/soak/fig-soak.png)",
+		"![Soak on uring: server fds, RSS, slab and connections over time](results/soak-uring/fig-soak.png)",
+		"after which the server's connections must be back to 0 and its fds to the idle count. On uring the fds stay at the idle count throughout",
+	} {
+		assertHas(t, report, want)
+	}
+	assert.Less(t, strings.Index(report, "On the epoll engine"), strings.Index(report, "On the uring engine"))
+	require.FileExists(t, filepath.Join(results, "soak-uring", "fig-soak.png"))
 }
 
 // The reconnect storm renders from results/chaos/storm.json (its numbers)

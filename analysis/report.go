@@ -74,7 +74,7 @@ type reportView struct {
 	Peers1M        peersView // the core and its peers at 1M, side by side (peers1m.go)
 	Env            envView
 	Processors     string         // which experiments ran on which processor, when they differ
-	Robustness     robustnessView // results/chaos and results/soak (chaos.go)
+	Robustness     robustnessView // results/chaos, results/soak and results/soak-uring (chaos.go)
 }
 
 type figureView struct{ Kind, Title, PNG, SVG, Caption string }

@@ -15,11 +15,12 @@ import (
 	"c1m/schema"
 )
 
-// The committed results (results/chaos, results/soak), read and written
-// again, are the same bytes: the writers keep the format they were run with.
+// The committed results (results/chaos, results/soak and, once committed,
+// results/soak-uring), read and written again, are the same bytes: the
+// writers keep the format they were run with.
 func TestCommittedResultsRewriteIdentically(t *testing.T) {
 	t.Parallel()
-	chaosDir, soakDir := filepath.Join("..", "results", "chaos"), filepath.Join("..", "results", "soak")
+	chaosDir := filepath.Join("..", "results", "chaos")
 	out := t.TempDir()
 
 	// The population verbatim: it is the client's format (and older than
@@ -41,13 +42,21 @@ func TestCommittedResultsRewriteIdentically(t *testing.T) {
 		assertSameFile(t, chaosDir, out, samples)
 	}
 
-	sum, err := schema.ReadSoakSummary(soakDir)
-	require.NoError(t, err)
-	require.NoError(t, schema.WriteSoakSummary(out, sum))
-	assertSameFile(t, soakDir, out, schema.SoakSummaryFile)
-	rows := readSamples(t, filepath.Join(soakDir, schema.SoakSamplesFile))
-	require.NoError(t, schema.WriteSamples(filepath.Join(out, schema.SoakSamplesFile), schema.SoakSamplesHeader, rows))
-	assertSameFile(t, soakDir, out, schema.SoakSamplesFile)
+	for _, engine := range schema.SoakEngines {
+		soakDir := filepath.Join("..", "results", schema.SoakDir(engine))
+		sum, err := schema.ReadSoakSummary(soakDir)
+		if engine != "epoll" && os.IsNotExist(err) {
+			continue // not run on this engine yet
+		}
+		require.NoError(t, err)
+		soakOut := filepath.Join(out, schema.SoakDir(engine))
+		require.NoError(t, os.MkdirAll(soakOut, 0o755))
+		require.NoError(t, schema.WriteSoakSummary(soakOut, sum))
+		assertSameFile(t, soakDir, soakOut, schema.SoakSummaryFile)
+		rows := readSamples(t, filepath.Join(soakDir, schema.SoakSamplesFile))
+		require.NoError(t, schema.WriteSamples(filepath.Join(soakOut, schema.SoakSamplesFile), schema.SoakSamplesHeader, rows))
+		assertSameFile(t, soakDir, soakOut, schema.SoakSamplesFile)
+	}
 }
 
 // The analysis reads the population's totals from chaos.json under the

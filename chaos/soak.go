@@ -27,6 +27,7 @@ const driftLimit = 0.10
 
 // SoakOptions are cmd/c1m-soak's flags.
 type SoakOptions struct {
+	Engine                    string // the server's: client.EngineEpoll or client.EngineUring
 	Conns                     int
 	Churn                     float64
 	Duration, Interval, Every time.Duration
@@ -55,6 +56,10 @@ var soakStats = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transpor
 
 // RunSoak runs a soak and writes its results; the summary says whether it passed.
 func RunSoak(ctx context.Context, o SoakOptions) (sum schema.SoakSummary, err error) {
+	if o.Engine != client.EngineEpoll && o.Engine != client.EngineUring {
+		return sum, fmt.Errorf("soak engine %q: want %s or %s", o.Engine, client.EngineEpoll, client.EngineUring)
+	}
+	sum.Engine = o.Engine
 	if err := os.MkdirAll(o.Results, 0o755); err != nil {
 		return sum, err
 	}
@@ -73,7 +78,7 @@ func RunSoak(ctx context.Context, o SoakOptions) (sum schema.SoakSummary, err er
 	}
 	sum.Start = time.Now().UTC().Format(time.RFC3339)
 	sum.Conns, sum.ChurnPerS, sum.IntervalS = o.Conns, o.Churn, o.Interval.Seconds()
-	soakLogf("server %s holding for %v: %d connections, churn %.0f/s, keepalive every %v; idle server fds %d", s.addr, o.Duration, o.Conns, o.Churn, o.Interval, sum.IdleFDs)
+	soakLogf("%s server %s holding for %v: %d connections, churn %.0f/s, keepalive every %v; idle server fds %d", o.Engine, s.addr, o.Duration, o.Conns, o.Churn, o.Interval, sum.IdleFDs)
 
 	s.t0 = time.Now()
 	clientErr, err := s.hold(ctx)
@@ -81,7 +86,9 @@ func RunSoak(ctx context.Context, o SoakOptions) (sum schema.SoakSummary, err er
 		return sum, err
 	}
 	s.close()
-	sum.FinalFDs = int(s.rows[len(s.rows)-1][2])
+	last := s.rows[len(s.rows)-1]
+	finalConns := int64(last[5])
+	sum.FinalFDs, sum.FinalConns = int(last[2]), &finalConns
 	sum.End = time.Now().UTC().Format(time.RFC3339)
 	sum.DurationS = time.Since(s.t0).Seconds()
 	if err := schema.WriteSamples(filepath.Join(o.Results, schema.SoakSamplesFile), schema.SoakSamplesHeader, s.rows); err != nil {
@@ -94,28 +101,39 @@ func RunSoak(ctx context.Context, o SoakOptions) (sum schema.SoakSummary, err er
 	return sum, nil
 }
 
-// startServer starts a prefork server and waits up to 20 s for it to answer.
+// startServer starts the server on the soak's engine and waits up to 20 s
+// for it to answer; a server that fell back to another engine is an error.
 func (s *soak) startServer(ctx context.Context) error {
 	addr, statsAddr, err := serverAddrs(1)
 	if err != nil {
 		return err
 	}
 	s.addr, s.statsURL = addr, statsURL(statsAddr)
-	// prefork: one fd table per process, so the fds of /proc/PID/fd summed
-	// over the process tree are all the server's (fdtables' private
-	// tables hide behind threads).
-	s.sum.ServerFlags = []string{"-engine", client.EngineEpoll, "-addr", addr, "-strategy", "prefork", "-max-conns", strconv.Itoa(s.o.Conns + s.o.Conns/5 + 1000),
-		"-stats-addr", statsAddr, "-stats-interval", "0"}
+	s.sum.ServerFlags = []string{"-engine", s.o.Engine, "-addr", addr}
+	if s.o.Engine == client.EngineEpoll {
+		// prefork: one fd table per process, so the fds of /proc/PID/fd
+		// summed over the process tree are all the server's (fdtables'
+		// private tables hide behind threads). uring's sockets are in its
+		// rings' registered-file tables, never in an fd table.
+		s.sum.ServerFlags = append(s.sum.ServerFlags, "-strategy", "prefork")
+	}
+	s.sum.ServerFlags = append(s.sum.ServerFlags, "-max-conns", strconv.Itoa(s.o.Conns+s.o.Conns/5+1000), "-stats-addr", statsAddr, "-stats-interval", "0")
 	s.srv = exec.Command(filepath.Join(s.o.Bin, "c1m-server"), s.sum.ServerFlags...)
 	if err := s.group.StartLogged(s.srv, filepath.Join(s.o.Results, "server.log")); err != nil {
 		return fmt.Errorf("server: %w (run make build first)", err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); s.conns() < 0; time.Sleep(100 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		snap, err := fetchStatsWith(soakStats, s.statsURL)
+		if err == nil && snap.Engine != s.o.Engine {
+			return fmt.Errorf("asked for -engine %s, the server runs %s: %s (see %s/server.log)", s.o.Engine, snap.Engine, snap.EngineNote, s.o.Results)
+		}
+		if err == nil {
+			return nil
+		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("server did not answer on %s within 20 s (see %s/server.log)", statsAddr, s.o.Results)
 		}
 	}
-	return nil
 }
 
 // startClient starts c1m-client, which writes its result to clientJSON.
@@ -132,16 +150,11 @@ func (s *soak) startClient(clientJSON string) error {
 
 // conns is the server's connection count, -1 if it does not answer.
 func (s *soak) conns() float64 {
-	resp, err := soakStats.Get(s.statsURL)
+	snap, err := fetchStatsWith(soakStats, s.statsURL)
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	var st struct{ Conns float64 }
-	if json.NewDecoder(resp.Body).Decode(&st) != nil {
-		return -1
-	}
-	return st.Conns
+	return float64(snap.Conns)
 }
 
 // tree is the fds and RSS of the server's process tree.
@@ -206,7 +219,8 @@ func (s *soak) hold(ctx context.Context) (clientErr error, err error) {
 }
 
 // close waits up to 2 minutes, the client having closed everything, for
-// the server to get back to idle, and takes the last sample.
+// the server to get back to idle (no connection, its idle fds), and takes
+// the last sample.
 func (s *soak) close() {
 	s.phase = 2
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
@@ -218,10 +232,16 @@ func (s *soak) close() {
 }
 
 func evaluate(sum *schema.SoakSummary, rows [][]float64, clientJSON string, clientErr error) {
-	sum.Rule = fmt.Sprintf("server fds back to the idle server's count after the client closed; mean server RSS and slab over the last quarter of the hold within %.0f%% of the second quarter's; no echo lost (dropped, or unanswered at close) or mismatched", driftLimit*100)
+	sum.Rule = fmt.Sprintf("after the client closed, the server's /stats conns 0 and its fds back to the idle server's count (on uring the sockets live in the rings' registered-file tables, not in the fd table: its fds catch leaked listeners, rings and eventfds); mean server RSS and slab over the last quarter of the hold within %.0f%% of the second quarter's; no echo lost (dropped, or unanswered at close) or mismatched", driftLimit*100)
 	fail := func(format string, a ...any) { sum.Failures = append(sum.Failures, fmt.Sprintf(format, a...)) }
 	if sum.FinalFDs != sum.IdleFDs {
 		fail("server fds %d after the close, %d when idle: %d leaked", sum.FinalFDs, sum.IdleFDs, sum.FinalFDs-sum.IdleFDs)
+	}
+	switch {
+	case sum.FinalConns == nil || *sum.FinalConns < 0:
+		fail("the server's /stats did not answer after the close")
+	case *sum.FinalConns > 0:
+		fail("the server still held %d connections after the client closed (/stats conns)", *sum.FinalConns)
 	}
 	var hold [][]float64
 	for _, r := range rows {

@@ -3,7 +3,8 @@ package schema
 // The robustness results, written by package chaos and read by the
 // analysis: results/chaos (the hostile-client suite's chaos.json and
 // scenarios.csv, the reconnect storm's storm.json and storm.csv) and
-// results/soak (summary.json and samples.csv).
+// the soaks' results/soak and results/soak-uring (summary.json and
+// samples.csv).
 
 import (
 	"encoding/csv"
@@ -358,18 +359,34 @@ const (
 // 0 in the ramp, 1 in the hold (once all were open), 2 in the close.
 var SoakSamplesHeader = []string{"t_s", "phase", "server_fds", "server_rss", "slab_bytes", "conns", "tcp_inuse", "tcp_tw"}
 
-// SoakSummary is results/soak/summary.json.
+// SoakEngines are the engines a soak runs on, in the report's order.
+var SoakEngines = []string{"epoll", "uring"}
+
+// SoakDir is the directory under results/ of a soak on engine: soak for
+// epoll (where the soak ran before it had engines), soak-ENGINE otherwise.
+func SoakDir(engine string) string {
+	if engine == "" || engine == "epoll" {
+		return "soak"
+	}
+	return "soak-" + engine
+}
+
+// SoakSummary is results/soak/summary.json (results/soak-uring/ for uring).
 type SoakSummary struct {
-	Start           string   `json:"start"`
-	End             string   `json:"end"`
-	DurationS       float64  `json:"duration_s"`
-	Conns           int      `json:"conns"`
-	ChurnPerS       float64  `json:"churn_per_s"`
-	IntervalS       float64  `json:"interval_s"`
-	ServerFlags     []string `json:"server_flags"`
-	ClientFlags     []string `json:"client_flags"`
-	IdleFDs         int      `json:"idle_fds"`
-	FinalFDs        int      `json:"final_fds"`
+	Engine      string   `json:"engine,omitempty"` // epoll or uring; absent in a soak before engines (EngineName: epoll)
+	Start       string   `json:"start"`
+	End         string   `json:"end"`
+	DurationS   float64  `json:"duration_s"`
+	Conns       int      `json:"conns"`
+	ChurnPerS   float64  `json:"churn_per_s"`
+	IntervalS   float64  `json:"interval_s"`
+	ServerFlags []string `json:"server_flags"`
+	ClientFlags []string `json:"client_flags"`
+	IdleFDs     int      `json:"idle_fds"`
+	FinalFDs    int      `json:"final_fds"`
+	// FinalConns is the server's /stats conns after the client closed (-1:
+	// /stats did not answer); nil in a soak before it was recorded.
+	FinalConns      *int64   `json:"final_conns,omitempty"`
 	PeakConns       float64  `json:"peak_conns"`
 	RSSDrift        float64  `json:"rss_drift"`
 	SlabDrift       float64  `json:"slab_drift"`
@@ -388,6 +405,16 @@ type SoakSummary struct {
 // WriteSoakSummary writes dir/summary.json.
 func WriteSoakSummary(dir string, sum SoakSummary) error {
 	return writeJSON(filepath.Join(dir, SoakSummaryFile), &sum)
+}
+
+// EngineName is the engine the soak's server ran: a summary without one,
+// written before the soak had engines, ran epoll. (Engine stays as read,
+// so an older summary.json is written again as it was.)
+func (sum SoakSummary) EngineName() string {
+	if sum.Engine == "" {
+		return "epoll"
+	}
+	return sum.Engine
 }
 
 // ReadSoakSummary loads dir/summary.json.

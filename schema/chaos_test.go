@@ -63,14 +63,30 @@ func TestStormRoundTrip(t *testing.T) {
 func TestSoakSummaryRoundTrip(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	sum := SoakSummary{Start: "a", End: "b", DurationS: 60, Conns: 8000, ChurnPerS: 100, IntervalS: 2,
-		ServerFlags: []string{"-strategy", "prefork"}, ClientFlags: []string{"-churn", "100"}, IdleFDs: 35, FinalFDs: 36,
+	finalConns := int64(3)
+	sum := SoakSummary{Engine: "uring", Start: "a", End: "b", DurationS: 60, Conns: 8000, ChurnPerS: 100, IntervalS: 2,
+		ServerFlags: []string{"-engine", "uring"}, ClientFlags: []string{"-churn", "100"}, IdleFDs: 35, FinalFDs: 36, FinalConns: &finalConns,
 		PeakConns: 8000, RSSDrift: 0.02, SlabDrift: -0.01, Sent: 5, Echoed: 5, Churned: 40, Failures: []string{"1 leaked"}, Rule: "fds back"}
 	require.NoError(t, WriteSoakSummary(dir, sum))
 
 	back, err := ReadSoakSummary(dir)
 	require.NoError(t, err)
 	assert.Equal(t, sum, back)
+}
+
+// A summary.json from before the soak had engines (no engine, no
+// final_conns) ran epoll, in results/soak.
+func TestSoakSummaryBeforeEngines(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SoakSummaryFile), []byte(`{"idle_fds":179,"final_fds":179,"pass":true}`), 0o644))
+	back, err := ReadSoakSummary(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "epoll", back.EngineName())
+	assert.Nil(t, back.FinalConns)
+	assert.Equal(t, "soak", SoakDir(back.EngineName()))
+	assert.Equal(t, "uring", SoakSummary{Engine: "uring"}.EngineName())
+	assert.Equal(t, "soak-uring", SoakDir("uring"))
 }
 
 // A result not written yet is os.ErrNotExist to its reader (the analysis
