@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"c1m/harness"
 	"c1m/netns"
 	"c1m/schema"
 )
@@ -40,6 +41,13 @@ func TestVanishScaleQuick(t *testing.T) {
 	if err := netns.Check(); err != nil {
 		t.Skip(err)
 	}
+	// The run's namespaces, port and stats address are fixed: a lab run
+	// (c1m-chaos -only vanish-scale) holding them must not be disturbed.
+	unlock, err := harness.LockLab()
+	if err != nil {
+		t.Skipf("%v: this test would share its namespaces and ports", err)
+	}
+	defer unlock()
 	bin := buildBins(t)
 	results := filepath.Join(t.TempDir(), "chaos")
 	var log strings.Builder
