@@ -240,9 +240,8 @@ func (r *reap) runArm(ctx context.Context, arm reapArm) (a schema.ReapArm, err e
 // startServer starts c1m-server in the server's namespace with the arm's flags.
 func (r *reap) startServer(arm reapArm, a *schema.ReapArm) (*procgroup.Group, int, error) {
 	// A quarter of headroom: a uring server's rings fill unevenly in a
-	// herd (a listener's wakeups go to one ring's multishot accept at a
-	// time), and one whose table is full resets what its accept already
-	// took (ENFILE). Planned for 106,000, 5 of 105,000 were reset so on AMD
+	// herd, and one whose table is full resets what its multishot accept
+	// took past the table's end (ENFILE; core/uring armAccepts). Planned for 106,000, 5 of 105,000 were reset so on AMD
 	// EPYC. That limit is the engine's, not this run's subject: reaping.
 	maxConns := (r.sc.Live + r.sc.Vanish) * 5 / 4
 	flags := []string{"-addr", "0.0.0.0:" + strconv.Itoa(reapPort), "-ports", strconv.Itoa(r.sc.Ports),
