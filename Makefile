@@ -56,7 +56,7 @@ rederive:
 report:
 	$(GO) run ./cmd/c1m-report -results $(RESULTS) -out $(REPORT)
 
-# Hostile clients against the server, then a reconnect storm and graceful stop on each engine (make chaos
+# Hostile clients against the server, then a reconnect storm and graceful stop, each on each engine (make chaos
 # [SCALE=quick]; the storm alone, keeping the scenarios' results: CHAOS_FLAGS='-only storm'), and a soak with churn on each
 # engine in turn (make soak [SOAK_FLAGS='-duration 2h']): they write $(RESULTS)/chaos, or $(RESULTS)/soak (epoll) and
 # $(RESULTS)/soak-uring, redraw the report and fail, naming what failed, when a check does not hold.

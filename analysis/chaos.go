@@ -26,12 +26,10 @@ import (
 )
 
 type robustnessView struct {
-	ChaosRan     bool
-	ChaosSetup   string
-	ChaosVerdict string
-	Chaos        table
-	ChaosRules   []string
-	ChaosNotes   []string
+	ChaosRan    bool
+	ChaosSuites []chaosSuiteView // one per engine that ran
+	ChaosRules  []string
+	ChaosNotes  []string
 
 	StormRan     bool
 	StormSetup   string
@@ -88,37 +86,90 @@ func readRun[T any](read func(dir string) (T, error), dir string) (res T, ran bo
 	return res, err == nil, err
 }
 
+// chaosSuiteView is the suite's run on one engine: its setup, verdict
+// and a row per scenario.
+type chaosSuiteView struct {
+	Setup, Verdict string
+	Table          table
+}
+
+// addChaos renders the suite's runs (chaos.json, chaos-uring.json), a
+// table each under its engine's name; rules once (their union), notes
+// under their engine's name when more than one ran.
 func (v *robustnessView) addChaos(dir string) error {
-	rep, ran, err := readRun(schema.ReadChaosReport, dir)
+	reps, ran, err := readRun(schema.ReadChaosReports, dir)
 	if !ran {
 		return err
 	}
 	v.ChaosRan = true
+	rules := map[string]string{}
+	for _, rep := range reps {
+		suite, notes := chaosSuite(rep)
+		v.ChaosSuites = append(v.ChaosSuites, suite)
+		for _, note := range notes {
+			if len(reps) > 1 {
+				note = rep.EngineName() + ": " + note
+			}
+			v.ChaosNotes = append(v.ChaosNotes, note)
+		}
+		for k, r := range rep.Rules {
+			if _, ok := rules[k]; !ok {
+				rules[k] = r
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(rules)) {
+		v.ChaosRules = append(v.ChaosRules, "**"+k+"**: "+rules[k])
+	}
+	return nil
+}
+
+// chaosSuite renders one engine's run, and its scenarios' notes.
+func chaosSuite(rep schema.ChaosReport[schema.PopulationTotals]) (v chaosSuiteView, notes []string) {
 	scale := "full"
 	if rep.Quick {
 		scale = "quick"
 	}
-	v.ChaosSetup = fmt.Sprintf("Scale %s, %s to %s: a population of %d keepalive connections (one echo each every %v, every byte verified) on `c1m-server %s`, quiet at %.2f cores; each scenario alone for %v, then all at once with half the connections each.",
-		scale, orDash(rep.Start), orDash(rep.End), rep.Scale.Population, rep.Scale.Interval, strings.Join(rep.ServerFlags, " "), rep.QuietCores, rep.Scale.Hold)
+	v.Setup = fmt.Sprintf("**%s engine.** Scale %s, %s to %s: a population of %d keepalive connections (one echo each every %v, every byte verified) on `c1m-server %s`, quiet at %.2f cores; each scenario alone for %v, then all at once with half the connections each.",
+		rep.EngineName(), scale, orDash(rep.Start), orDash(rep.End), rep.Scale.Population, rep.Scale.Interval, strings.Join(rep.ServerFlags, " "), rep.QuietCores, rep.Scale.Hold)
 	passed := 0
 	for _, o := range rep.Scenarios {
 		if o.Pass {
 			passed++
 		}
 	}
-	v.ChaosVerdict = fmt.Sprintf("**%d of %d scenarios passed.**", passed, len(rep.Scenarios))
+	v.Verdict = fmt.Sprintf("**%d of %d scenarios passed.**", passed, len(rep.Scenarios))
 	if len(rep.Failed) > 0 {
-		v.ChaosVerdict += " Failed: " + strings.Join(rep.Failed, ", ") + "."
+		v.Verdict += " Failed: " + strings.Join(rep.Failed, ", ") + "."
 	}
 	if p := rep.Population; p != nil {
-		v.ChaosVerdict += fmt.Sprintf(" Over the whole run the population sent %s echoes, got %s back verified, %s mismatched, %s unanswered at the close, %s connections dropped.",
+		v.Verdict += fmt.Sprintf(" Over the whole run the population sent %s echoes, got %s back verified, %s mismatched, %s unanswered at the close, %s connections dropped.",
 			numfmt.Number(float64(p.Sent)), numfmt.Number(float64(p.Echoed)), numfmt.Number(float64(p.Mismatched)),
 			numfmt.Number(float64(p.InFlightAtClose)), numfmt.Number(float64(sumValues(p.Dropped))))
 	}
-	v.Chaos.Header = []string{"scenario", "verdict", "population echoes sent / verified", "lost", "mismatched", "timeouts",
-		"attacker conns (ok)", "attacker errors", "server fds before → peak → after", "server RSS before → peak → after", "server CPU"}
-	n := func(x int64) string { return numfmt.Number(float64(x)) }
+	v.Table = scenarioTable(rep.Scenarios)
 	for _, o := range rep.Scenarios {
+		for _, note := range o.Notes {
+			if name, rest, ok := strings.Cut(note, ": "); ok && name == o.Name {
+				note = rest // a scenario's own note, already under its name
+			}
+			notes = append(notes, "`"+o.Name+"`: "+note)
+		}
+	}
+	return v, notes
+}
+
+// scenarioTable is a row per scenario; the server's connections after
+// settling get a column when the run counted them.
+func scenarioTable(outcomes []schema.ScenarioOutcome) (t table) {
+	t.Header = []string{"scenario", "verdict", "population echoes sent / verified", "lost", "mismatched", "timeouts",
+		"attacker conns (ok)", "attacker errors", "server fds before → peak → after", "server RSS before → peak → after", "server CPU"}
+	withConns := slices.ContainsFunc(outcomes, func(o schema.ScenarioOutcome) bool { return o.ConnsAfter != nil })
+	if withConns {
+		t.Header = append(t.Header, "server conns after")
+	}
+	n := func(x int64) string { return numfmt.Number(float64(x)) }
+	for _, o := range outcomes {
 		verdict := "pass"
 		if !o.Pass {
 			verdict = "**FAIL**: " + strings.Join(o.Failures, "; ")
@@ -127,22 +178,20 @@ func (v *robustnessView) addChaos(dir string) error {
 		if o.HoldCPUPerSec > 0 {
 			cpu += fmt.Sprintf(" (%.2f cores while held)", o.HoldCPUPerSec)
 		}
-		v.Chaos.Rows = append(v.Chaos.Rows, []string{"`" + o.Name + "`", verdict, n(o.Sent) + " / " + n(o.Verified), n(o.Lost), n(o.Mismatched), n(o.Timeouts),
+		row := []string{"`" + o.Name + "`", verdict, n(o.Sent) + " / " + n(o.Verified), n(o.Lost), n(o.Mismatched), n(o.Timeouts),
 			fmt.Sprintf("%s (%s)", n(o.Attempted), n(o.AttackerOK)), orDash(schema.FormatErrors(o.AttackerErrors)),
 			fmt.Sprintf("%d → %d → %d", o.FDsBefore, o.FDsPeak, o.FDsAfter),
 			fmt.Sprintf("%s → %s → %s", FormatQuantity(float64(o.RSSBefore), "B"), FormatQuantity(float64(o.RSSPeak), "B"), FormatQuantity(float64(o.RSSAfter), "B")),
-			cpu})
-		for _, note := range o.Notes {
-			if name, rest, ok := strings.Cut(note, ": "); ok && name == o.Name {
-				note = rest // a scenario's own note, already under its name
+			cpu}
+		if withConns {
+			row = append(row, "–")
+			if o.ConnsAfter != nil {
+				row[len(row)-1] = n(*o.ConnsAfter)
 			}
-			v.ChaosNotes = append(v.ChaosNotes, "`"+o.Name+"`: "+note)
 		}
+		t.Rows = append(t.Rows, row)
 	}
-	for _, k := range slices.Sorted(maps.Keys(rep.Rules)) {
-		v.ChaosRules = append(v.ChaosRules, "**"+k+"**: "+rep.Rules[k])
-	}
-	return nil
+	return t
 }
 
 // soakEngineNote says what the soak's fd count means on its engine.

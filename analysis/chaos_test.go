@@ -26,7 +26,7 @@ func TestReportRobustness(t *testing.T) {
 	require.NoError(t, WriteReport(results, out))
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
-	assertHas(t, string(b), "Not run yet (`make chaos` writes results/chaos).")
+	assertHas(t, string(b), "Not run yet (`make chaos` writes results/chaos/chaos.json, epoll's, and chaos-uring.json).")
 	assertHas(t, string(b), "Not run yet (`make soak` writes results/soak on epoll and results/soak-uring).")
 
 	rep := schema.ChaosReport[schema.PopulationTotals]{Start: "s", End: "e", Quick: true, Scale: schema.ChaosScale{Population: 200, Interval: 200 * time.Millisecond, Hold: 3 * time.Second},
@@ -280,4 +280,40 @@ func TestStormRowsNeverBackShowTheBound(t *testing.T) {
 	require.NotNil(t, back)
 	assert.Equal(t, "**not within 300 s**", back[1])
 	assert.Equal(t, "12 s / not within 300 s", open[1])
+}
+
+// The suite's run on each engine (chaos.json, chaos-uring.json) is a table
+// of its own under its engine's name, epoll's first; the rules are listed
+// once, the notes under their engine; the server's connections after
+// settling get a column in a run that counted them.
+func TestReportChaosPerEngine(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	results := filepath.Join(root, "results")
+	out := filepath.Join(root, "REPORT.md")
+	conns := int64(200)
+	for _, e := range []string{"uring", "epoll"} {
+		rep := schema.ChaosReport[schema.PopulationTotals]{Start: "s-" + e, End: "e", Quick: true, Engine: e, Pass: true,
+			Scale: schema.ChaosScale{Population: 200, Interval: 200 * time.Millisecond, Hold: 3 * time.Second}, ServerFlags: []string{"-engine", e},
+			Rules: map[string]string{"fds": "back exactly", "conns": "back to the population"},
+			Scenarios: []schema.ScenarioOutcome{{Name: "fd-flood", Pass: true, Sent: 7, Verified: 7, FDsBefore: 16, FDsPeak: 16, FDsAfter: 16,
+				ConnsAfter: &conns, Notes: []string{"fd-flood: held on " + e}}}}
+		dir := filepath.Join(results, "chaos")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, schema.WriteChaosReport(dir, rep))
+	}
+	require.NoError(t, WriteReport(results, out))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	report := string(b)
+	epoll, uring := strings.Index(report, "**epoll engine.** Scale quick, s-epoll to e"), strings.Index(report, "**uring engine.** Scale quick, s-uring to e")
+	require.Positive(t, epoll, report)
+	assert.Greater(t, uring, epoll, "epoll's table first")
+	assert.Equal(t, 2, strings.Count(report, "| scenario | verdict |"), "a table per engine")
+	assert.Equal(t, 2, strings.Count(report, "| server CPU | server conns after |"))
+	assert.Equal(t, 2, strings.Count(report, "| 16 → 16 → 16 |"))
+	assert.Equal(t, 1, strings.Count(report, "- **fds**: back exactly"), "the rules once")
+	assertHas(t, report, "- **conns**: back to the population")
+	assertHas(t, report, "- epoll: `fd-flood`: held on epoll")
+	assertHas(t, report, "- uring: `fd-flood`: held on uring")
 }

@@ -23,15 +23,22 @@ func TestCommittedResultsRewriteIdentically(t *testing.T) {
 	chaosDir := filepath.Join("..", "results", "chaos")
 	out := t.TempDir()
 
-	// The population verbatim: it is the client's format (and older than
-	// the client's newest field).
-	var rep schema.ChaosReport[json.RawMessage]
-	raw, err := os.ReadFile(filepath.Join(chaosDir, schema.ChaosFile))
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(raw, &rep))
-	require.NoError(t, schema.WriteChaosReport(out, rep))
-	assertSameFile(t, chaosDir, out, schema.ChaosFile)
-	assertSameFile(t, chaosDir, out, schema.ScenariosFile)
+	// Each engine's run (epoll's chaos.json at least), the population
+	// verbatim: it is the client's format (and older than the client's
+	// newest field).
+	for _, e := range schema.StormEngines {
+		result, scenarios := schema.ChaosFiles(e)
+		raw, err := os.ReadFile(filepath.Join(chaosDir, result))
+		if os.IsNotExist(err) && e != schema.ChaosEngineDefault {
+			continue
+		}
+		require.NoError(t, err)
+		var rep schema.ChaosReport[json.RawMessage]
+		require.NoError(t, json.Unmarshal(raw, &rep))
+		require.NoError(t, schema.WriteChaosReport(out, rep))
+		assertSameFile(t, chaosDir, out, result)
+		assertSameFile(t, chaosDir, out, scenarios)
+	}
 
 	storms, err := schema.ReadStorms(chaosDir) // per engine, or an older storm.json
 	require.NoError(t, err)

@@ -36,9 +36,9 @@ type Config struct {
 	Log     io.Writer
 	// StormConns overrides the reconnect storm's connection count (0: its scale's).
 	StormConns int
-	// Engines are the server engines the storm and vanish-scale run on,
-	// one after the other (empty: epoll and uring; ignored when Server
-	// names an -engine).
+	// Engines are the server engines the suite, the storm and
+	// vanish-scale run on, one after the other (empty: epoll and uring;
+	// ignored when Server names an -engine).
 	Engines []string
 	// ReapConns overrides the vanishing connections' count of the
 	// "peers vanish at scale" run (0: its scale's).
@@ -64,21 +64,25 @@ const (
 	spinCores    = 0.5              // server CPU above its quiet rate, in cores, that counts as spinning
 )
 
-// Report is what Run found: the suite's chaos.json, with the population's
-// client result whole, and the reconnect storm's result when it ran (it
-// has a file of its own, storm.json, so a storm run alone keeps the
-// suite's results).
+// Report is what Run found: the suite's run on each engine (chaos.json,
+// chaos-uring.json), with the population's client result whole, and the
+// reconnect storms' results when they ran (they have files of their own,
+// storm-ENGINE.json, so a storm run alone keeps the suite's results).
 type Report struct {
-	schema.ChaosReport[client.Result]
+	Suites []schema.ChaosReport[client.Result] // one per engine, in armEngines' order
 	Storms []schema.StormResult
 	Reap   *schema.ReapResult // only when asked for by name (-only vanish-scale): it needs root and namespaces
+	Pass   bool
+	Failed []string // what failed, each under its engine's name
 }
 
-// suite is one run: the server, the population and the measurements.
+// suite is one run on one engine: the server, the population and the measurements.
 type suite struct {
 	cfg      Config
 	sc       schema.ChaosScale
 	fs       procfs.FS
+	engine   string // the server's engine: what -engine or -server-flags asked for
+	logName  string // the server's log in the results directory
 	addr     string
 	statsURL string
 	group    *procgroup.Group
@@ -90,35 +94,35 @@ type suite struct {
 }
 
 func (s *suite) logf(format string, a ...any) {
-	fmt.Fprintf(s.cfg.Log, "c1m-chaos: "+format+"\n", a...)
+	fmt.Fprintf(s.cfg.Log, "c1m-chaos: "+s.engine+": "+format+"\n", a...)
 }
 
-// Run runs the suite, then the reconnect storm, and writes results; the
-// report says what passed. With Only, just the scenarios named ("storm"
-// alone leaves chaos.json as it was); "vanish-scale" (RunReap) runs only
-// when named.
+// Run runs the suite on each engine, then the reconnect storms, and writes
+// results; the report says what passed. With Only, just the scenarios
+// named ("storm" alone leaves chaos.json as it was); "vanish-scale"
+// (RunReap) runs only when named.
 func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
-	var scenarios []string
-	for _, name := range cfg.Only {
-		known := name == "together" || name == StormName || name == ReapName
-		for _, sn := range Scenarios() {
-			known = known || sn.Name == name
-		}
-		if !known {
-			return Report{}, fmt.Errorf("-only: no scenario %q (see -help for the names)", name)
-		}
-		if name != StormName && name != ReapName {
-			scenarios = append(scenarios, name)
-		}
+	scenarios, err := suiteScenarios(cfg.Only)
+	if err != nil {
+		return Report{}, err
 	}
 	rep.Pass = true
 	if len(cfg.Only) == 0 || len(scenarios) > 0 {
 		suiteCfg := cfg
 		suiteCfg.Only = scenarios
-		if rep, err = runSuite(ctx, suiteCfg); err != nil {
+		rep.Suites, err = runSuites(ctx, suiteCfg)
+		for _, sr := range rep.Suites {
+			if !sr.Pass {
+				rep.Pass = false
+				for _, f := range sr.Failed {
+					rep.Failed = append(rep.Failed, sr.Engine+": "+f)
+				}
+			}
+		}
+		if err != nil {
 			return rep, err
 		}
 	}
@@ -141,6 +145,25 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	return rep, nil
 }
 
+// suiteScenarios checks the names of -only and returns the suite's
+// scenarios among them (not the storm's or vanish-scale's).
+func suiteScenarios(only []string) ([]string, error) {
+	var scenarios []string
+	for _, name := range only {
+		known := name == "together" || name == StormName || name == ReapName
+		for _, sn := range Scenarios() {
+			known = known || sn.Name == name
+		}
+		if !known {
+			return nil, fmt.Errorf("-only: no scenario %q (see -help for the names)", name)
+		}
+		if name != StormName && name != ReapName {
+			scenarios = append(scenarios, name)
+		}
+	}
+	return scenarios, nil
+}
+
 // runReap runs "peers vanish at scale" and adds it to rep.
 func runReap(ctx context.Context, cfg Config, rep Report) (Report, error) {
 	res, err := RunReap(ctx, cfg)
@@ -155,18 +178,38 @@ func runReap(ctx context.Context, cfg Config, rep Report) (Report, error) {
 	return rep, nil
 }
 
-// runSuite runs the hostile-client scenarios and writes chaos.json.
-func runSuite(ctx context.Context, cfg Config) (rep Report, err error) {
+// runSuites runs the suite once per engine (armEngines), each against a
+// server of its own, one after the other.
+func runSuites(ctx context.Context, cfg Config) (out []schema.ChaosReport[client.Result], err error) {
+	for _, e := range armEngines(cfg) {
+		if ctx.Err() != nil {
+			break
+		}
+		rep, err := runSuite(ctx, cfg, e)
+		out = append(out, rep)
+		if err != nil {
+			return out, fmt.Errorf("suite on engine %s: %w", rep.Engine, err)
+		}
+	}
+	return out, nil
+}
+
+// runSuite runs the hostile-client scenarios on engine ("": the one
+// cfg.Server names) and writes its results (schema.ChaosFiles).
+func runSuite(ctx context.Context, cfg Config, engine string) (rep schema.ChaosReport[client.Result], err error) {
 	sc := ScaleFor(cfg.Quick)
-	s := &suite{cfg: cfg, sc: sc, fs: procfs.New("/")}
-	rep.ChaosReport = schema.ChaosReport[client.Result]{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rules: rules()}
+	s := &suite{cfg: cfg, sc: sc, fs: procfs.New("/"), engine: engine}
+	if engine == "" {
+		s.engine = serverEngine(cfg.Server)
+	}
+	rep = schema.ChaosReport[client.Result]{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rules: rules(), Engine: s.engine}
 	if err := os.MkdirAll(cfg.Results, 0o755); err != nil {
 		return rep, fmt.Errorf("results directory: %w", err)
 	}
 	if _, _, err := core.RaiseNofile(); err != nil {
 		return rep, err
 	}
-	if err := s.startServer(&rep); err != nil {
+	if err := s.startServer(&rep, engine); err != nil {
 		return rep, err
 	}
 	defer s.group.Stop(10 * time.Second) // every path: SIGTERM, then SIGKILL, by pid
@@ -195,7 +238,7 @@ func runSuite(ctx context.Context, cfg Config) (rep Report, err error) {
 	if ctx.Err() != nil {
 		rep.Failed = append(rep.Failed, "interrupted: partial results")
 	}
-	if werr := schema.WriteChaosReport(cfg.Results, rep.ChaosReport); werr != nil {
+	if werr := schema.WriteChaosReport(cfg.Results, rep); werr != nil {
 		return rep, werr
 	}
 	return rep, nil
@@ -241,6 +284,7 @@ func rules() map[string]string {
 		"lost":     "population: no connection dropped, and every echo sent before the scenario ended was back within " + catchUpLimit.String(),
 		"corrupt":  "population: no mismatched echo; attackers that read their echo found it byte for byte",
 		"fds":      "server fds back to exactly their count with only the population connected (measured once, before the first scenario) within " + settleLimit.String(),
+		"conns":    "the server's /stats conns back to exactly the population's count within " + settleLimit.String() + " (a uring server holds its connections in ring tables, not fds: this is what shows a leaked one there)",
 		"rss":      fmt.Sprintf("server RSS back within max(%.0f%%, %d MiB) of its count before the scenario within %v", rssRelSlack*100, rssAbsSlack>>20, settleLimit),
 		"serving":  "a fresh connection gets its echo within 10 s of the scenario's end; the server process never exits",
 		"no-read":  "server RSS during the scenario grows by at most -max-pending per non-reading connection + 16 MiB",
@@ -249,7 +293,11 @@ func rules() map[string]string {
 	}
 }
 
-func (s *suite) startServer(rep *Report) error {
+// startServer starts the suite's server on engine ("": as cfg.Server
+// says), its log server.log (epoll) or server-ENGINE.log, and checks it
+// runs the engine asked for: a uring server that fell back to epoll would
+// file epoll's results under uring's name.
+func (s *suite) startServer(rep *schema.ChaosReport[client.Result], engine string) error {
 	addr, stats, err := serverAddrs(1)
 	if err != nil {
 		return err
@@ -257,9 +305,16 @@ func (s *suite) startServer(rep *Report) error {
 	s.addr, s.statsURL = addr, statsURL(stats)
 	flags := []string{"-addr", addr, "-max-conns", fmt.Sprint(s.sc.MaxConns), "-max-pending", fmt.Sprint(s.sc.MaxPending),
 		"-stats-addr", stats, "-stats-interval", "0"}
+	if engine != "" {
+		flags = append([]string{"-engine", engine}, flags...)
+	}
 	flags = append(flags, s.cfg.Server...)
 	rep.ServerFlags = flags
-	group, cmd, err := startServer(s.cfg.Bin, flags, filepath.Join(s.cfg.Results, "server.log"), s.statsURL, 20*time.Second)
+	s.logName = "server.log"
+	if s.engine != schema.ChaosEngineDefault {
+		s.logName = "server-" + s.engine + ".log"
+	}
+	group, cmd, err := startServer(s.cfg.Bin, flags, filepath.Join(s.cfg.Results, s.logName), s.statsURL, 20*time.Second)
 	if err != nil {
 		return err
 	}
@@ -269,7 +324,29 @@ func (s *suite) startServer(rep *Report) error {
 		ex := <-s.group.Exits()
 		s.exited <- ex
 	}()
+	if snap, err := fetchStats(s.statsURL); err == nil && snap.Engine != "" && snap.Engine != s.engine {
+		s.group.Stop(10 * time.Second)
+		return fmt.Errorf("the server runs engine %s, not %s (%s; see %s): leave that engine out with -engines", snap.Engine, s.engine, snap.EngineNote, s.logName)
+	}
 	return nil
+}
+
+// serverEngine is the engine server flags run: the one their -engine
+// names, or harness.DesignEngine, which startServer adds when none does.
+func serverEngine(flags []string) string {
+	for i, f := range flags {
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(f, "-"), "=")
+		if strings.TrimPrefix(name, "-") != "engine" {
+			continue
+		}
+		if hasValue {
+			return value
+		}
+		if i+1 < len(flags) {
+			return flags[i+1]
+		}
+	}
+	return harness.DesignEngine
 }
 
 // serverGone reports whether the server process has exited.
@@ -382,7 +459,7 @@ func (s *suite) run(ctx context.Context, name, desc string, scs []Scenario) sche
 	st1 := s.statsOrZero()
 	settle0 := time.Now()
 	pAfter := s.catchUp(ctx, pEnd, settle0)
-	fdsOK, rssOK := s.settle(ctx, &o, settle0)
+	back := s.settle(ctx, &o, settle0)
 	o.SettleSeconds = time.Since(settle0).Seconds()
 	o.CPUSeconds = s.serverCPU() - cpu0
 	o.AcceptCalls, o.Shed = st1.AcceptCalls-st0.AcceptCalls, shedOf(st1)-shedOf(st0)
@@ -394,7 +471,7 @@ func (s *suite) run(ctx context.Context, name, desc string, scs []Scenario) sche
 	o.Dropped = sumMap(pAfter.Dropped) - sumMap(p0.Dropped)
 	o.Lost = max(pEnd.Sent-(pAfter.Echoed+pAfter.Mismatched), 0)
 	a.addTo(&o)
-	s.judge(&o, fdsOK, rssOK, probeErr)
+	s.judge(&o, back, probeErr)
 	o.Pass = len(o.Failures) == 0 && ctx.Err() == nil
 	verdict := "pass"
 	if !o.Pass {
@@ -465,26 +542,33 @@ func (s *suite) catchUp(ctx context.Context, pEnd client.Progress, settle0 time.
 	return pAfter
 }
 
-// settle waits, up to settleLimit from settle0, for the server's fds and
-// RSS to come back, and says whether each did.
-func (s *suite) settle(ctx context.Context, o *schema.ScenarioOutcome, settle0 time.Time) (fdsOK, rssOK bool) {
+// settled says what came back after a scenario.
+type settled struct{ fds, rss, conns bool }
+
+// settle waits, up to settleLimit from settle0, for the server's fds, RSS
+// and /stats conns to come back, and says whether each did.
+func (s *suite) settle(ctx context.Context, o *schema.ScenarioOutcome, settle0 time.Time) (back settled) {
 	for time.Since(settle0) < settleLimit && ctx.Err() == nil {
 		o.FDsAfter, o.RSSAfter = s.fds(), s.rss()
-		fdsOK = o.FDsAfter == o.FDsBefore
-		rssOK = rssWithin(o.RSSAfter, o.RSSBefore)
-		if fdsOK && rssOK {
+		back.fds = o.FDsAfter == o.FDsBefore
+		back.rss = rssWithin(o.RSSAfter, o.RSSBefore)
+		if snap, err := fetchStats(s.statsURL); err == nil {
+			o.ConnsAfter = &snap.Conns
+			back.conns = snap.Conns == int64(s.sc.Population)
+		}
+		if back.fds && back.rss && back.conns {
 			break
 		}
 		sleep(ctx, 250*time.Millisecond)
 	}
-	return fdsOK, rssOK
+	return back
 }
 
 // judge adds to o's failures what the rules say failed.
-func (s *suite) judge(o *schema.ScenarioOutcome, fdsOK, rssOK bool, probeErr error) {
+func (s *suite) judge(o *schema.ScenarioOutcome, back settled, probeErr error) {
 	fail := func(format string, args ...any) { o.Failures = append(o.Failures, fmt.Sprintf(format, args...)) }
 	if s.serverGone() {
-		fail("the server process exited (crash: see server.log)")
+		fail("the server process exited (crash: see %s)", s.logName)
 	}
 	if o.Dropped > 0 {
 		fail("%d population connections dropped", o.Dropped)
@@ -495,11 +579,17 @@ func (s *suite) judge(o *schema.ScenarioOutcome, fdsOK, rssOK bool, probeErr err
 	if o.Mismatched > 0 {
 		fail("%d population echoes corrupted", o.Mismatched)
 	}
-	if !fdsOK {
+	if !back.fds {
 		fail("server fds %d after settling, %d before", o.FDsAfter, o.FDsBefore)
 	}
-	if !rssOK {
+	if !back.rss {
 		fail("server RSS %.1f MiB after settling, %.1f MiB before", mib(o.RSSAfter), mib(o.RSSBefore))
+	}
+	switch {
+	case o.ConnsAfter == nil:
+		fail("server /stats did not answer after the scenario")
+	case !back.conns:
+		fail("server holds %d connections after settling, the population %d", *o.ConnsAfter, s.sc.Population)
 	}
 	if probeErr != nil {
 		fail("a fresh connection got no echo within 10 s afterwards: %v", probeErr)

@@ -19,11 +19,27 @@ import (
 	"time"
 )
 
-// The files the hostile-client suite writes under its results directory.
+// The files the hostile-client suite writes under its results directory:
+// the epoll engine's run (and every run before the suite ran per engine,
+// which has no engine field). Another engine's run writes ChaosFiles(engine).
 const (
 	ChaosFile     = "chaos.json"
 	ScenariosFile = "scenarios.csv"
 )
+
+// ChaosEngineDefault is the engine of a chaos.json without one: the suite
+// ran on epoll alone before it ran once per engine.
+const ChaosEngineDefault = "epoll"
+
+// ChaosFiles are the suite's result and scenarios files for a run on
+// engine: chaos.json and scenarios.csv for epoll (or ""), otherwise
+// chaos-ENGINE.json and scenarios-ENGINE.csv.
+func ChaosFiles(engine string) (result, scenarios string) {
+	if engine == "" || engine == ChaosEngineDefault {
+		return ChaosFile, ScenariosFile
+	}
+	return "chaos-" + engine + ".json", "scenarios-" + engine + ".csv"
+}
 
 // ScenariosHeader is scenarios.csv's header; one row per scenario.
 var ScenariosHeader = []string{"scenario", "pass", "echoes_sent", "echoes_verified", "echoes_lost", "echoes_mismatched", "echo_timeouts",
@@ -73,6 +89,11 @@ type ScenarioOutcome struct {
 	Shed          uint64   `json:"shed"`
 	HoldCPUPerSec float64  `json:"hold_cpu_cores,omitempty"` // floods: server CPU while the flood was held
 	Notes         []string `json:"notes,omitempty"`
+	// ConnsAfter is the server's /stats conns after settling (nil: a run
+	// before the suite checked it, or /stats did not answer). A uring
+	// server holds its connections in ring tables, not fds: this count,
+	// not the fds, shows a connection it leaked.
+	ConnsAfter *int64 `json:"server_conns_after,omitempty"`
 }
 
 // ChaosReport is results/chaos/chaos.json. Its population is a c1m-client
@@ -91,6 +112,17 @@ type ChaosReport[Pop any] struct {
 	Pass        bool              `json:"pass"`
 	Failed      []string          `json:"failed,omitempty"`
 	Rules       map[string]string `json:"rules"`
+	// Engine is the server engine the suite ran on (empty in runs before
+	// it ran once per engine: epoll, ChaosEngineDefault).
+	Engine string `json:"engine,omitempty"`
+}
+
+// EngineName is the report's engine, ChaosEngineDefault when it names none.
+func (r ChaosReport[Pop]) EngineName() string {
+	if r.Engine == "" {
+		return ChaosEngineDefault
+	}
+	return r.Engine
 }
 
 // PopulationTotals are the fields of the population's c1m-client result
@@ -103,12 +135,14 @@ type PopulationTotals struct {
 	Dropped         map[string]int64 `json:"dropped"`
 }
 
-// WriteChaosReport writes dir/chaos.json and dir/scenarios.csv.
+// WriteChaosReport writes the files of rep.Engine (ChaosFiles): for
+// epoll dir/chaos.json and dir/scenarios.csv.
 func WriteChaosReport[Pop any](dir string, rep ChaosReport[Pop]) error {
-	if err := writeJSON(filepath.Join(dir, ChaosFile), &rep); err != nil {
+	result, scenarios := ChaosFiles(rep.Engine)
+	if err := writeJSON(filepath.Join(dir, result), &rep); err != nil {
 		return err
 	}
-	return writeCSV(filepath.Join(dir, ScenariosFile), ScenariosHeader, scenarioRecords(rep.Scenarios))
+	return writeCSV(filepath.Join(dir, scenarios), ScenariosHeader, scenarioRecords(rep.Scenarios))
 }
 
 func scenarioRecords(outcomes []ScenarioOutcome) [][]string {
@@ -126,8 +160,34 @@ func scenarioRecords(outcomes []ScenarioOutcome) [][]string {
 
 // ReadChaosReport loads dir/chaos.json.
 func ReadChaosReport(dir string) (ChaosReport[PopulationTotals], error) {
+	return readChaosFile(dir, ChaosFile)
+}
+
+func readChaosFile(dir, name string) (ChaosReport[PopulationTotals], error) {
 	var rep ChaosReport[PopulationTotals]
-	return rep, readJSON(filepath.Join(dir, ChaosFile), &rep)
+	return rep, readJSON(filepath.Join(dir, name), &rep)
+}
+
+// ReadChaosReports loads the suite's runs in dir, one per engine of
+// StormEngines that has its file (ChaosFiles), in that order. No run at
+// all is os.ErrNotExist.
+func ReadChaosReports(dir string) ([]ChaosReport[PopulationTotals], error) {
+	var out []ChaosReport[PopulationTotals]
+	for _, e := range StormEngines {
+		result, _ := ChaosFiles(e)
+		rep, err := readChaosFile(dir, result)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rep)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no hostile-client results in %s: %w", dir, os.ErrNotExist)
+	}
+	return out, nil
 }
 
 // FormatErrors renders error counts as "EOF 3, ECONNRESET 2", sorted by name.
@@ -294,7 +354,8 @@ type Percentiles struct {
 	N    int64 `json:"n"`
 }
 
-// StormEngines are the engines a storm runs on, in the report's order.
+// StormEngines are the engines a storm and the hostile-client suite run
+// on, in the report's order.
 var StormEngines = []string{"epoll", "uring"}
 
 // StormFiles are the result and samples files of a storm on engine:

@@ -38,6 +38,37 @@ func TestChaosReportRoundTrip(t *testing.T) {
 		"flood,false,0,0,0,0,0,0,0,0,\"ECONNRESET 1, EOF 3\",0,0,0,0,0,0,0.000,0.120,0.000,0.000,0,0,server fds 230 after settling; a second\n", string(csv))
 }
 
+// Each engine's run has its own files, epoll's the names the suite always
+// used; ReadChaosReports reads those there, epoll's first, and a run
+// without an engine (older) is epoll's.
+func TestChaosReportsPerEngine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, err := ReadChaosReports(dir)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+
+	conns := int64(200)
+	uring := ChaosReport[PopulationTotals]{Start: "u", Engine: "uring", Scenarios: []ScenarioOutcome{{Name: "idle", ConnsAfter: &conns}}}
+	require.NoError(t, WriteChaosReport(dir, uring))
+	assert.FileExists(t, filepath.Join(dir, "chaos-uring.json"))
+	assert.FileExists(t, filepath.Join(dir, "scenarios-uring.csv"))
+	assert.NoFileExists(t, filepath.Join(dir, ChaosFile))
+	older := ChaosReport[PopulationTotals]{Start: "e"} // before the engine field
+	require.NoError(t, WriteChaosReport(dir, older))
+
+	reps, err := ReadChaosReports(dir)
+	require.NoError(t, err)
+	require.Len(t, reps, 2)
+	assert.Equal(t, older, reps[0])
+	assert.Equal(t, "epoll", reps[0].EngineName())
+	assert.Equal(t, uring, reps[1])
+	assert.Equal(t, "uring", reps[1].EngineName())
+	for e, want := range map[string]string{"": ChaosFile, "epoll": ChaosFile, "uring": "chaos-uring.json"} {
+		got, _ := ChaosFiles(e)
+		assert.Equal(t, want, got, e)
+	}
+}
+
 // storm.json reads back equal; storm.csv has the header and an empty cell
 // for a count not read (negative).
 func TestStormRoundTrip(t *testing.T) {

@@ -1,10 +1,11 @@
-// Command c1m-chaos is the hostile-client suite (package chaos): it starts
-// bin/c1m-server, holds a population of verified keepalive connections on
-// it, throws each kind of hostile client at it and then all at once, then
-// runs the reconnect storm on each server engine (the server SIGKILLed
-// under 200,000 connections and restarted, then stopped with SIGTERM, its
-// /stats polled throughout), and writes results/chaos. It exits non-zero, naming
-// them, when scenarios fail.
+// Command c1m-chaos is the hostile-client suite (package chaos): on each
+// server engine in turn (-engines) it starts bin/c1m-server, holds a
+// population of verified keepalive connections on it, throws each kind of
+// hostile client at it and then all at once; then it runs the reconnect
+// storm on each engine (the server SIGKILLed under 200,000 connections
+// and restarted, then stopped with SIGTERM, its /stats polled throughout),
+// and writes results/chaos. It exits non-zero, naming them, when
+// scenarios fail.
 package main
 
 import (
@@ -29,7 +30,7 @@ func main() {
 	only := fs.String("only", "", "comma-separated scenarios to run (default: all, then all together, then the storm); names: "+names())
 	fs.IntVar(&cfg.StormConns, "storm-conns", 0, "connections of the reconnect storm (default: 200000, -quick 2000)")
 	fs.IntVar(&cfg.ReapConns, "vanish-conns", 0, "vanishing connections of -only vanish-scale, the peers-vanish-at-scale run (default: 100000, -quick 2000); it runs only when named, as root")
-	engines := fs.String("engines", "epoll,uring", "server engines the storm and vanish-scale run on, one after the other (each passed as -engine; ignored when -server-flags has -engine)")
+	engines := fs.String("engines", "epoll,uring", "server engines the scenarios, the storm and vanish-scale run on, one after the other (each passed as -engine; ignored when -server-flags has -engine)")
 	server := fs.String("server-flags", "", "extra c1m-server flags, space-separated (e.g. \"-trigger lt -dispatch reuseport\")")
 	fs.Parse(os.Args[1:])
 	cfg.Server = strings.Fields(*server)
@@ -48,8 +49,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "c1m-chaos: FAILED: %s\n", strings.Join(rep.Failed, ", "))
 		os.Exit(1)
 	}
-	if len(rep.Scenarios) > 0 {
-		fmt.Fprintf(os.Stderr, "c1m-chaos: all %d scenarios passed\n", len(rep.Scenarios))
+	for _, sr := range rep.Suites {
+		fmt.Fprintf(os.Stderr, "c1m-chaos: %s: all %d scenarios passed\n", sr.Engine, len(sr.Scenarios))
 	}
 	if rp := rep.Reap; rp != nil {
 		for _, a := range rp.Arms {
