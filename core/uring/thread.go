@@ -154,7 +154,11 @@ func (th *thread) run() {
 // core.StopBudget at a time; the loop ends when none is left (Exit then
 // closes the rings).
 func (th *thread) stopTick(now time.Time) time.Duration {
-	th.stop.Begin(now)
+	if th.stop.Begin(now) {
+		for _, w := range th.rings {
+			w.forgetFresh()
+		}
+	}
 	th.run()
 	now = time.Now()
 	budget, left := th.stop.Budget(now), 0
