@@ -7,6 +7,7 @@ package iouring
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"strconv"
 	"strings"
@@ -402,18 +403,21 @@ func (r *Ring) Close() {
 
 // BufRing is a ring of provided buffers (IORING_REGISTER_PBUF_RING): the
 // kernel picks one for each multishot receive. Buffers are handed out
-// lazily and reused last-freed-first, so the memory a ring touches is its
-// peak of buffers in use, not the whole pool.
+// lowest id first, so the buffers in use stay packed at the pool's start
+// and the memory a ring touches is its peak of buffers in use, which Trim
+// gives back once the peak has passed. (Last-freed-first reuse scattered
+// the few buffers in use over every page a burst had touched: with two
+// buffers a page, almost no page was wholly free to give back.)
 type BufRing struct {
 	ring    []byte // struct io_uring_buf entries; the tail overlays entry 0's resv
 	entries uint32
 	tail    uint16
 	mem     []byte // the pool, reserved, touched only as used
 	size    int
-	free    []uint16
-	next    int    // buffers never handed out start here
-	inRing  int    // given to the kernel and not yet consumed
-	hot     []bool // pages of the pool handed out since the last Trim
+	free    []uint64 // a bit per buffer: set while it is free (neither in the ring nor in use)
+	low     int      // no word of free below this one has a bit set
+	inRing  int      // given to the kernel and not yet consumed
+	hot     []bool   // pages of the pool handed out since the last Trim
 }
 
 // BufGroup is the buffer group id NewBufRing registers (one per ring).
@@ -459,7 +463,11 @@ func NewBufRing(r *Ring, entries uint32, count, size int) (*BufRing, error) {
 		unix.Munmap(mem)
 		return nil, fmt.Errorf("registering a provided-buffer ring: %w", err)
 	}
-	return &BufRing{ring: ring, entries: entries, mem: mem, size: size}, nil
+	b := &BufRing{ring: ring, entries: entries, mem: mem, size: size, free: make([]uint64, (count+63)/64)}
+	for bid := 0; bid < count; bid++ {
+		b.free[bid/64] |= 1 << (bid % 64)
+	}
+	return b, nil
 }
 
 // At is buffer bid's memory.
@@ -475,21 +483,33 @@ func (b *BufRing) Consumed() { b.inRing-- }
 func (b *BufRing) InRing() int { return b.inRing }
 
 // Release returns a buffer for reuse.
-func (b *BufRing) Release(bid uint16) { b.free = append(b.free, bid) }
+func (b *BufRing) Release(bid uint16) {
+	w := int(bid) / 64
+	b.free[w] |= 1 << (bid % 64)
+	b.low = min(b.low, w)
+}
+
+// takeLowest takes the free buffer with the lowest id (false: none is free).
+func (b *BufRing) takeLowest() (uint16, bool) {
+	for ; b.low < len(b.free); b.low++ {
+		if word := b.free[b.low]; word != 0 {
+			bit := bits.TrailingZeros64(word)
+			b.free[b.low] &^= 1 << bit
+			return uint16(b.low*64 + bit), true
+		}
+	}
+	return 0, false
+}
+
+func (b *BufRing) isFree(bid int) bool { return b.free[bid/64]&(1<<(bid%64)) != 0 }
 
 // Refill tops the ring up to target buffers (or the pool's end).
 func (b *BufRing) Refill(target int) {
 	target = min(target, int(b.entries))
 	added := false
 	for b.inRing < target {
-		var bid uint16
-		if n := len(b.free); n > 0 {
-			bid = b.free[n-1]
-			b.free = b.free[:n-1]
-		} else if b.next < len(b.mem)/b.size {
-			bid = uint16(b.next)
-			b.next++
-		} else {
+		bid, ok := b.takeLowest()
+		if !ok {
 			break
 		}
 		b.markHot(bid)
@@ -523,48 +543,51 @@ func (b *BufRing) markHot(bid uint16) {
 	}
 }
 
-// Trim gives back to the kernel (MADV_DONTNEED) the memory of every free
-// buffer but the keep freed last (the next ones Refill hands out), in
-// whole pages no other buffer shares: after a burst the pool's resident
-// memory shrinks to the buffers in use, in the ring and kept. A trimmed
-// buffer reads as zeros when used again. It returns the bytes given back.
+// Trim gives back to the kernel (MADV_DONTNEED) the pages of free buffers
+// handed out since the last Trim, all but those of the keep lowest free
+// buffers (the next ones Refill hands out), and only pages no other buffer
+// shares: after a burst the pool's resident memory shrinks to the buffers
+// in use, in the ring and kept. A trimmed buffer reads as zeros when used
+// again. It returns the bytes given back.
 func (b *BufRing) Trim(keep int) int {
-	if b.hot == nil || len(b.free) <= keep {
+	if b.hot == nil {
 		return 0
 	}
 	page := os.Getpagesize()
-	cold := make([]bool, b.next)
-	for _, bid := range b.free[:len(b.free)-keep] {
-		cold[bid] = true
-	}
+	count := len(b.mem) / b.size
+	kept := 0 // free buffers passed so far, lowest first
 	trimmable := func(p int) bool {
-		if !b.hot[p] {
-			return false
-		}
-		for bid := p * page / b.size; bid <= ((p+1)*page-1)/b.size && bid < b.next; bid++ {
-			if !cold[bid] {
+		first, last := p*page/b.size, min(((p+1)*page-1)/b.size, count-1)
+		for bid := first; bid <= last; bid++ {
+			if !b.isFree(bid) {
 				return false
 			}
 		}
-		return true
+		kept += last - first + 1
+		return b.hot[p] && kept > keep
 	}
-	given := 0
-	for p := 0; p < len(b.hot); {
-		if !trimmable(p) {
-			p++
-			continue
-		}
-		end := p + 1
-		for end < len(b.hot) && trimmable(end) {
-			end++
-		}
-		if unix.Madvise(b.mem[p*page:min(end*page, len(b.mem))], unix.MADV_DONTNEED) == nil {
-			for q := p; q < end; q++ {
+	given, run := 0, -1 // run: the first page of the current stretch to give back
+	giveBack := func(end int) {
+		if unix.Madvise(b.mem[run*page:min(end*page, len(b.mem))], unix.MADV_DONTNEED) == nil {
+			for q := run; q < end; q++ {
 				b.hot[q] = false
 			}
-			given += (end - p) * page
+			given += (end - run) * page
 		}
-		p = end
+		run = -1
+	}
+	for p := range b.hot {
+		switch {
+		case trimmable(p):
+			if run < 0 {
+				run = p
+			}
+		case run >= 0:
+			giveBack(p)
+		}
+	}
+	if run >= 0 {
+		giveBack(len(b.hot))
 	}
 	return given
 }

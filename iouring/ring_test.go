@@ -17,8 +17,9 @@ func TestABISizes(t *testing.T) {
 	assert.EqualValues(t, 120, unsafe.Sizeof(iouringParams{}))
 }
 
-// Trim gives back the pages of free buffers, keeping the last freed and
-// never a page that a buffer in use or in the ring shares.
+// Buffers go out lowest id first, and Trim gives back the pages of free
+// buffers, keeping the lowest free ones and never a page that a buffer in
+// use or in the ring shares.
 func TestBufRingTrimGivesBackColdPagesOnly(t *testing.T) {
 	t.Parallel()
 	if os.Getpagesize() != 4096 {
@@ -37,15 +38,19 @@ func TestBufRingTrimGivesBackColdPagesOnly(t *testing.T) {
 		b.Consumed() // as if a receive had used each
 		b.At(bid)[0] = 1
 	}
-	for _, bid := range []uint16{0, 1, 2, 3, 5, 6, 7, 8, 9} { // 4, 10 and 11 stay in use
+	for _, bid := range []uint16{9, 0, 1, 2, 3, 5, 6, 7, 8} { // 4, 10 and 11 stay in use
 		b.Release(bid)
 	}
-	// Keep the last two freed (8, 9): cold are 0-3 and 5-7; whole pages of
-	// cold buffers are 0 (bids 0-1), 1 (2-3) and 3 (6-7); page 2 holds bid 4.
+	// Keep the lowest two free (0, 1: page 0); pages 1 (bids 2-3), 3 (6-7)
+	// and 4 (8-9) are wholly free; page 2 holds bid 4, page 5 bids 10-11.
 	assert.Equal(t, 3*4096, b.Trim(2))
-	for bid, want := range map[uint16]byte{0: 0, 3: 0, 6: 0, 7: 0, 4: 1, 5: 1, 8: 1, 9: 1, 10: 1} {
+	for bid, want := range map[uint16]byte{0: 1, 1: 1, 2: 0, 3: 0, 4: 1, 5: 1, 6: 0, 7: 0, 8: 0, 9: 0, 10: 1} {
 		assert.Equal(t, want, b.At(bid)[0], "buffer %d after the trim", bid)
 	}
-	assert.Zero(t, b.Trim(2), "trimmed pages not handed out since are not trimmed again")
-	assert.Zero(t, b.Trim(64), "nothing free beyond keep")
+	assert.Zero(t, b.Trim(2), "pages not handed out since are not given back again")
+	b.Refill(3)
+	for bid := 0; bid < 8; bid++ {
+		assert.Equal(t, bid == 3 || bid >= 5, b.isFree(bid), "the lowest free buffers go out first: 0, 1, 2 (buffer %d)", bid)
+	}
+	assert.Zero(t, b.Trim(0), "page 1 holds bid 2, now in the ring; pages 3 and 4 were given back already")
 }
