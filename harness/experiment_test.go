@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"c1m/provenance"
 )
 
 func TestDeriveEchoShare(t *testing.T) {
@@ -36,7 +38,7 @@ func TestCountName(t *testing.T) {
 func TestMillionSysctlsDeepenTheBacklog(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, "65536", MillionSysctls()["net.core.netdev_max_backlog"])
-	assert.Contains(t, RecordedSysctls, "net.core.netdev_max_backlog")
+	assert.Contains(t, provenance.RecordedSysctls, "net.core.netdev_max_backlog")
 }
 
 // An arm that names no engine runs the one the experiments were designed

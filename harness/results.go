@@ -5,30 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
-	"c1m/calibrate"
 	"c1m/procfs"
+	"c1m/provenance"
 	"c1m/schema"
 )
 
 // meta is results/exp-N/meta.json.
 type meta struct{ schema.Meta }
-
-// RecordedSysctls are the settings that bear on connection counts, saved in every meta.json.
-var RecordedSysctls = []string{
-	"fs.file-max", "fs.nr_open", "kernel.pid_max", "kernel.threads-max",
-	"net.core.somaxconn", "net.core.netdev_max_backlog", "net.core.rmem_default", "net.core.wmem_default",
-	"net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports",
-	"net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_mem", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
-	"net.ipv4.tcp_max_orphans", "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_reuse",
-	"net.netfilter.nf_conntrack_max",
-}
 
 func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *meta {
 	m := &meta{schema.Meta{ID: fmt.Sprintf("exp-%d", e.Number), Number: e.Number, Title: e.Title, Question: e.Question,
@@ -38,7 +25,7 @@ func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *me
 		m.Arms = append(m.Arms, schema.Arm{Name: a.Name, ServerBin: a.ServerBin, ServerFlags: a.Server, ClientFlags: a.Client,
 			Note: a.Note, ClientNice: a.ClientNice, Params: a.Params, Role: a.Role, ServerNetns: a.ServerNetns, ClientNetns: a.ClientNetns})
 	}
-	m.Env = environment(fs)
+	m.Env = provenance.Machine(fs)
 	return m
 }
 
@@ -46,47 +33,14 @@ func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *me
 // switch and a loopback echo, once, before any load: a reader of the results
 // can then tell a slower processor from a slower engine.
 func (m *meta) calibrate(logf func(string, ...any)) {
-	c, err := calibrate.Measure(calibrate.DefaultBudget)
-	if err != nil {
-		m.note("the machine's calibration failed: %v", err)
+	if err := provenance.Calibrate(&m.Env); err != nil {
+		m.note("%v", err)
 		return
 	}
-	m.Env.Calibration = c
-	logf("machine: %s × %d, %s", m.Env.CPUModel, m.Env.CPUs, c)
+	logf("machine: %s × %d, %s", m.Env.CPUModel, m.Env.CPUs, m.Env.Calibration)
 }
 
 func (m *meta) note(format string, a ...any) { m.Notes = append(m.Notes, fmt.Sprintf(format, a...)) }
-
-func environment(fs procfs.FS) schema.Env {
-	e := schema.Env{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Sysctls: map[string]string{},
-		Rlimits: map[string]uint64{}, Root: os.Geteuid() == 0}
-	if b, err := os.ReadFile(filepath.Join(fs.Root, "proc/sys/kernel/osrelease")); err == nil {
-		e.Kernel = strings.TrimSpace(string(b))
-	}
-	if model, err := fs.CPUModel(); err == nil {
-		e.CPUModel = model
-	}
-	if mi, err := fs.Meminfo(); err == nil {
-		e.MemBytes = mi["MemTotal"]
-	}
-	for _, name := range RecordedSysctls {
-		if v, err := fs.Sysctl(name); err == nil {
-			e.Sysctls[name] = v
-		}
-	}
-	if lim, err := fs.Limits(os.Getpid()); err == nil {
-		if l, ok := lim["Max open files"]; ok {
-			e.Rlimits["nofile_soft"], e.Rlimits["nofile_hard"] = l.Soft, l.Hard
-		}
-	}
-	if out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
-		e.GitCommit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			e.GitCommit += "-dirty"
-		}
-	}
-	return e
-}
 
 type summaryRow struct {
 	Arm     string

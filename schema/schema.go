@@ -4,7 +4,10 @@
 // all read by the analysis. One definition for both sides.
 package schema
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Meta is meta.json: what an experiment asked, how it ran, and where.
 type Meta struct {
@@ -134,17 +137,25 @@ type Figure struct {
 	Baseline string `json:"baseline,omitempty"`
 }
 
-// Env is the machine an experiment ran on.
+// Env is the machine a result was measured on, and the code.
 type Env struct {
-	Kernel    string            `json:"kernel"`
-	CPUModel  string            `json:"cpu_model"`
-	CPUs      int               `json:"cpus"`
-	MemBytes  uint64            `json:"mem_bytes"`
-	GoVersion string            `json:"go_version"`
-	GitCommit string            `json:"git_commit"`
-	Sysctls   map[string]string `json:"sysctls"`
-	Rlimits   map[string]uint64 `json:"rlimits"`
-	Root      bool              `json:"root"`
+	Kernel    string `json:"kernel"`
+	CPUModel  string `json:"cpu_model"`
+	CPUs      int    `json:"cpus"`
+	MemBytes  uint64 `json:"mem_bytes"`
+	GoVersion string `json:"go_version"`
+	// GitCommit is the commit of the measured code (package provenance),
+	// with "-dirty" when the code differed from it: not a reference run.
+	GitCommit string `json:"git_commit"`
+	// GitHead is the commit checked out when the run started (results
+	// committed after GitCommit move it, not GitCommit).
+	GitHead string `json:"git_head,omitempty"`
+	// Dirty: the measured code was not committed, so the run is not a
+	// reference run (older results say so only in GitCommit's suffix).
+	Dirty   bool              `json:"dirty,omitempty"`
+	Sysctls map[string]string `json:"sysctls"`
+	Rlimits map[string]uint64 `json:"rlimits"`
+	Root    bool              `json:"root"`
 	// Calibration is what the machine charged for the basic operations when
 	// the run began (package calibrate); zero in results that predate it.
 	Calibration Calibration `json:"calibration,omitzero"`
@@ -223,3 +234,12 @@ func micros(us float64) string {
 	}
 	return fmt.Sprintf("%.0f µs", us)
 }
+
+// Reference says whether the result was made from committed code, so that
+// the commit it names rebuilds what ran.
+func (e Env) Reference() bool {
+	return e.GitCommit != "" && e.GitCommit != "unknown" && !e.Dirty && !strings.HasSuffix(e.GitCommit, "-dirty")
+}
+
+// Commit is the recorded commit without the "-dirty" suffix.
+func (e Env) Commit() string { return strings.TrimSuffix(e.GitCommit, "-dirty") }
