@@ -12,20 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// results copies the analysis package's fixtures: the report draws its
-// figures next to the data.
-func results(t *testing.T) string {
+// checkout is a repository's results (the analysis package's fixtures:
+// the report draws its figures next to the data) and its README holding
+// text beside them.
+func checkout(t *testing.T, text string) (results, readme string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "results")
-	require.NoError(t, os.CopyFS(dir, os.DirFS("../../analysis/testdata/results")))
-	return dir
-}
-
-func readme(t *testing.T, text string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "README.md")
-	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
-	return path
+	root := t.TempDir()
+	results, readme = filepath.Join(root, "results"), filepath.Join(root, "README.md")
+	require.NoError(t, os.CopyFS(results, os.DirFS("../../analysis/testdata/results")))
+	require.NoError(t, os.WriteFile(readme, []byte(text), 0o644))
+	return results, readme
 }
 
 func read(t *testing.T, path string) string {
@@ -39,7 +35,7 @@ const marked = "# c1m\n" + analysis.DurationsBegin + "\nold table\n" + analysis.
 
 func TestRunRewritesTheREADMEsTable(t *testing.T) {
 	t.Parallel()
-	res, path := results(t), readme(t, marked)
+	res, path := checkout(t, marked)
 	out := filepath.Join(t.TempDir(), "REPORT.md")
 	var stderr bytes.Buffer
 	require.NoError(t, run([]string{"-results", res, "-out", out, "-readme", path}, &stderr))
@@ -53,16 +49,26 @@ func TestRunRewritesTheREADMEsTable(t *testing.T) {
 
 func TestRunWithoutREADME(t *testing.T) {
 	t.Parallel()
-	res, path := results(t), readme(t, marked)
+	res, path := checkout(t, marked)
 	require.NoError(t, run([]string{"-results", res, "-out", filepath.Join(t.TempDir(), "REPORT.md"), "-readme", ""}, &bytes.Buffer{}))
 	assert.Equal(t, marked, read(t, path), "-readme \"\" leaves every README alone")
 }
 
 func TestRunNamesMissingMarkers(t *testing.T) {
 	t.Parallel()
-	res, path := results(t), readme(t, "# c1m, no markers\n")
+	res, path := checkout(t, "# c1m, no markers\n")
 	err := run([]string{"-results", res, "-out", filepath.Join(t.TempDir(), "REPORT.md"), "-readme", path}, &bytes.Buffer{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), analysis.DurationsBegin)
 	assert.Equal(t, "# c1m, no markers\n", read(t, path))
+}
+
+func TestRunLeavesTheREADMEToTheCommittedResults(t *testing.T) {
+	t.Parallel()
+	_, path := checkout(t, marked)
+	scratch, _ := checkout(t, "")
+	var stderr bytes.Buffer
+	require.NoError(t, run([]string{"-results", scratch, "-out", filepath.Join(t.TempDir(), "REPORT.md"), "-readme", path}, &stderr))
+	assert.Equal(t, marked, read(t, path), "scratch results (a quick run, CI) never rewrite the README")
+	assert.Contains(t, stderr.String(), "left the duration table")
 }
