@@ -126,7 +126,7 @@ type Check struct {
 
 // Figure is a plot the experiment asks the analysis for.
 type Figure struct {
-	Kind   string   `json:"kind"` // "series", "bars", "timeline", "ratios" (tables and a figure: see Baseline) or "curve" (summary metrics Y against X, a line per arm family)
+	Kind   string   `json:"kind"` // "series", "bars", "timeline", "ratios" (tables and a figure: see Baseline) "curve" (summary metrics Y against X, a line per arm family) or "versus" (metrics Y of one unit on one axis against X, a line per metric)
 	X      string   `json:"x,omitempty"`
 	Y      []string `json:"y,omitempty"`
 	Stack  []string `json:"stack,omitempty"`

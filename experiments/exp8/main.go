@@ -56,7 +56,8 @@ func main() {
 			{Metric: "host_busy_cores", A: "1s", B: "1m0s", Expect: "a>=b", Tolerance: 0, Claim: "more frequent keepalives keep the machine busier"},
 		},
 		Figures: []harness.Figure{
-			{Kind: "bars", Metric: "echo_per_sec"}, {Kind: "bars", Metric: "echo_share"},
+			{Kind: "versus", X: "interval_s", Y: []string{"offered_per_sec", "echo_per_sec"}, Title: "Keepalives offered and answered per second, by keepalive interval"},
+			{Kind: "bars", Metric: "echo_share"},
 			{Kind: "bars", Metric: "host_busy_cores"}, {Kind: "bars", Metric: "server_cpu_us_per_msg"},
 			{Kind: "bars", Metric: "tcp_segs_per_sec"},
 		},
