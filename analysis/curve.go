@@ -101,7 +101,7 @@ func curveFigures(e *Experiment, f Figure) []pendingFigure {
 			p.Y.Max *= math.Pow(1.6, float64(len(families))) // headroom for the legend
 		} else {
 			p.Y.Min = math.Min(0, p.Y.Min)               // costs are drawn from zero
-			p.Y.Max *= 1.1 + 0.07*float64(len(families)) // headroom for the legend
+			p.Y.Max *= 1.15 + 0.1*float64(len(families)) // headroom for the legend
 		}
 		labelTimes(&p.Y, unitOf(e, y))
 		p.Legend.Left = true

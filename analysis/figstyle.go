@@ -245,3 +245,36 @@ func (t logTicks) Ticks(lo, hi float64) []plot.Tick {
 
 // ratioLabel labels a ratio axis: 0.5×, 1×, 2×.
 func ratioLabel(v float64) string { return numfmt.Number(v) + "×" }
+
+// niceTicks marks a linear axis every 1, 2 or 5 times a power of ten, the
+// smallest step that leaves at most seven labels (0, 500k, 1M rather than
+// 0, 900k, 1.8M), with an unlabelled tick half way between.
+type niceTicks struct{}
+
+func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || math.IsInf(hi-lo, 0) {
+		return nil
+	}
+	step := 0.0
+	for exp := math.Floor(math.Log10((hi - lo) / 6)); step == 0; exp++ {
+		for _, m := range []float64{1, 2, 5} {
+			if s := m * math.Pow(10, exp); (hi-lo)/s <= 7 {
+				step = s
+				break
+			}
+		}
+	}
+	var ticks []plot.Tick
+	for k := math.Ceil(lo / step * 2); k/2*step <= hi; k++ {
+		v := k / 2 * step
+		if math.Abs(v) < step*1e-9 {
+			v = 0
+		}
+		tick := plot.Tick{Value: v}
+		if int(k)%2 == 0 {
+			tick.Label = numfmt.Number(v) // relabelled by siTicks
+		}
+		ticks = append(ticks, tick)
+	}
+	return ticks
+}

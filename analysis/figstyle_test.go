@@ -231,3 +231,20 @@ func TestRemoveStaleFigures(t *testing.T) {
 	assert.FileExists(t, filepath.Join(e.Dir, "figure-notes.png"), "only fig-* files are the report's")
 	assert.FileExists(t, written[0].Base+".png")
 }
+
+func TestNiceTicks(t *testing.T) {
+	t.Parallel()
+	labels := func(lo, hi float64) []string {
+		var out []string
+		for _, tick := range (siTicks{Ticker: niceTicks{}}).Ticks(lo, hi) {
+			if tick.Label != "" {
+				out = append(out, tick.Label)
+			}
+		}
+		return out
+	}
+	assert.Equal(t, []string{"0", "500k", "1M", "1.5M", "2M"}, labels(0, 2.15e6))
+	assert.Equal(t, []string{"0", "0.2", "0.4", "0.6", "0.8", "1"}, labels(0, 1))
+	assert.Equal(t, []string{"40", "60", "80", "100", "120", "140"}, labels(30, 150))
+	assert.Empty(t, labels(1, 1))
+}

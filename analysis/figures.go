@@ -258,8 +258,10 @@ func linesGroup(e *Experiment, kind, title, x string, ys []string, arms []string
 			missing = append(missing, y)
 			continue
 		}
-		if curve && needsLog(xs) { // time stays linear
+		if curve && needsLog(xs) {
 			setLog(&p.X)
+		} else if !curve {
+			p.X.Min = math.Min(0, p.X.Min) // time, from the start
 		}
 		if needsLog(yv) && !isFraction(y) {
 			setLog(&p.Y)
@@ -267,7 +269,7 @@ func linesGroup(e *Experiment, kind, title, x string, ys []string, arms []string
 		} else {
 			p.Y.Min = math.Min(0, p.Y.Min) // quantities that cannot go below zero are drawn from zero
 			if p.Y.Max > 0 {
-				p.Y.Max *= 1.1 + 0.07*float64(entries) // headroom for the legend
+				p.Y.Max *= 1.15 + 0.1*float64(entries) // headroom for the legend
 			}
 		}
 		labelTimes(&p.X, unitOf(e, x))
@@ -313,7 +315,7 @@ func stackFigure(e *Experiment, f Figure, arm string) pendingFigure {
 		return pendingFigure{skip: fmt.Sprintf("stack figure for arm %s: samples-%s-r%d.csv has no column %s", arm, arm, rep, f.X)}
 	}
 	rows := stepRows(s, curveRows(xcol))
-	p := newPlot(axisLabel(e, f.X), "bytes per connection (B)")
+	p := newPlot(axisTitle(e, f.X), "kernel slab per connection (B)")
 	p.Title.Text = title
 	lower := make([]float64, len(rows))
 	layers := 0
@@ -430,10 +432,11 @@ func barsFigures(e *Experiment, f Figure) []pendingFigure {
 		caption += " Log scale: the values span more than tenfold."
 	} else {
 		p.X.Min = math.Min(0, p.X.Min)
-		if isFraction(f.Metric) {
-			p.X.Max = math.Max(1, p.X.Max)
+		p.X.Max += 0.25 * (p.X.Max - p.X.Min) // room for the values' labels
+		if isFraction(f.Metric) {             // the whole of 0–1, and room for a label past 1
+			p.X.Max = math.Max(1.15, p.X.Max-0.1)
+			p.X.Tick.Marker = plot.ConstantTicks{{Value: 0, Label: "0"}, {Value: 0.25, Label: "0.25"}, {Value: 0.5, Label: "0.5"}, {Value: 0.75, Label: "0.75"}, {Value: 1, Label: "1"}}
 		}
-		p.X.Max += 0.25 * (p.X.Max - p.X.Min)
 	}
 	labelTimes(&p.X, unitOf(e, f.Metric))
 	if m.Help != "" {
@@ -536,8 +539,8 @@ func (h hbarErrors) XError(i int) (float64, float64) {
 func newPlot(xlabel, ylabel string) *plot.Plot {
 	p := plot.New()
 	p.X.Label.Text, p.Y.Label.Text = xlabel, ylabel
-	p.X.Tick.Marker = siTicks{Ticker: plot.DefaultTicks{}}
-	p.Y.Tick.Marker = siTicks{Ticker: plot.DefaultTicks{}}
+	p.X.Tick.Marker = siTicks{Ticker: niceTicks{}}
+	p.Y.Tick.Marker = siTicks{Ticker: niceTicks{}}
 	grid := plotter.NewGrid()
 	if xlabel == "" { // categories along x: no vertical lines through them
 		grid.Vertical.Width = 0
@@ -552,7 +555,7 @@ func newPlot(xlabel, ylabel string) *plot.Plot {
 func newCategoryPlot(xlabel string) *plot.Plot {
 	p := plot.New()
 	p.X.Label.Text = xlabel
-	p.X.Tick.Marker = siTicks{Ticker: plot.DefaultTicks{}}
+	p.X.Tick.Marker = siTicks{Ticker: niceTicks{}}
 	grid := plotter.NewGrid()
 	grid.Horizontal.Width = 0
 	p.Add(grid)
