@@ -248,3 +248,17 @@ func TestNiceTicks(t *testing.T) {
 	assert.Equal(t, []string{"40", "60", "80", "100", "120", "140"}, labels(30, 150))
 	assert.Empty(t, labels(1, 1))
 }
+
+// Bars are grouped by workload: a gap before each new workload's arms.
+func TestBarRowsGroupByWorkload(t *testing.T) {
+	t.Parallel()
+	b := hbars{names: []string{"epoll.echo-1k", "uring.echo-1k", "epoll.hold-1M", "uring.hold-1M"}}
+	assert.InDelta(t, 3+workloadGap, b.top(), 1e-9)
+	var rows []float64
+	for i := range b.names {
+		rows = append(rows, b.row(i))
+	}
+	assert.InDeltaSlice(t, []float64{3 + workloadGap, 2 + workloadGap, 1, 0}, rows, 1e-9, "the first arm on top")
+	plain := hbars{names: []string{"pinned", "unpinned", "workers-1"}}
+	assert.InDelta(t, 2.0, plain.top(), 1e-9, "arms without a workload: no gaps")
+}

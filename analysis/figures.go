@@ -423,8 +423,7 @@ func barsFigures(e *Experiment, f Figure) []pendingFigure {
 			p.Add(dots)
 		}
 	}
-	p.NominalY(bars.rowNames()...)
-	p.Y.Min, p.Y.Max = -0.6, float64(len(bars.names))-0.4
+	bars.rowAxis(&p.Y)
 	caption := "Bar: median over repeats; error bar: min–max; dots: each run."
 	if bars.log { // room on the right for the values' labels
 		setLog(&p.X)
@@ -443,7 +442,7 @@ func barsFigures(e *Experiment, f Figure) []pendingFigure {
 		caption = m.Help + ". " + caption
 	}
 	return []pendingFigure{{name: "fig-bars-" + slug(f.Metric), title: title, caption: caption, panels: []*plot.Plot{p},
-		panelHeight: rowsHeight(len(bars.names))}}
+		panelHeight: rowsHeight(int(math.Ceil(bars.top())) + 1)}}
 }
 
 // hbars is a horizontal bar per arm, the first arm's on top: on a linear
@@ -455,13 +454,39 @@ type hbars struct {
 	log     bool
 }
 
-// row is the y of the i-th arm: the first at the top.
-func (b *hbars) row(i int) float64 { return float64(len(b.names) - 1 - i) }
+// workloadGap is the room between two workloads' bars, in rows: arms
+// named IMPLEMENTATION.WORKLOAD are grouped by workload, so that a
+// thousand-connection echo and a million held are not read as one series.
+const workloadGap = 0.6
 
-func (b *hbars) rowNames() []string {
-	out := slices.Clone(b.names)
-	slices.Reverse(out)
-	return out
+// row is the y of the i-th arm: the first at the top, a gap before each
+// arm whose workload differs from the arm's above.
+func (b *hbars) row(i int) float64 { return b.top() - b.depth(i) }
+
+// depth is how far below the first row the i-th arm's row is.
+func (b *hbars) depth(i int) float64 {
+	d := float64(i)
+	for k := 1; k <= i; k++ {
+		_, above := splitArm(b.names[k-1])
+		if _, w := splitArm(b.names[k]); w != above {
+			d += workloadGap
+		}
+	}
+	return d
+}
+
+// top is the y of the first row (the last row is at 0).
+func (b *hbars) top() float64 { return b.depth(len(b.names) - 1) }
+
+// rowAxis names each arm's row on a: no axis line or ticks, as
+// plot.NominalY, but at the rows' own positions.
+func (b *hbars) rowAxis(a *plot.Axis) {
+	ticks := make(plot.ConstantTicks, len(b.names))
+	for i, name := range b.names {
+		ticks[i] = plot.Tick{Value: b.row(i), Label: name}
+	}
+	a.Tick.Marker, a.Tick.Width, a.Tick.Length, a.Width, a.Padding = ticks, 0, 0, 0, 0
+	a.Min, a.Max = -0.6, b.top()+0.6
 }
 
 func (b *hbars) Plot(c draw.Canvas, plt *plot.Plot) {
@@ -493,7 +518,7 @@ func (b *hbars) DataRange() (xmin, xmax, ymin, ymax float64) {
 			}
 		}
 	}
-	return xmin, xmax, 0, float64(len(b.names) - 1)
+	return xmin, xmax, 0, b.top()
 }
 
 // valueLabels writes each arm's median right of its bar and error bar.
