@@ -115,11 +115,7 @@ func curveFigures(e *Experiment, f Figure) []pendingFigure {
 	if len(missing) > 0 {
 		caption = "Not measured: " + strings.Join(missing, ", ") + ". " + caption
 	}
-	pf := pendingFigure{name: "fig-curve-" + slug(strings.Join(f.Y, "-")), title: title, caption: caption, panels: panels}
-	if len(panels) > 3 { // two to a row: four panels one above the other are too tall to take in
-		pf.cols, pf.width, pf.panelHeight = 2, 2*figureWidth*3/4, panelHeight*0.85
-	}
-	return []pendingFigure{pf}
+	return []pendingFigure{{name: "fig-curve-" + slug(strings.Join(f.Y, "-")), title: title, caption: caption, panels: panels}}
 }
 
 // curveTables gives, for every curve figure, a table with a row per arm

@@ -107,8 +107,8 @@ func removeStaleFigures(dir string, written []FigureFile) error {
 }
 
 // pendingFigure is a figure drawn but not yet saved, or the reason it was
-// not drawn. Its panels are laid out in cols columns (0: one), each
-// panelHeight tall (0: the default) across width (0: figureWidth).
+// not drawn. Its panels are laid out in cols columns, each panelHeight
+// tall, across width (each 0: as panelLayout places them).
 type pendingFigure struct {
 	name, title, caption string
 	panels               []*plot.Plot
@@ -366,7 +366,7 @@ func stackFigure(e *Experiment, f Figure, arm string) pendingFigure {
 	return pendingFigure{
 		name:  "fig-stack-" + slug(f.X) + "-" + slug(arm),
 		title: title, panels: []*plot.Plot{p},
-		caption: fmt.Sprintf("Repeat %d. Growth of each slab cache since the run's first sample ÷ %s, from 1%% of the peak to the end of the hold; shrinking caches drawn as 0.", rep, f.X),
+		caption: fmt.Sprintf("Repeat %d. Growth of each slab cache since the run's first sample ÷ %s, from 1%% of the peak to the end of the hold; shrinking caches drawn as 0.", rep, axisWords(f.X, e.MetricInfo(f.X))),
 	}
 }
 
@@ -761,7 +761,8 @@ type layout struct {
 }
 
 func (pf pendingFigure) layout() layout {
-	return layout{cols: max(pf.cols, 1), width: cmp.Or(pf.width, figureWidth), panelHeight: cmp.Or(pf.panelHeight, panelHeight)}
+	auto := panelLayout(len(pf.panels))
+	return layout{cols: cmp.Or(pf.cols, auto.cols), width: cmp.Or(pf.width, auto.width), panelHeight: cmp.Or(pf.panelHeight, auto.panelHeight)}
 }
 
 // size is the figure's width and height for n panels.
@@ -770,9 +771,18 @@ func (l layout) size(n int) (w, h vg.Length) {
 	return l.width, l.panelHeight * vg.Length(rows)
 }
 
-// savePanels renders the panels one above the other at the default size.
+// panelLayout places n panels: one above the other up to three, past that
+// two to a row (four panels stacked are too tall to take in at once).
+func panelLayout(n int) layout {
+	if n > 3 {
+		return layout{cols: 2, width: 2 * figureWidth * 3 / 4, panelHeight: panelHeight * 0.85}
+	}
+	return layout{cols: 1, width: figureWidth, panelHeight: panelHeight}
+}
+
+// savePanels renders the panels as panelLayout places them.
 func savePanels(base string, panels []*plot.Plot) error {
-	return saveGrid(base, panels, layout{cols: 1, width: figureWidth, panelHeight: panelHeight})
+	return saveGrid(base, panels, panelLayout(len(panels)))
 }
 
 // saveGrid renders the panels row by row, l.cols to a row, to base.png and
