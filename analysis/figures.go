@@ -431,10 +431,11 @@ func barsFigures(e *Experiment, f Figure) []pendingFigure {
 		caption += " Log scale: the values span more than tenfold."
 	} else {
 		p.X.Min = math.Min(0, p.X.Min)
-		p.X.Max += 0.25 * (p.X.Max - p.X.Min) // room for the values' labels
-		if isFraction(f.Metric) {             // the whole of 0–1, and room for a label past 1
-			p.X.Max = math.Max(1.15, p.X.Max-0.1)
+		if isFraction(f.Metric) { // the whole of 0–1, and room for a label past 1
+			p.X.Max = math.Max(1, p.X.Max) * 1.15
 			p.X.Tick.Marker = plot.ConstantTicks{{Value: 0, Label: "0"}, {Value: 0.25, Label: "0.25"}, {Value: 0.5, Label: "0.5"}, {Value: 0.75, Label: "0.75"}, {Value: 1, Label: "1"}}
+		} else {
+			p.X.Max += 0.25 * (p.X.Max - p.X.Min) // room for the values' labels
 		}
 	}
 	labelTimes(&p.X, unitOf(e, f.Metric))
