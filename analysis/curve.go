@@ -9,7 +9,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -53,11 +52,12 @@ func curveFigures(e *Experiment, f Figure) []pendingFigure {
 	}
 	title := cmp.Or(f.Title, strings.Join(f.Y, ", ")+" vs "+f.X)
 	families, points := curveFamilies(e, f.X)
+	styles := armStyles(len(families))
 	var panels []*plot.Plot
 	var missing []string
 	for _, y := range f.Y {
-		p := newPlot(axisLabel(e, f.X), axisLabel(e, y))
-		var xs []float64
+		p := newPlot(axisTitle(e, f.X), axisTitle(e, y))
+		var xs, ys []float64
 		for i, family := range families {
 			var pts, lows, highs plotter.XYs
 			for _, pt := range points[family] {
@@ -68,14 +68,15 @@ func curveFigures(e *Experiment, f Figure) []pendingFigure {
 				pts = append(pts, plotter.XY{X: pt.x, Y: sp.Median})
 				lows = append(lows, plotter.XY{X: pt.x, Y: sp.Min})
 				highs = append(highs, plotter.XY{X: pt.x, Y: sp.Max})
-				xs = append(xs, pt.x)
+				xs, ys = append(xs, pt.x), append(ys, sp.Min, sp.Median, sp.Max)
 			}
 			if len(pts) == 0 {
 				continue
 			}
 			line, dots, _ := plotter.NewLinePoints(pts)
-			line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
-			dots.Color, dots.Shape, dots.Radius = plotutil.Color(i), plotutil.Shape(i), vg.Points(3)
+			st := styles[i]
+			line.Color, line.Width, line.Dashes = st.Color, vg.Points(1.5), st.Dashes
+			dots.Color, dots.Shape, dots.Radius = st.Color, st.Shape, vg.Points(3)
 			p.Add(line, dots)
 			p.Legend.Add(family, line, dots)
 			for _, ends := range []plotter.XYs{lows, highs} { // the repeats' range, faint
@@ -83,7 +84,7 @@ func curveFigures(e *Experiment, f Figure) []pendingFigure {
 					continue
 				}
 				faintLine, _ := plotter.NewLine(ends)
-				faintLine.Color, faintLine.Width = faint(plotutil.Color(i)), vg.Points(0.75)
+				faintLine.Color, faintLine.Width = faint(st.Color), vg.Points(0.75)
 				p.Add(faintLine)
 			}
 		}
@@ -91,12 +92,18 @@ func curveFigures(e *Experiment, f Figure) []pendingFigure {
 			missing = append(missing, y)
 			continue
 		}
-		if slices.Min(xs) > 0 && slices.Max(xs)/slices.Min(xs) >= 10 { // a decade or more: log, so small N are not crowded
+		if needsLog(xs) { // so that small N are not crowded
 			setLog(&p.X)
 		}
-		p.X.Tick.Marker = pointTicks(xs)             // the arms' own x values, labelled
-		p.Y.Min = math.Min(0, p.Y.Min)               // costs are drawn from zero
-		p.Y.Max *= 1.1 + 0.06*float64(len(families)) // headroom for the legend
+		p.X.Tick.Marker = pointTicks(xs) // the arms' own x values, labelled
+		if needsLog(ys) && !isFraction(y) {
+			setLog(&p.Y)
+			p.Y.Max *= math.Pow(1.6, float64(len(families))) // headroom for the legend
+		} else {
+			p.Y.Min = math.Min(0, p.Y.Min)               // costs are drawn from zero
+			p.Y.Max *= 1.15 + 0.1*float64(len(families)) // headroom for the legend
+		}
+		labelTimes(&p.Y, unitOf(e, y))
 		p.Legend.Left = true
 		panels = append(panels, p)
 	}

@@ -3,6 +3,7 @@ package analysis
 import (
 	"cmp"
 	"fmt"
+	"image/color"
 	"math"
 	"slices"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -128,73 +128,128 @@ func ratioRow(e *Experiment, metric, workload string, impls []string) (row []str
 	return row, measured
 }
 
-// ratioFigures draws a "ratios" figure: a panel per metric, the workloads
-// along x and, for each implementation but the baseline, its ratio to the
+// ratioFigures draws a "ratios" figure: a panel per workload, a row per
+// metric and, for each implementation but the baseline, its ratio to the
 // baseline as a dot on a log axis, the baseline the dashed line at 1.
+// Panels go two to a row past two workloads, so that ten metrics under
+// five workloads make a figure about as wide as it is tall.
 func ratioFigures(e *Experiment, f Figure) []pendingFigure {
 	impls, workloads, metrics := ratioAxes(e, f)
-	var panels []*plot.Plot
+	styles := armStyles(len(impls))
+	ratio := func(impl, w, metric string) (float64, bool) {
+		a, okA := e.Metric(metric, armOf(impl, w))
+		b, okB := e.Metric(metric, armOf(f.Baseline, w))
+		r := spread.RatioOfMedians(a, b)
+		return r, okA && okB && r > 0 && !math.IsNaN(r) && !math.IsInf(r, 0)
+	}
+	// The same rows in every panel, so that only the left column names them:
+	// the metrics with a ratio under some workload, in the figure's order.
+	var rows []string
 	for _, metric := range metrics {
-		p := newPlot("", "")
-		p.Title.Text = axisLabel(e, metric) + ", ratio to " + f.Baseline
-		if b := e.MetricInfo(metric).Better; b != "" {
-			p.Title.Text += " (" + betterText(b) + ")"
-		}
-		drawn := false
-		for i, impl := range impls[1:] {
-			var pts plotter.XYs
-			for x, w := range workloads {
-				a, okA := e.Metric(metric, armOf(impl, w))
-				b, okB := e.Metric(metric, armOf(f.Baseline, w))
-				if r := spread.RatioOfMedians(a, b); okA && okB && r > 0 {
-					// Implementations side by side within a workload's slot.
-					pts = append(pts, plotter.XY{X: float64(x) + 0.6*(float64(i)+0.5)/float64(len(impls)-1) - 0.3, Y: r})
+		for _, w := range workloads {
+			for _, impl := range impls[1:] {
+				if _, ok := ratio(impl, w, metric); ok && !slices.Contains(rows, metric) {
+					rows = append(rows, metric)
 				}
 			}
-			if len(pts) == 0 {
-				continue
-			}
-			dots, _ := plotter.NewScatter(pts)
-			dots.GlyphStyle.Color, dots.GlyphStyle.Shape = plotutil.Color(i+1), plotutil.Shape(i)
-			dots.GlyphStyle.Radius = vg.Points(4)
-			p.Add(dots)
-			p.Legend.Add(impl, dots)
-			drawn = true
 		}
-		if !drawn {
-			continue
-		}
-		one, _ := plotter.NewLine(plotter.XYs{{X: -0.5, Y: 1}, {X: float64(len(workloads)) - 0.5, Y: 1}})
-		one.Color, one.Dashes = plotutil.Color(0), []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(one)
-		p.Legend.Add(f.Baseline+" (1)", one)
-		p.NominalX(workloads...)
-		p.X.Min, p.X.Max = -0.5, float64(len(workloads))-0.5
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, ratioTicks{}
-		p.Y.Min, p.Y.Max = math.Min(p.Y.Min/1.3, 0.5), math.Max(p.Y.Max*1.3, 2) // 1 always inside; room for the dots
-		panels = append(panels, p)
 	}
 	title := cmp.Or(f.Title, "Ratios to "+f.Baseline)
-	if len(panels) == 0 {
+	if len(rows) == 0 {
 		return skipFigure("ratios figure %q: no workload measured by %s and another implementation", title, f.Baseline)
 	}
-	return []pendingFigure{{name: "fig-ratios-" + slug(f.Baseline), title: title, panels: panels,
-		caption: "Each dot: an implementation's median over repeats divided by " + f.Baseline + "'s, for one workload (log scale; the dashed line is " + f.Baseline + " itself)."}}
-}
-
-// ratioTicks marks a log axis of ratios at 1-2-5 steps (0.5×, 1×, 2×, 5×,
-// 10×): ratios often span less than a decade, where powers of ten alone
-// would leave a single label.
-type ratioTicks struct{}
-
-func (ratioTicks) Ticks(min, max float64) []plot.Tick {
-	var ticks []plot.Tick
-	for exp := math.Floor(math.Log10(min)); math.Pow(10, exp) <= max; exp++ {
-		for _, m := range []float64{1, 2, 5} {
-			if v := m * math.Pow(10, exp); v >= min && v <= max {
-				ticks = append(ticks, plot.Tick{Value: v, Label: numfmt.Number(v) + "×"})
+	var drawn []string
+	var dots [][]*plotter.Scatter
+	for _, w := range workloads {
+		var ws []*plotter.Scatter
+		for i, impl := range impls[1:] {
+			var pts plotter.XYs
+			for row, metric := range rows {
+				if r, ok := ratio(impl, w, metric); ok {
+					// Implementations side by side within a metric's row, the first row on top.
+					pts = append(pts, plotter.XY{X: r, Y: float64(len(rows)-1-row) - dotOffset(i, len(impls)-1)})
+				}
+			}
+			if len(pts) > 0 {
+				d, _ := plotter.NewScatter(pts)
+				d.GlyphStyle.Color, d.GlyphStyle.Shape = styles[i+1].Color, styles[i+1].Shape
+				d.GlyphStyle.Radius = vg.Points(4)
+				ws = append(ws, d)
 			}
 		}
+		if len(ws) > 0 {
+			drawn, dots = append(drawn, w), append(dots, ws)
+		}
 	}
-	return ticks
+	pf := pendingFigure{name: "fig-ratios-" + slug(f.Baseline), title: title, panelHeight: rowsHeight(len(rows) + legendRows(len(impls)))}
+	if len(drawn) > 2 {
+		pf.cols, pf.width = 2, 2*figureWidth*3/4
+	}
+	for k, w := range drawn {
+		labelled := pf.cols < 2 || k%2 == 0
+		pf.panels = append(pf.panels, ratioPanel(e, f, w, impls, rows, dots[k], labelled, styles[0].Color))
+	}
+	pf.caption = "A panel per workload. Each dot: an implementation's median over repeats divided by " + f.Baseline +
+		"'s, for one metric (log scale; the dashed line is " + f.Baseline + " itself). ↓: lower is better; ↑: higher is better."
+	return []pendingFigure{pf}
+}
+
+// legendRows is the room, in rows, a legend of n entries takes above a
+// panel's rows.
+func legendRows(n int) int { return int(math.Ceil(0.7 * float64(n))) }
+
+// dotOffset spreads k implementations' dots over a row, the i-th's offset.
+func dotOffset(i, k int) float64 {
+	return 0.5 * ((float64(i)+0.5)/float64(k) - 0.5)
+}
+
+// ratioPanel is one workload's panel: metrics (rows, top down, named when
+// labelled) along y, the ratio along a log x, a legend of the
+// implementations above the rows.
+func ratioPanel(e *Experiment, f Figure, workload string, impls, rows []string, dots []*plotter.Scatter, labelled bool, baseColor color.Color) *plot.Plot {
+	p := newCategoryPlot("ratio to " + f.Baseline + " (log scale)")
+	p.Title.Text = "all runs"
+	if workload != "" {
+		p.Title.Text = "workload " + workload
+	}
+	n := float64(len(rows))
+	lo, hi := 0.5, 2.0 // 1 always inside
+	for _, d := range dots {
+		for _, xy := range d.XYs {
+			lo, hi = min(lo, xy.X), max(hi, xy.X)
+		}
+	}
+	one, _ := plotter.NewLine(plotter.XYs{{X: 1, Y: -0.5}, {X: 1, Y: n - 0.5}})
+	one.Color, one.Dashes = baseColor, []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(one)
+	p.Legend.Add(f.Baseline+" (1×)", one)
+	for i, d := range dots {
+		p.Add(d)
+		p.Legend.Add(impls[i+1], d)
+	}
+	names := make([]string, len(rows))
+	for i, metric := range rows {
+		if labelled {
+			names[len(rows)-1-i] = ratioRowTitle(e, metric)
+		}
+	}
+	p.NominalY(names...)
+	p.Y.Min, p.Y.Max = -0.6, n-0.4+float64(legendRows(len(impls)))
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{label: ratioLabel}
+	p.X.Min, p.X.Max = lo/1.4, hi*1.4
+	p.Legend.Top = true
+	return p
+}
+
+// ratioRowTitle is a metric in words with an arrow for which way is better.
+func ratioRowTitle(e *Experiment, metric string) string {
+	m := e.MetricInfo(metric)
+	words := axisWords(metric, m)
+	switch m.Better {
+	case "lower":
+		return words + " ↓"
+	case "higher":
+		return words + " ↑"
+	}
+	return words
 }

@@ -81,12 +81,3 @@ func TestRatioFigure(t *testing.T) {
 	require.Len(t, skipped, 1)
 	assert.Contains(t, skipped[0], "no workload measured by core and another implementation")
 }
-
-func TestRatioTicks(t *testing.T) {
-	t.Parallel()
-	var labels []string
-	for _, tick := range (ratioTicks{}).Ticks(0.3, 12) {
-		labels = append(labels, tick.Label)
-	}
-	assert.Equal(t, []string{"0.5×", "1×", "2×", "5×", "10×"}, labels)
-}

@@ -12,7 +12,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -47,13 +46,14 @@ func WriteModelFigures(dir string) ([]FigureFile, error) {
 		// arithmetic midpoint, which on a log axis pads the plot's top.
 		p := newPlot("connections", "")
 		p.Title.Text = v.title + ": " + v.ylabel
+		styles := armStyles(len(KeepaliveIntervals))
 		for i, iv := range KeepaliveIntervals {
 			pts := make(plotter.XYs, len(conns))
 			for k, c := range conns {
 				pts[k] = plotter.XY{X: c, Y: v.rate(c, iv)}
 			}
 			line, _ := plotter.NewLine(pts)
-			line.Color, line.Width = plotutil.Color(i), vg.Points(1.5)
+			line.Color, line.Width, line.Dashes = styles[i].Color, vg.Points(1.5), styles[i].Dashes
 			p.Add(line)
 			p.Legend.Add("every "+IntervalText(iv), line)
 		}
@@ -80,5 +80,5 @@ func WriteModelFigures(dir string) ([]FigureFile, error) {
 		}
 		out = append(out, ff)
 	}
-	return out, nil
+	return out, removeStaleFigures(dir, out)
 }
