@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/plot"
+
+	"c1m/schema"
 )
 
 func TestNeedsLog(t *testing.T) {
@@ -261,4 +263,18 @@ func TestBarRowsGroupByWorkload(t *testing.T) {
 	assert.InDeltaSlice(t, []float64{3 + workloadGap, 2 + workloadGap, 1, 0}, rows, 1e-9, "the first arm on top")
 	plain := hbars{names: []string{"pinned", "unpinned", "workers-1"}}
 	assert.InDelta(t, 2.0, plain.top(), 1e-9, "arms without a workload: no gaps")
+}
+
+// A keepalive-cost experiment gets the offered-against-answered figure
+// first, whether or not it declares it (its committed meta.json may predate it).
+func TestKeepaliveCostImpliesOfferedAgainstAnswered(t *testing.T) {
+	t.Parallel()
+	m := Meta{Feeds: []string{schema.FeedKeepaliveCost}, Figures: []Figure{{Kind: "bars", Metric: "echo_share"}}}
+	figs := figuresOf(m)
+	require.Len(t, figs, 2)
+	assert.Equal(t, "versus", figs[0].Kind)
+	assert.Equal(t, []string{"offered_per_sec", "echo_per_sec"}, figs[0].Y)
+	m.Figures = figs
+	assert.Len(t, figuresOf(m), 2, "a declared versus figure is not drawn twice")
+	assert.Len(t, figuresOf(Meta{Figures: []Figure{{Kind: "bars"}}}), 1, "other experiments draw what they declare")
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"c1m/schema"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -34,6 +36,19 @@ const (
 	panelHeight = 3.6 * vg.Inch
 )
 
+// figuresOf are the figures m asks for, and the one its feeds imply: an
+// experiment on what keepalives cost is read first as keepalives offered
+// against answered over the interval.
+func figuresOf(m Meta) []Figure {
+	figs := m.Figures
+	if slices.Contains(m.Feeds, schema.FeedKeepaliveCost) && !slices.ContainsFunc(figs, func(f Figure) bool { return f.Kind == "versus" }) {
+		offered := Figure{Kind: "versus", X: "interval_s", Y: []string{"offered_per_sec", "echo_per_sec"},
+			Title: "Keepalives offered and answered per second, by keepalive interval"}
+		figs = append([]Figure{offered}, figs...)
+	}
+	return figs
+}
+
 // WriteFigures draws every figure e's meta.json asks for into e.Dir. A
 // figure without data is skipped, and the reason is returned in skipped.
 func WriteFigures(e *Experiment) (written []FigureFile, skipped []string, err error) {
@@ -46,7 +61,7 @@ func WriteFigures(e *Experiment) (written []FigureFile, skipped []string, err er
 		names[name] = true
 		return filepath.Join(e.Dir, name)
 	}
-	for _, f := range e.Meta.Figures {
+	for _, f := range figuresOf(e.Meta) {
 		var figs []pendingFigure
 		switch f.Kind {
 		case "series":
