@@ -263,8 +263,8 @@ func TestWriteReport(t *testing.T) {
 		"- Not drawn: timeline figure",
 		"- not root: ran at reduced scale",
 		// The machine of each experiment, and the summary's warning that they differ.
-		"Machine: Test CPU @ 2.0GHz × 2 CPUs, Linux 6.18.0; calibration not measured.",
-		"Machine: Other CPU × 2 CPUs, Linux 6.18.0; system call 1.1 µs, context switch 4.3 µs between threads, 9.9 µs between processes (half a pipe round trip on one CPU; unpinned threads' round trip 12 µs), loopback echo round trip 14 µs.",
+		"on Test CPU @ 2.0GHz × 2 CPUs, Linux 6.18.0; calibration not measured.",
+		"on Other CPU × 2 CPUs, Linux 6.18.0; system call 1.1 µs, context switch 4.3 µs between threads, 9.9 µs between processes (half a pipe round trip on one CPU; unpinned threads' round trip 12 µs), loopback echo round trip 14 µs.",
 		"The experiments below ran on more than one processor: Test CPU @ 2.0GHz × 2 (exp-1); Other CPU × 2 (exp-2); not recorded (exp-7).",
 		"| CPU | Test CPU @ 2.0GHz × 2 (exp-1); Other CPU × 2 (exp-2); not recorded (exp-7) |",
 		"| calibration | not measured |",

@@ -13,8 +13,9 @@ import (
 func main() {
 	results := flag.String("results", "results", "results directory (one subdirectory with a meta.json per experiment)")
 	out := flag.String("out", "REPORT.md", "report to write")
+	repo := flag.String("repo", "", "git work tree whose history marks stale results (default: the parent of -results)")
 	flag.Parse()
-	if err := analysis.WriteReport(*results, *out); err != nil {
+	if err := analysis.WriteReportWith(*results, *out, analysis.Options{RepoRoot: *repo}); err != nil {
 		fmt.Fprintln(os.Stderr, "c1m-report:", err)
 		os.Exit(1)
 	}
