@@ -33,18 +33,18 @@ type robustnessView struct {
 
 	StormRan        bool
 	StormProvenance []provenanceView // one per storm file
-	StormSetup   string
-	StormVerdict string
-	Storm        table
-	StormNotes   []string
-	StormFigures []figureView
+	StormSetup      string
+	StormVerdict    string
+	Storm           table
+	StormNotes      []string
+	StormFigures    []figureView
 
 	ReapRan        bool
 	ReapProvenance provenanceView
-	ReapSetup   string
-	ReapVerdict string
-	Reap        table
-	ReapNotes   []string
+	ReapSetup      string
+	ReapVerdict    string
+	Reap           table
+	ReapNotes      []string
 
 	Soaks []soakView // one per engine that ran, in schema.SoakEngines' order
 }
