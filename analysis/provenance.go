@@ -37,7 +37,8 @@ type provenanceView struct{ Line, Stale string }
 type staleness struct {
 	changed  ChangedFunc
 	known    map[string]changes
-	sections int // sections described
+	sections int        // sections described
+	envs     []namedEnv // each section's environment, in report order
 	stale    []string
 	unknown  []string
 }
@@ -65,6 +66,11 @@ func (s *staleness) changedSince(commit string) ([]string, error) {
 // and rerun the command that makes it again.
 func (s *staleness) describe(name string, env *schema.Env, start, rerun string) provenanceView {
 	s.sections++
+	ne := namedEnv{ID: name}
+	if env != nil {
+		ne.Env = *env
+	}
+	s.envs = append(s.envs, ne)
 	if env == nil || env.Commit() == "" || env.Commit() == "unknown" {
 		s.unknown = append(s.unknown, name)
 		line := "**Provenance unknown:** the run recorded no commit or machine (it predates provenance)"

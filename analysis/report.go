@@ -71,12 +71,19 @@ func WriteReportWith(resultsDir, outPath string, opt Options) error {
 	v.Q4, v.ModelTable = answerKeepalives(exps)
 	v.Million = answerMillion(exps)
 	v.Peers1M = peersAtMillion(exps, v.Experiments)
-	v.Env = newEnvView(exps)
-	v.Processors = mixedProcessors(exps)
+	v.Answer = answerParagraph(resultsDir, exps)
+	v.Q1Sum.Table, v.Q1Sum.Notes = q1Table(resultsDir, exps)
+	v.Q2Sum.Table, v.Q2Sum.Notes = q2Table(exps)
+	v.Q3Sum.Table, v.Q3Sum.Notes = q3Table(exps)
+	v.Q4Sum.Table, v.Q4Sum.Notes = q4Table(exps)
+	v.MillionSum.Table, v.MillionSum.Notes = millionTable(exps)
+	v.Details = detailLinks()
 	if v.Robustness, err = newRobustnessView(resultsDir, outDir, stale); err != nil {
 		return err
 	}
 	v.Staleness = stale.summaryLine()
+	v.Env = newEnvView(exps, stale.envs)
+	v.Processors = mixedProcessors(stale.envs)
 	var buf bytes.Buffer
 	if err := reportTemplate.Execute(&buf, v); err != nil {
 		return fmt.Errorf("report template: %w", err)
@@ -88,6 +95,12 @@ func WriteReportWith(resultsDir, outPath string, opt Options) error {
 }
 
 type reportView struct {
+	// The summary (answer.go): the answer, a table per question and one
+	// at a million, and links to the details.
+	Answer                                 string
+	Q1Sum, Q2Sum, Q3Sum, Q4Sum, MillionSum summaryBlock
+	Details                                string
+
 	Results          string
 	CheckRule        string
 	Q1, Q2, Q3, Q4   []string // markdown list items
@@ -102,6 +115,12 @@ type reportView struct {
 	Env              envView
 	Processors       string         // which experiments ran on which processor, when they differ
 	Robustness       robustnessView // results/chaos, results/soak and results/soak-uring (chaos.go)
+}
+
+// summaryBlock is a compact table of the summary and the notes under it.
+type summaryBlock struct {
+	Table table
+	Notes []string
 }
 
 type figureView struct{ Kind, Title, PNG, SVG, Caption string }

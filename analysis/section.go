@@ -78,12 +78,7 @@ func metricsTable(e *Experiment) table {
 	names = append(names, extra...)
 	t := table{Header: append([]string{"metric"}, quoteAll(e.ArmNames())...)}
 	for _, name := range names {
-		m := e.MetricInfo(name)
-		label := name
-		if u := unitOf(e, name); u != "" || m.Better != "" {
-			label += " (" + strings.Join(nonEmpty(u, betterText(m.Better)), ", ") + ")"
-		}
-		row := []string{label}
+		row := []string{metricLabel(e, name)}
 		for _, arm := range e.ArmNames() {
 			if sp, ok := e.Metric(name, arm); ok {
 				row = append(row, FormatSpread(sp, unitOf(e, name), e.Meta.Repeats))
@@ -94,6 +89,16 @@ func metricsTable(e *Experiment) table {
 		t.Rows = append(t.Rows, row)
 	}
 	return t
+}
+
+// metricLabel names a metric's row: its name and which way is better.
+// No unit: every cell carries its own, scaled to its size (a `_us` metric
+// of 3,100 µs reads "3.10 ms"), so a unit in the label would contradict it.
+func metricLabel(e *Experiment, name string) string {
+	if b := e.MetricInfo(name).Better; b != "" {
+		return name + " (" + betterText(b) + ")"
+	}
+	return name
 }
 
 func betterText(b string) string {
