@@ -350,6 +350,9 @@ func (v *robustnessView) addStorm(dir, outDir string, stale *staleness) error {
 		if err != nil {
 			return err
 		}
+		if len(storms) > 1 {
+			p = p.labelled(st.Engine)
+		}
 		v.StormProvenance = append(v.StormProvenance, p)
 	}
 	st := storms[0]

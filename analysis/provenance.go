@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,14 +24,45 @@ import (
 // git cannot tell.
 type ChangedFunc func(commit string) ([]string, error)
 
-// gitChanges asks git in the work tree at repoRoot.
-func gitChanges(repoRoot string) ChangedFunc {
-	return func(commit string) ([]string, error) { return provenance.ChangedSince(repoRoot, commit) }
+// gitChanges asks git in the work tree that holds dir, else the one that
+// holds the current directory (results kept outside the repository): at
+// its top, since git compares only what lies under the directory it runs in.
+func gitChanges(dir string) ChangedFunc {
+	root, err := toplevel(dir)
+	if err != nil {
+		root, err = toplevel(".")
+	}
+	return func(commit string) ([]string, error) {
+		if err != nil {
+			return nil, err
+		}
+		return provenance.ChangedSince(root, commit)
+	}
+}
+
+// toplevel is the top of the git work tree holding dir.
+func toplevel(dir string) (string, error) {
+	cmd := exec.Command("git", "rev-parse", "--show-toplevel")
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("no git work tree at %s (pass -repo): %w", dir, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // provenanceView opens a section: Line always, Stale when the section's
 // code changed after its run or git cannot tell.
 type provenanceView struct{ Line, Stale string }
+
+// labelled names whose provenance it is, for a section with several
+// results ("**Provenance (uring):** …").
+func (v provenanceView) labelled(label string) provenanceView {
+	for _, head := range []string{"**Provenance:**", "**Provenance unknown:**"} {
+		v.Line = strings.Replace(v.Line, head, strings.TrimSuffix(head, ":**")+" ("+label+"):**", 1)
+	}
+	return v
+}
 
 // staleness answers, once per commit, whether results made at that commit
 // are stale; it also counts the sections it marked, for the summary.

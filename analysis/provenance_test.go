@@ -3,6 +3,7 @@ package analysis
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,6 +32,7 @@ func TestProvenanceLine(t *testing.T) {
 	dirty.GitCommit = "abcdef123456-dirty"
 	v = s.describe("exp-2", &dirty, "", "make exp-2")
 	assert.Contains(t, v.Line, "commit `abcdef123456`, not a reference run (code not committed), on AMD EPYC")
+	assert.True(t, strings.HasPrefix(v.labelled("uring").Line, "**Provenance (uring):** commit `abcdef123456`"))
 	assert.Equal(t, "Every section below (2) ran on today's measured code; each opens with its commit, processor and calibration.", s.summaryLine())
 }
 
@@ -102,4 +104,31 @@ func TestWriteReportMarksStaleSections(t *testing.T) {
 	assertHas(t, report, "**1 of 3 sections are stale** (their code changed after they ran: soak)")
 	exp1 := report[strings.Index(report, "## Experiment 1"):]
 	assert.Regexp(t, `^## Experiment 1: Capacity and memory\n\n\*\*Provenance`, exp1, "the provenance line opens the section")
+}
+
+// gitChanges compares at the top of the work tree, whatever directory
+// of it the results are in.
+func TestGitChangesFromTheTopOfTheTree(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	writeFile(t, filepath.Join(dir, "core/core.go"), "package core\n")
+	writeFile(t, filepath.Join(dir, "results/exp-1/meta.json"), "{}")
+	git("add", ".")
+	git("commit", "-qm", "code")
+	first := git("rev-parse", "--short=12", "HEAD")
+	writeFile(t, filepath.Join(dir, "core/core.go"), "package core // changed\n")
+	git("commit", "-qam", "change")
+
+	changed, err := gitChanges(filepath.Join(dir, "results", "exp-1"))(first)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"core/core.go"}, changed)
 }

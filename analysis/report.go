@@ -18,8 +18,9 @@ var reportTemplate = template.Must(template.New("report.tmpl").Parse(reportSourc
 
 // Options are WriteReportWith's choices beyond the directories.
 type Options struct {
-	// RepoRoot is the git work tree whose history says whether a result is
-	// stale; "" is the parent of the results directory.
+	// RepoRoot is in the git work tree whose history says whether a result
+	// is stale; "" is the parent of the results directory (or, when that
+	// is in none, the current directory).
 	RepoRoot string
 	// Changed, when set, replaces asking git in RepoRoot (tests).
 	Changed ChangedFunc
