@@ -160,9 +160,11 @@ func q1Table(resultsDir string, exps []Experiment) (table, []string) {
 			}
 			t.Rows = append(t.Rows, []string{r.Name, r.Value, allows, r.Lift})
 		}
+		from := fmt.Sprintf("The limits are `make limits`'s (results/limits/limits.json, %s, kernel %s)", f.Time, f.Kernel)
 		if len(f.Report.Summary) > 0 {
-			notes = append(notes, f.Report.Summary[0])
+			from += ": " + f.Report.Summary[0]
 		}
+		notes = append(notes, strings.TrimSuffix(from, ".")+".")
 	} else {
 		notes = append(notes, "The limits that bind: not measured yet (run `make limits`).")
 	}
@@ -258,7 +260,12 @@ func q3Table(exps []Experiment) (table, []string) {
 			}
 		}
 	}
-	return t, perConnNotes(e, metric, q3Heading)
+	notes := perConnNotes(e, metric, q3Heading)
+	if p := feeder(exps, schema.FeedPeersAtMillion); p != nil {
+		h := heading(p)
+		notes = append([]string{fmt.Sprintf("The servers at the end of an idle hold: [%s](#%s), `%s_hold` (every connection has read by then).", h, anchor(h), metric)}, notes...)
+	}
+	return t, notes
 }
 
 // conns is the connections an arm held, as a table cell.
