@@ -1,13 +1,20 @@
 # c1m: what does it take for one Linux server to hold a million connections?
 GO      ?= go
 SCALE   ?= full
+# A quick run (SCALE=quick) writes to scratch/ (ignored by git): it never
+# touches the committed results or REPORT.md unless told to (RESULTS=results).
+ifeq ($(SCALE),quick)
+RESULTS ?= scratch/results
+REPORT  ?= scratch/REPORT.md
+else
 RESULTS ?= results
 REPORT  ?= REPORT.md
+endif
 BIN     := bin
 GOFLAGS_BUILD := -trimpath
 PEERS   := netgo gnet nbio
 
-.PHONY: all build test vet fuzz clean report rederive limits tune untune chaos soak $(BIN)/c1m-limits
+.PHONY: all build test vet fuzz clean report rederive limits tune untune chaos soak reproduce $(BIN)/c1m-limits
 
 all: build
 
@@ -40,10 +47,19 @@ untune: $(BIN)/c1m-limits
 test: vet build
 	$(GO) test -count=1 -timeout 10m ./...
 
-# Experiments: make exp-N [SCALE=quick]. Each writes $(RESULTS)/exp-N/ and redraws the report.
+# Experiments: make exp-N [SCALE=quick]. Each writes $(RESULTS)/exp-N/ and redraws the report
+# ($(RESULTS)/.staging/exp-N while it runs: the results are replaced only when the run completes).
 exp-%: build
 	$(GO) run ./experiments/exp$* -scale $(SCALE) -results $(RESULTS)
 	$(MAKE) --no-print-directory report
+
+# The whole notebook on this machine: limits, every experiment, chaos, storm, vanish-scale and
+# the soaks, in sequence with an overall ETA; steps whose committed results are already reference
+# runs of this code on this processor are skipped (REPRODUCE_FLAGS=-all redoes them; -list shows
+# the plan). It commits nothing: make report, read git status, commit.
+REPRODUCE_FLAGS ?=
+reproduce: build
+	$(GO) run ./cmd/c1m-reproduce -results $(RESULTS) -bin $(BIN) $(REPRODUCE_FLAGS)
 
 # Recompute every committed summary.csv from its run's samples and client
 # results with the current derivation (runs nothing), then the report.

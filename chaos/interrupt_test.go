@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"c1m/harness"
 	"c1m/procfs"
 )
 
@@ -22,7 +23,8 @@ var sysctlsTouched = []string{"net.core.somaxconn", "net.ipv4.tcp_max_syn_backlo
 
 // An experiment interrupted by SIGINT at a random point leaves nothing
 // behind: no c1m process, no changed sysctl, no network namespace, and the
-// results it had are written with a note saying the run was cut short.
+// results it had are written, beside the committed ones and not in their
+// place, with a note saying the run was cut short.
 func TestExperimentInterruptedLeavesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs an experiment")
@@ -85,8 +87,9 @@ func TestExperimentInterruptedLeavesNothing(t *testing.T) {
 
 		assert.Empty(t, processesUnder(t, bin), "round %d: c1m processes left running after SIGINT at %v", round, delay)
 		assert.Equal(t, before, snapshot(), "round %d: a sysctl or namespace changed and stayed", round)
-		raw, err := os.ReadFile(filepath.Join(results, "exp-4", "meta.json"))
-		require.NoError(t, err, "round %d: partial results written; output:\n%s", round, log.String())
+		assert.NoDirExists(t, filepath.Join(results, "exp-4"), "round %d: an interrupted run is not put in place of the results", round)
+		raw, err := os.ReadFile(filepath.Join(results, harness.StagingDir, "exp-4", "meta.json"))
+		require.NoError(t, err, "round %d: partial results written to the staging directory; output:\n%s", round, log.String())
 		var meta struct{ Notes []string }
 		require.NoError(t, json.Unmarshal(raw, &meta))
 		if os.Geteuid() == 0 && before["net.core.somaxconn"] != "65535" {

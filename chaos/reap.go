@@ -149,6 +149,7 @@ func RunReap(ctx context.Context, cfg Config) (res schema.ReapResult, err error)
 		}}}
 	res = schema.ReapResult{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, ServerFlags: cfg.Server,
 		Rule: reapRule(sc), Cut: "blackhole qdisc on both ends of the veth pair: every packet dropped, both links up"}
+	res.Env = machine(r.fs, r.logf)
 	if err := os.MkdirAll(cfg.Results, 0o755); err != nil {
 		return res, fmt.Errorf("results directory: %w", err)
 	}

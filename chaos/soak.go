@@ -64,6 +64,7 @@ func RunSoak(ctx context.Context, o SoakOptions) (sum schema.SoakSummary, err er
 		return sum, err
 	}
 	s := &soak{o: o, fs: procfs.New("/"), group: procgroup.New(2), sum: &sum}
+	sum.Env = machine(s.fs, soakLogf)
 	defer s.group.Stop(3 * time.Minute) // every path: SIGTERM, then SIGKILL, by pid
 	if err := s.startServer(ctx); err != nil {
 		return sum, err

@@ -123,6 +123,7 @@ func runStorm(ctx context.Context, cfg Config, sc schema.StormScale, engine stri
 	res = schema.StormResult{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rule: stormRule(sc),
 		FailedBy: map[string]int64{}, DroppedBy: map[string]int64{}, Engine: engine, Notes: append([]string(nil), notes...)}
 	res.TWBuckets, _ = st.fs.Sysctl("net.ipv4.tcp_max_tw_buckets")
+	res.Env = machine(st.fs, st.logf)
 	var rows [][]float64
 	runErr := st.run(ctx, &rows)
 	if st.polls != nil {

@@ -202,7 +202,8 @@ func runSuite(ctx context.Context, cfg Config, engine string) (rep schema.ChaosR
 	if engine == "" {
 		s.engine = serverEngine(cfg.Server)
 	}
-	rep = schema.ChaosReport[client.Result]{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rules: rules(), Engine: s.engine}
+	rep = schema.ChaosReport[client.Result]{Start: time.Now().UTC().Format(time.RFC3339), Quick: cfg.Quick, Scale: sc, Rules: rules(), Engine: s.engine,
+		Env: machine(s.fs, s.logf)}
 	if err := os.MkdirAll(cfg.Results, 0o755); err != nil {
 		return rep, fmt.Errorf("results directory: %w", err)
 	}

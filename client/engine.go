@@ -1,6 +1,7 @@
 package client
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -138,6 +139,17 @@ func newEngine(job *Job, id, loops int, phase *atomic.Int32) *engine {
 }
 
 func (e *engine) global(k int) int { return e.job.Offset + e.id + k*e.stride }
+
+// phase is connection g's offset into each keepalive interval, g×interval/total,
+// in 128 bits: at a 24 h interval the product passes 2^63 from the 106,752nd
+// connection on, and the wrapped phase used to send at once what should wait a day.
+func phase(g, total int, interval int64) int64 {
+	total = max(total, 1)
+	whole, part := g/total, g%total
+	hi, lo := bits.Mul64(uint64(part), uint64(interval))
+	p, _ := bits.Div64(hi, lo, uint64(total)) // hi < total since part < total: no overflow
+	return int64(whole)*interval + int64(p)
+}
 
 func (e *engine) hooks() eventloop.Hooks {
 	return eventloop.Hooks{
@@ -395,7 +407,7 @@ func (e *engine) keepalive(ns int64) time.Duration {
 	abs := ns + e.monoOffset
 	tickEnd := abs - abs%tick + tick - e.monoOffset
 	for budget := tickBudget; budget > 0; budget-- {
-		due := e.cycleStart + int64(e.global(e.cursor))*interval/int64(e.job.Total)
+		due := e.cycleStart + phase(e.global(e.cursor), e.job.Total, interval)
 		if due >= tickEnd {
 			dueAbs := due + e.monoOffset
 			return time.Duration(dueAbs - dueAbs%tick - abs)

@@ -80,6 +80,10 @@ type Arm struct {
 	// Role is what the arm stands for in the summary blocks the
 	// experiment feeds (a server, an engine, a workload).
 	Role Role
+	// Repeats, when more than the experiment's Repeats, is how often this
+	// arm runs (a headline number's arm runs three times, its neighbours
+	// once); the extra repeats come after the interleaved rounds.
+	Repeats int
 	// ServerNetns and ClientNetns run the server and the client inside
 	// these network namespaces ("": the harness's own). Setup creates them.
 	ServerNetns, ClientNetns string

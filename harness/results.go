@@ -23,7 +23,7 @@ func newMeta(e Experiment, o Options, arms []Arm, repeats int, fs procfs.FS) *me
 		Checks: e.Checks, Figures: e.Figures, Feeds: e.Feeds, Start: time.Now().UTC().Format(time.RFC3339), Notes: []string{}}}
 	for _, a := range arms {
 		m.Arms = append(m.Arms, schema.Arm{Name: a.Name, ServerBin: a.ServerBin, ServerFlags: a.Server, ClientFlags: a.Client,
-			Note: a.Note, ClientNice: a.ClientNice, Params: a.Params, Role: a.Role, ServerNetns: a.ServerNetns, ClientNetns: a.ClientNetns})
+			Note: a.Note, ClientNice: a.ClientNice, Params: a.Params, Role: a.Role, ServerNetns: a.ServerNetns, ClientNetns: a.ClientNetns, Repeats: a.Repeats})
 	}
 	m.Env = provenance.Machine(fs)
 	return m

@@ -21,6 +21,7 @@ import (
 	"c1m/netns"
 	"c1m/procfs"
 	"c1m/procgroup"
+	"c1m/schema"
 )
 
 // Options are the command-line settings every experiment shares.
@@ -80,12 +81,16 @@ func Run(ctx context.Context, e Experiment, o Options) (err error) {
 	}
 	defer unlock()
 	fs := procfs.New(o.Root)
+	// The run writes a staging directory and replaces the experiment's
+	// results whole, only when it completes: an interrupted or failed run
+	// leaves the committed results as they were, and no file of an older
+	// run mixes into a new one.
 	dir := filepath.Join(o.Results, fmt.Sprintf("exp-%d", e.Number))
-	// A run replaces the experiment's results whole: no file of an older run may mix in.
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("clearing %s: %w", dir, err)
+	staging := filepath.Join(o.Results, StagingDir, fmt.Sprintf("exp-%d", e.Number))
+	if err := os.RemoveAll(staging); err != nil {
+		return fmt.Errorf("clearing %s: %w", staging, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(staging, 0o755); err != nil {
 		return fmt.Errorf("results directory: %w", err)
 	}
 	arms := e.Arms(o.Scale)
@@ -116,49 +121,105 @@ func Run(ctx context.Context, e Experiment, o Options) (err error) {
 		}
 	}
 	var rows []summaryRow
+	runs := schedule(arms, repeats)
+	total := len(runs)
+	prog := &progress{logf: logf, start: time.Now(), runs: total, expected: expectFrom(dir, o.Scale.Name)}
 	defer func() {
 		meta.End = time.Now().UTC().Format(time.RFC3339)
 		if ctx.Err() != nil {
-			meta.note("interrupted after %d of %d runs: partial results", len(rows), len(arms)*repeats)
+			meta.note("interrupted after %d of %d runs: partial results", len(rows), total)
 		}
-		if werr := writeResults(dir, meta, e.Metrics, rows); werr != nil && err == nil {
+		if werr := writeResults(staging, meta, e.Metrics, rows); werr != nil && err == nil {
 			err = werr
+		}
+		if err != nil || ctx.Err() != nil {
+			logf("partial results in %s; %s is left as it was", staging, dir)
+			return
+		}
+		if rerr := replaceDir(dir, staging); rerr != nil {
+			err = rerr
+			return
 		}
 		logf("results in %s", dir)
 	}()
-	total := len(arms) * repeats
-	for rep := 1; rep <= repeats; rep++ {
-		for _, arm := range arms {
+	for _, run := range runs {
+		arm, rep := run.arm, run.rep
+		if ctx.Err() != nil {
+			return nil
+		}
+		prog.begin(len(rows)+1, arm, rep)
+		m, rerr := runArm(ctx, e, o, fs, staging, arm, rep, prog)
+		meta.noteServerProblem(staging, arm.Name, rep) // on every path: a failed run's log says most
+		meta.Runs = append(meta.Runs, schema.RunTime{Arm: arm.Name, Rep: rep, Seconds: time.Since(prog.runStart).Round(time.Second).Seconds()})
+		if rerr != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			logf("run %d/%d: arm %s, repeat %d", len(rows)+1, total, arm.Name, rep)
-			m, rerr := runArm(ctx, e, o, fs, dir, arm, rep, logf)
-			meta.noteServerProblem(dir, arm.Name, rep) // on every path: a failed run's log says most
-			if rerr != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("arm %s repeat %d: %w", arm.Name, rep, rerr)
-			}
-			rows = append(rows, summaryRow{Arm: arm.Name, Rep: rep, Metrics: m})
+			return fmt.Errorf("arm %s repeat %d: %w", arm.Name, rep, rerr)
 		}
+		rows = append(rows, summaryRow{Arm: arm.Name, Rep: rep, Metrics: m})
 	}
 	return nil
 }
 
+// scheduled is one run of an arm.
+type scheduled struct {
+	arm Arm
+	rep int
+}
+
+// schedule orders the runs: every arm once, then every arm again, so a
+// drift of the machine spreads over all arms; an arm with more Repeats
+// than the experiment's runs on in the later rounds.
+func schedule(arms []Arm, repeats int) []scheduled {
+	rounds := repeats
+	for _, a := range arms {
+		rounds = max(rounds, a.Repeats)
+	}
+	var out []scheduled
+	for rep := 1; rep <= rounds; rep++ {
+		for _, a := range arms {
+			if rep <= max(a.Repeats, repeats) {
+				out = append(out, scheduled{a, rep})
+			}
+		}
+	}
+	return out
+}
+
+// StagingDir, under the results root, holds runs under way (and the
+// partial results of one that failed or was interrupted).
+const StagingDir = ".staging"
+
+// replaceDir puts the completed run in staging in place of dir.
+func replaceDir(dir, staging string) error {
+	old := dir + ".old"
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("clearing %s: %w", old, err)
+	}
+	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("moving the old results aside: %w", err)
+	}
+	if err := os.Rename(staging, dir); err != nil {
+		return fmt.Errorf("the new results stay in %s: %w", staging, err)
+	}
+	return os.RemoveAll(old)
+}
+
 // runArm starts the server, then the client, samples until the client
 // ends, and stops both. It returns the run's metrics.
-func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir string, arm Arm, rep int, logf func(string, ...any)) (map[string]float64, error) {
+func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir string, arm Arm, rep int, prog *progress) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(e.ArmTimeout, 10*time.Minute))
 	defer cancel()
+	prog.at(phaseQuiet, "")
 	waitQuiet(ctx, fs, 75*time.Second)
 	env, err := setUp(ctx, arm)
 	if err != nil {
 		return nil, err
 	}
 	defer env.finish() // every path; on success it already ran, after the processes stopped
-	r, err := startRun(fs, dir, arm, rep, o, logf)
+	prog.at(phaseStart, "")
+	r, err := startRun(fs, dir, arm, rep, o, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +234,7 @@ func runArm(ctx context.Context, e Experiment, o Options, fs procfs.FS, dir stri
 	if err != nil {
 		return nil, err
 	}
+	prog.at(phaseTeardown, "stopping the server")
 	r.group.Stop(stopGrace)
 	envMetrics, err := env.finish()
 	if err != nil {
@@ -235,7 +297,7 @@ func (env *armEnv) finish() (map[string]float64, error) {
 type armRun struct {
 	o                          Options
 	arm                        Arm
-	logf                       func(string, ...any)
+	prog                       *progress
 	group                      *procgroup.Group
 	s                          *sampler
 	statsAddr                  string
@@ -247,7 +309,7 @@ type armRun struct {
 
 // startRun prepares the run's sampler and takes its first sample: the
 // machine before the server starts.
-func startRun(fs procfs.FS, dir string, arm Arm, rep int, o Options, logf func(string, ...any)) (*armRun, error) {
+func startRun(fs procfs.FS, dir string, arm Arm, rep int, o Options, prog *progress) (*armRun, error) {
 	statsAddr, err := FreeAddr()
 	if err != nil {
 		return nil, err
@@ -255,7 +317,7 @@ func startRun(fs procfs.FS, dir string, arm Arm, rep int, o Options, logf func(s
 	s := &sampler{fs: fs, statsURL: "http://" + statsAddr + "/stats?workers=0", http: statsClient(arm.ServerNetns)}
 	_, slabErr := fs.Slabinfo()
 	s.slabOK = slabErr == nil
-	r := &armRun{o: o, arm: arm, logf: logf, group: procgroup.New(2), s: s, statsAddr: statsAddr, t0: time.Now(),
+	r := &armRun{o: o, arm: arm, prog: prog, group: procgroup.New(2), s: s, statsAddr: statsAddr, t0: time.Now(),
 		srvLog:     runFile(dir, "server", arm.Name, rep, "log"),
 		cliLog:     runFile(dir, "client", arm.Name, rep, "log"),
 		clientJSON: runFile(dir, "client", arm.Name, rep, "json")}
@@ -308,6 +370,7 @@ func (r *armRun) startClient() error {
 func (r *armRun) sampleUntilClientEnds(ctx context.Context) (clientErr, err error) {
 	tick := time.NewTicker(r.o.Interval)
 	defer tick.Stop()
+	target := connsTarget(r.arm.Client)
 	for done := false; !done; {
 		select {
 		case ex := <-r.group.Exits():
@@ -318,14 +381,15 @@ func (r *armRun) sampleUntilClientEnds(ctx context.Context) (clientErr, err erro
 		case <-ctx.Done():
 			// Time is up or we were interrupted: the client still writes its
 			// result, which takes a while with a million sockets to close.
-			r.logf("arm %s: %v: stopping the client", r.arm.Name, context.Cause(ctx))
+			r.prog.logf("arm %s: %v: stopping the client", r.arm.Name, context.Cause(ctx))
 			r.cli.Process.Signal(syscall.SIGTERM)
 			waitExit(r.group, r.s.clientPid, stopGrace)
 			done = true
 		case <-tick.C:
 			row := r.s.take(r.t0)
 			r.rows = append(r.rows, row)
-			r.logf("arm %s: %.0fs: %.0f connections on the server, slab %.0f MiB", r.arm.Name, row["t_s"], row["conns_server"], row["slab_bytes"]/(1<<20))
+			r.prog.at(phaseOf(row["conns_server"], target),
+				fmt.Sprintf("%.0f connections on the server, slab %.0f MiB", row["conns_server"], row["slab_bytes"]/(1<<20)))
 		}
 	}
 	r.s.clientPid = 0

@@ -25,11 +25,18 @@ import (
 // commit that touches one of them makes older results stale.
 var NotMeasured = []string{"results", "REPORT.md", "README.md", "analysis", "cmd/c1m-report", ".ci", ".gitignore"}
 
+// NotMeasuredGlobs are the tests and their data: they check the code, they
+// are not built into what a run executes.
+var NotMeasuredGlobs = []string{"**/*_test.go", "**/testdata/**"}
+
 // pathspec is "everything but NotMeasured", as git pathspec arguments.
 func pathspec() []string {
 	spec := []string{"--", "."}
 	for _, p := range NotMeasured {
 		spec = append(spec, ":(exclude)"+p)
+	}
+	for _, g := range NotMeasuredGlobs {
+		spec = append(spec, ":(exclude,glob)"+g)
 	}
 	return spec
 }

@@ -44,6 +44,8 @@ func TestResultsAndReportDoNotMoveTheCommit(t *testing.T) {
 	write(t, dir, "results/exp-1/meta.json", "{}\n")
 	write(t, dir, "analysis/a.go", "package analysis\n")
 	write(t, dir, "REPORT.md", "# r\n")
+	write(t, dir, "core/core_test.go", "package core\n")
+	write(t, dir, "core/testdata/fuzz/seed", "x\n")
 	run("add", ".")
 	run("commit", "-qm", "results")
 	later, err := Of(dir)

@@ -101,7 +101,9 @@ type ScenarioOutcome struct {
 // import: the suite writes it whole (ChaosReport[client.Result]), a reader
 // takes the totals it quotes (ReadChaosReport: PopulationTotals).
 type ChaosReport[Pop any] struct {
-	Start       string            `json:"start"`
+	Start string `json:"start"`
+	// Env is the machine and the code the run measured (package provenance).
+	Env         Env               `json:"env,omitzero"`
 	End         string            `json:"end"`
 	Quick       bool              `json:"quick"`
 	Scale       ChaosScale        `json:"scale"`
@@ -229,7 +231,9 @@ type StormScale struct {
 
 // StormResult is storm.json.
 type StormResult struct {
-	Start       string     `json:"start"`
+	Start string `json:"start"`
+	// Env is the machine and the code the run measured (package provenance).
+	Env         Env        `json:"env,omitzero"`
 	End         string     `json:"end"`
 	Quick       bool       `json:"quick"`
 	Scale       StormScale `json:"scale"`
@@ -434,8 +438,10 @@ func SoakDir(engine string) string {
 
 // SoakSummary is results/soak/summary.json (results/soak-uring/ for uring).
 type SoakSummary struct {
-	Engine      string   `json:"engine,omitempty"` // epoll or uring; absent in a soak before engines (EngineName: epoll)
-	Start       string   `json:"start"`
+	Engine string `json:"engine,omitempty"` // epoll or uring; absent in a soak before engines (EngineName: epoll)
+	Start  string `json:"start"`
+	// Env is the machine and the code the run measured (package provenance).
+	Env         Env      `json:"env,omitzero"`
 	End         string   `json:"end"`
 	DurationS   float64  `json:"duration_s"`
 	Conns       int      `json:"conns"`

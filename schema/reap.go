@@ -68,7 +68,9 @@ type ReapArm struct {
 
 // ReapResult is reap.json.
 type ReapResult struct {
-	Start       string    `json:"start"`
+	Start string `json:"start"`
+	// Env is the machine and the code the run measured (package provenance).
+	Env         Env       `json:"env,omitzero"`
 	End         string    `json:"end"`
 	Quick       bool      `json:"quick"`
 	Scale       ReapScale `json:"scale"`

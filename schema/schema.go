@@ -30,10 +30,21 @@ type Meta struct {
 	Env   Env      `json:"env"`
 	Start string   `json:"start"`
 	End   string   `json:"end"`
+	// Runs is how long each run (an arm's repeat) took, wall time from
+	// waiting for the previous run's sockets to the last sample: the next
+	// run of the experiment shows it as the expected time.
+	Runs []RunTime `json:"runs,omitempty"`
 	// ServerProblems are what the servers' logs said went wrong: the last
 	// such line of each run that has one.
 	ServerProblems []ServerProblem `json:"server_problems,omitempty"`
 	Notes          []string        `json:"notes"`
+}
+
+// RunTime is one run's wall time.
+type RunTime struct {
+	Arm     string  `json:"arm"`
+	Rep     int     `json:"rep"`
+	Seconds float64 `json:"seconds"`
 }
 
 // The blocks of the report's summary an experiment can feed (Meta.Feeds).
@@ -91,6 +102,9 @@ type Arm struct {
 	Role        Role   `json:"role,omitzero"`
 	ServerNetns string `json:"server_netns,omitempty"`
 	ClientNetns string `json:"client_netns,omitempty"`
+	// Repeats, when more than the experiment's, is how often this arm
+	// runs: the arms a headline number comes from run three times.
+	Repeats int `json:"repeats,omitempty"`
 }
 
 // Role is what an arm stands for in the report's summary, declared by its

@@ -10,14 +10,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strings"
 	"time"
 
 	"c1m/calibrate"
 	"c1m/limits"
 	"c1m/procfs"
+	"c1m/provenance"
 	"c1m/schema"
 )
 
@@ -104,14 +103,10 @@ func run() error {
 	return err
 }
 
-// machineOf is the processor, kernel and calibration the limits were found
-// with (the calibration skipped when budget is 0, or reported when it fails).
+// machineOf is the processor, kernel, code and calibration the limits were
+// found with (the calibration skipped when budget is 0, or reported when it fails).
 func machineOf(fs procfs.FS, budget time.Duration) schema.Env {
-	env := schema.Env{CPUs: runtime.NumCPU()}
-	if kernel, err := os.ReadFile(filepath.Join(fs.Root, "proc/sys/kernel/osrelease")); err == nil {
-		env.Kernel = strings.TrimSpace(string(kernel))
-	}
-	env.CPUModel, _ = fs.CPUModel() // not every architecture names its model
+	env := provenance.Machine(fs)
 	if budget > 0 {
 		c, err := calibrate.Measure(budget)
 		if err != nil {
@@ -129,11 +124,13 @@ type saved struct {
 	CPUModel    string             `json:"cpu_model,omitempty"`
 	Calibration schema.Calibration `json:"calibration,omitzero"`
 	Report      limits.Report      `json:"report"`
+	// Env is the machine and the code (package provenance).
+	Env schema.Env `json:"env"`
 }
 
 func saveReport(dir string, rep limits.Report, machine schema.Env) error {
 	b, err := json.MarshalIndent(saved{Time: time.Now().UTC().Format(time.RFC3339), Kernel: machine.Kernel,
-		CPUModel: machine.CPUModel, Calibration: machine.Calibration, Report: rep}, "", "  ")
+		CPUModel: machine.CPUModel, Calibration: machine.Calibration, Report: rep, Env: machine}, "", "  ")
 	if err != nil {
 		return err
 	}

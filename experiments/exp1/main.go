@@ -31,7 +31,8 @@ func main() {
 					Client: append(client, "-interval", "24h"), Note: "idle: the holder never reads, so no keepalive is sent"},
 			}
 		},
-		Repeats: func(harness.Scale) int { return 1 },
+		// Three at full scale: bytes per connection are a headline number.
+		Repeats: func(s harness.Scale) int { return s.Pick(3, 1) },
 		Feeds:   []string{schema.FeedCapacity},
 		// A deep accept queue so a fast ramp is queued, not dropped; TCP
 		// memory (pages) past the default limit, which 1M keepalive

@@ -51,7 +51,7 @@ func main() {
 		Number: 10,
 		Title:  "Past the fd cap: prefork vs fd tables",
 		Question: "RLIMIT_NOFILE caps one fd table at 20,000 here. Past it, should the server run several processes sharing the ports " +
-			"with SO_REUSEPORT (prefork) or one process whose workers own private fd tables fed over SCM_RIGHTS (fdtables)? " +
+			"with SO_REUSEPORT (prefork) or one process whose workers each own a private fd table (fdtables)? " +
 			"Which costs less memory per connection, ramps faster, answers sooner and echoes more?",
 		Hypothesis: "Kernel memory per connection is the same (the same sockets); fdtables uses less user memory per connection, " +
 			"since each of prefork's ~50 processes (at 1M) carries a Go runtime and heap of its own: server_bytes_per_conn (the whole " +

@@ -56,8 +56,8 @@ func main() {
 			"(reuseport, exclusive) fills 1M in at most two thirds of scm's time and at no more server CPU per connection; once the hop is " +
 			"gone the machine (client and kernel) is the limit, so the three are within noise of each other; kernel memory per connection " +
 			"does not depend on the design.",
-		Factor: "-dispatch scm|scm-batch|reuseport|exclusive under -strategy fdtables, -max-conns 1M, 20 ports (and an arm uring, " +
-			"-engine uring, where the io_uring engine was ready at the run); client unthrottled with -quiet-ramp. Arms are DESIGN.N.",
+		Factor: "-dispatch scm|scm-batch|reuseport|exclusive under -strategy fdtables, -max-conns 1M, 20 ports (the epoll engine's " +
+			"dispatch designs; experiment 13 compares io_uring); client unthrottled with -quiet-ramp. Arms are DESIGN.N.",
 		Metrics: harness.Metrics("conns", "established", "server_ramp_s", "accept_rate", "connect_rate", "server_cpu_us_per_conn",
 			"kernel_bytes_per_conn", "dispatch_p50_us", "dispatch_p99_us", "listen_overflows", "client_cpu_s"),
 		Arms:    arms,

@@ -75,6 +75,8 @@ func arms(s harness.Scale) []harness.Arm {
 				Role: harness.Role{Server: srv, Workload: w.role}}
 			if srv != "core" {
 				a.ServerBin = "c1m-peer-" + srv
+			} else {
+				a.Repeats = s.Pick(3, 1) // the core's figures are the summary's headline numbers
 			}
 			out = append(out, a)
 		}
@@ -116,7 +118,7 @@ func main() {
 		Factor: "the server: the core (bin/c1m-server -max-conns 1000000 -ports 20, its default strategy) or a peer " +
 			"(bin/c1m-peer-gnet, -nbio, -netgo with the same flags, each past one fd table as SO_REUSEPORT processes); arms are " +
 			"SERVER.WORKLOAD: idle-1m (1M connections, a keepalive every 60 s) and keepalive-1m (every 30 s), each an unthrottled " +
-			"quiet ramp then a 60 s hold, the client niced (10) to stand in for remote machines. One repeat; an arm that does " +
+			"quiet ramp then a 60 s hold, the client niced (10) to stand in for remote machines. The core's arms run three times (the summary quotes their medians), the peers' once; an arm that does " +
 			"not reach 1M within the arm timeout keeps its row with what it reached.",
 		Metrics: slices.Concat(
 			harness.Metrics("conns", "established", "server_ramp_s", "accept_rate", "server_user_bytes_per_conn",
