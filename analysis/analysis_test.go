@@ -246,9 +246,9 @@ func TestWriteReport(t *testing.T) {
 		// Experiment sections.
 		"## Experiment 1: Capacity and memory",
 		"| `core` | `-max-conns 1000000` | `-conns 1000 -interval 1s` | the epoll core |",
-		"| kernel_bytes_per_conn (B, lower is better) | 4,912 B [4,890–4,950] | 4,700 B [4,650–4,720] |",
-		"| server_user_bytes_per_conn (B, lower is better) | not measured | not measured |",
-		"| connect_per_sec (conn/s, higher is better) | 25,000 conn/s [24,000–26,000] | 30,000 conn/s [29,000–31,000] |",
+		"| kernel_bytes_per_conn (lower is better) | 4,912 B [4,890–4,950] | 4,700 B [4,650–4,720] |",
+		"| server_user_bytes_per_conn (lower is better) | not measured | not measured |",
+		"| connect_per_sec (higher is better) | 25,000 conn/s [24,000–26,000] | 30,000 conn/s [29,000–31,000] |",
 		"| `core` | 3 | 1,000 | 0.05 s | 40 µs | 250 µs | 90 µs | 300 µs | 1.23 ms | 5 ms | 12 ms | 30,000 | 0 | 0 |",
 		"| `holder` | 1 | 998 | 0.03 s | 35 µs | 200 µs | – | – | – | – | – | 0 | 0 | 0 |",
 		"![Memory per connection](results/exp-1/fig-series-kernel_bytes_per_conn-server_user_bytes_per_conn.png)",
@@ -263,10 +263,11 @@ func TestWriteReport(t *testing.T) {
 		"- Not drawn: timeline figure",
 		"- not root: ran at reduced scale",
 		// The machine of each experiment, and the summary's warning that they differ.
-		"Machine: Test CPU @ 2.0GHz × 2 CPUs, Linux 6.18.0; calibration not measured.",
-		"Machine: Other CPU × 2 CPUs, Linux 6.18.0; system call 1.1 µs, context switch 4.3 µs between threads, 9.9 µs between processes (half a pipe round trip on one CPU; unpinned threads' round trip 12 µs), loopback echo round trip 14 µs.",
-		"The experiments below ran on more than one processor: Test CPU @ 2.0GHz × 2 (exp-1); Other CPU × 2 (exp-2); not recorded (exp-7).",
-		"| CPU | Test CPU @ 2.0GHz × 2 (exp-1); Other CPU × 2 (exp-2); not recorded (exp-7) |",
+		"on Test CPU @ 2.0GHz × 2 CPUs, Linux 6.18.0; calibration not measured.",
+		"on Other CPU × 2 CPUs, Linux 6.18.0; system call 1.1 µs, context switch 4.3 µs between threads, 9.9 µs between processes (half a pipe round trip on one CPU; unpinned threads' round trip 12 µs), loopback echo round trip 14 µs.",
+		"The results below ran on more than one processor: Test CPU @ 2.0GHz × 2 (exp-1); Other CPU × 2 (exp-2); not recorded (exp-7).",
+		"|  | Test CPU @ 2.0GHz × 2 | Other CPU × 2 | not recorded |",
+		"| sections | exp-1 | exp-2 | exp-7 |",
 		"| calibration | not measured |",
 		// Environment.
 		"| net.core.somaxconn | 4,096 | exp-2: 128 |",

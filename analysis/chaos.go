@@ -31,18 +31,20 @@ type robustnessView struct {
 	ChaosRules  []string
 	ChaosNotes  []string
 
-	StormRan     bool
-	StormSetup   string
-	StormVerdict string
-	Storm        table
-	StormNotes   []string
-	StormFigures []figureView
+	StormRan        bool
+	StormProvenance []provenanceView // one per storm file
+	StormSetup      string
+	StormVerdict    string
+	Storm           table
+	StormNotes      []string
+	StormFigures    []figureView
 
-	ReapRan     bool
-	ReapSetup   string
-	ReapVerdict string
-	Reap        table
-	ReapNotes   []string
+	ReapRan        bool
+	ReapProvenance provenanceView
+	ReapSetup      string
+	ReapVerdict    string
+	Reap           table
+	ReapNotes      []string
 
 	Soaks []soakView // one per engine that ran, in schema.SoakEngines' order
 }
@@ -50,6 +52,7 @@ type robustnessView struct {
 // soakView is one soak's part of the section.
 type soakView struct {
 	Engine, Dir    string // Dir: results/soak or results/soak-ENGINE, from the report
+	Provenance     provenanceView
 	Setup, Verdict string
 	Table          table
 	Figures        []figureView
@@ -57,19 +60,19 @@ type soakView struct {
 
 // newRobustnessView reads resultsDir/chaos and the soaks' directories; a
 // missing directory is a section saying it has not run, not an error.
-func newRobustnessView(resultsDir, outDir string) (robustnessView, error) {
+func newRobustnessView(resultsDir, outDir string, stale *staleness) (robustnessView, error) {
 	var v robustnessView
-	if err := v.addChaos(filepath.Join(resultsDir, "chaos")); err != nil {
+	if err := v.addChaos(filepath.Join(resultsDir, "chaos"), stale); err != nil {
 		return v, err
 	}
-	if err := v.addStorm(filepath.Join(resultsDir, "chaos"), outDir); err != nil {
+	if err := v.addStorm(filepath.Join(resultsDir, "chaos"), outDir, stale); err != nil {
 		return v, err
 	}
-	if err := v.addReap(filepath.Join(resultsDir, "chaos")); err != nil {
+	if err := v.addReap(filepath.Join(resultsDir, "chaos"), stale); err != nil {
 		return v, err
 	}
 	for _, engine := range schema.SoakEngines {
-		if err := v.addSoak(resultsDir, schema.SoakDir(engine), outDir); err != nil {
+		if err := v.addSoak(resultsDir, schema.SoakDir(engine), outDir, stale); err != nil {
 			return v, err
 		}
 	}
@@ -89,6 +92,7 @@ func readRun[T any](read func(dir string) (T, error), dir string) (res T, ran bo
 // chaosSuiteView is the suite's run on one engine: its setup, verdict
 // and a row per scenario.
 type chaosSuiteView struct {
+	Provenance     provenanceView
 	Setup, Verdict string
 	Table          table
 }
@@ -96,7 +100,7 @@ type chaosSuiteView struct {
 // addChaos renders the suite's runs (chaos.json, chaos-uring.json), a
 // table each under its engine's name; rules once (their union), notes
 // under their engine's name when more than one ran.
-func (v *robustnessView) addChaos(dir string) error {
+func (v *robustnessView) addChaos(dir string, stale *staleness) error {
 	reps, ran, err := readRun(schema.ReadChaosReports, dir)
 	if !ran {
 		return err
@@ -105,6 +109,10 @@ func (v *robustnessView) addChaos(dir string) error {
 	rules := map[string]string{}
 	for _, rep := range reps {
 		suite, notes := chaosSuite(rep)
+		file, _ := schema.ChaosFiles(rep.Engine)
+		if suite.Provenance, err = stale.describeFile("chaos on "+rep.EngineName(), filepath.Join(dir, file), rep.Start, "make chaos"); err != nil {
+			return err
+		}
 		v.ChaosSuites = append(v.ChaosSuites, suite)
 		for _, note := range notes {
 			if len(reps) > 1 {
@@ -201,13 +209,16 @@ var soakEngineNote = map[string]string{
 }
 
 // addSoak renders the soak in resultsDir/name, when it ran.
-func (v *robustnessView) addSoak(resultsDir, name, outDir string) error {
+func (v *robustnessView) addSoak(resultsDir, name, outDir string, stale *staleness) error {
 	dir := filepath.Join(resultsDir, name)
 	s, ran, err := readRun(schema.ReadSoakSummary, dir)
 	if !ran {
 		return err
 	}
 	sv := soakView{Engine: s.EngineName(), Dir: link(outDir, dir)}
+	if sv.Provenance, err = stale.describeFile(name, filepath.Join(dir, schema.SoakSummaryFile), s.Start, "make soak"); err != nil {
+		return err
+	}
 	sv.Setup = fmt.Sprintf("%s to %s (%s in all): %s connections from `c1m-client -churn %s` (closing and reopening that many idle connections per second once all were open), a keepalive on each every %s; sampled every few seconds.",
 		orDash(s.Start), orDash(s.End), FormatQuantity(s.DurationS, "s"), numfmt.Number(float64(s.Conns)), strconv.FormatFloat(s.ChurnPerS, 'g', -1, 64), FormatQuantity(s.IntervalS, "s"))
 	if note := soakEngineNote[sv.Engine]; note != "" {
@@ -327,12 +338,23 @@ func sumValues(m map[string]int64) int64 {
 // addStorm renders the reconnect storms (results/chaos/storm-ENGINE.json
 // and .csv, one column and one line per engine; or an older run's
 // storm.json and storm.csv alone).
-func (v *robustnessView) addStorm(dir, outDir string) error {
+func (v *robustnessView) addStorm(dir, outDir string, stale *staleness) error {
 	storms, ran, err := readRun(schema.ReadStorms, dir)
 	if !ran {
 		return err
 	}
 	v.StormRan = true
+	for _, st := range storms {
+		file, _ := schema.StormFiles(st.Engine)
+		p, err := stale.describeFile(strings.TrimSpace("storm "+st.Engine), filepath.Join(dir, file), st.Start, "make chaos")
+		if err != nil {
+			return err
+		}
+		if len(storms) > 1 {
+			p = p.labelled(st.Engine)
+		}
+		v.StormProvenance = append(v.StormProvenance, p)
+	}
 	st := storms[0]
 	scale := "full"
 	if st.Quick {
@@ -637,12 +659,15 @@ func stormFigure(s *Samples, dir string) (FigureFile, error) {
 
 // addReap renders "peers vanish at scale" (results/chaos/reap.json): one
 // column per arm.
-func (v *robustnessView) addReap(dir string) error {
+func (v *robustnessView) addReap(dir string, stale *staleness) error {
 	rp, ran, err := readRun(schema.ReadReap, dir)
 	if !ran {
 		return err
 	}
 	v.ReapRan = true
+	if v.ReapProvenance, err = stale.describeFile("vanish-scale", filepath.Join(dir, schema.ReapFile), rp.Start, "make chaos CHAOS_FLAGS='-only vanish-scale'"); err != nil {
+		return err
+	}
 	scale := "full"
 	if rp.Quick {
 		scale = "quick"

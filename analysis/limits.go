@@ -33,19 +33,19 @@ type limitsFile struct {
 }
 
 // limitsAnswer reads results/limits/limits.json: its conclusions as list
-// items and its rows as a table. Without the file it says how to make it.
-func limitsAnswer(resultsDir string) ([]string, table, error) {
-	path := filepath.Join(resultsDir, "limits", "limits.json")
-	b, err := os.ReadFile(path)
+// items, its rows as a table and where it came from. Without the file it
+// says how to make it.
+func limitsAnswer(resultsDir string, stale *staleness) ([]string, table, provenanceView, error) {
+	f, err := readLimits(resultsDir)
 	if os.IsNotExist(err) {
-		return []string{"The table of every limit on this machine: not measured yet (run `make limits`)."}, table{}, nil
+		return []string{"The table of every limit on this machine: not measured yet (run `make limits`)."}, table{}, provenanceView{}, nil
 	}
 	if err != nil {
-		return nil, table{}, err
+		return nil, table{}, provenanceView{}, err
 	}
-	var f limitsFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, table{}, fmt.Errorf("%s: %w", path, err)
+	prov, err := stale.describeFile("limits", limitsPath(resultsDir), f.Time, "make limits")
+	if err != nil {
+		return nil, table{}, provenanceView{}, err
 	}
 	out := []string{fmt.Sprintf("`make limits` (results/limits/limits.json, %s, kernel %s) for a target of %s connections:",
 		f.Time, f.Kernel, numfmt.Number(float64(f.Report.Target)))}
@@ -62,5 +62,21 @@ func limitsAnswer(resultsDir string) ([]string, table, error) {
 		}
 		t.Rows = append(t.Rows, []string{r.Name, r.Value, allows, r.Kind, binds, r.Lift})
 	}
-	return out, t, nil
+	return out, t, prov, nil
+}
+
+func limitsPath(resultsDir string) string { return filepath.Join(resultsDir, "limits", "limits.json") }
+
+// readLimits loads results/limits/limits.json (an error satisfying
+// os.IsNotExist when `make limits` has not run).
+func readLimits(resultsDir string) (limitsFile, error) {
+	var f limitsFile
+	b, err := os.ReadFile(limitsPath(resultsDir))
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%s: %w", limitsPath(resultsDir), err)
+	}
+	return f, nil
 }

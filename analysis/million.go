@@ -7,6 +7,8 @@ package analysis
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -20,6 +22,7 @@ const answeredInFull = 0.99
 
 // millionArm is one hold arm of an engine at a million.
 type millionArm struct {
+	name     string
 	interval time.Duration
 	offered  float64
 	share    float64
@@ -29,12 +32,9 @@ type millionArm struct {
 	full     bool
 }
 
-func answerMillion(exps []Experiment) []string {
-	const what = "How long 1,000,000 connections take to fill, and the highest keepalive rate answered in full there"
-	e := feeder(exps, schema.FeedEnginesAtMillion)
-	if e == nil {
-		return []string{notMeasured(what, schema.FeedEnginesAtMillion)}
-	}
+// holdArms are the hold arms of e (the engines-at-million experiment) by
+// the engine their role declares.
+func holdArms(e *Experiment) map[string][]millionArm {
 	byEngine := map[string][]millionArm{}
 	for _, arm := range e.ArmNames() {
 		role := e.ArmRole(arm)
@@ -47,7 +47,7 @@ func answerMillion(exps []Experiment) []string {
 		if !ok1 || !ok2 {
 			continue
 		}
-		a := millionArm{interval: time.Duration(iv.Median * float64(time.Second)), offered: offered.Median}
+		a := millionArm{name: arm, interval: time.Duration(iv.Median * float64(time.Second)), offered: offered.Median}
 		if s, ok := e.Metric("echo_share", arm); ok {
 			a.share = s.Median
 		}
@@ -60,22 +60,50 @@ func answerMillion(exps []Experiment) []string {
 		if l, ok := e.Metric("unanswered_at_close", arm); ok {
 			a.late = l.Median
 		}
-		timeouts, _ := e.Metric("timeouts", arm)
-		mismatched, _ := e.Metric("mismatched", arm)
-		a.full = a.share >= answeredInFull && timeouts.Median == 0 && mismatched.Median == 0
+		a.full = inFull(e, arm)
 		byEngine[engine] = append(byEngine[engine], a)
 	}
+	for _, arms := range byEngine {
+		sort.SliceStable(arms, func(i, j int) bool { return arms[i].offered < arms[j].offered })
+	}
+	return byEngine
+}
+
+// inFull says whether an arm answered its keepalives in full: at least
+// answeredInFull of them (median over repeats), no time-out, no mismatch.
+func inFull(e *Experiment, arm string) bool {
+	share, ok := e.Metric("echo_share", arm)
+	timeouts, _ := e.Metric("timeouts", arm)
+	mismatched, _ := e.Metric("mismatched", arm)
+	return ok && share.Median >= answeredInFull && timeouts.Median == 0 && mismatched.Median == 0
+}
+
+// bestInFull is the fastest of arms (sorted by offered rate) answered in
+// full, nil when none was, and the next faster arm, nil when none.
+func bestInFull(arms []millionArm) (best, next *millionArm) {
+	for i := range arms {
+		if arms[i].full {
+			best, next = &arms[i], nil
+		} else if best != nil && next == nil {
+			next = &arms[i]
+		}
+	}
+	return best, next
+}
+
+func answerMillion(exps []Experiment) []string {
+	const what = "How long 1,000,000 connections take to fill, and the highest keepalive rate answered in full there"
+	e := feeder(exps, schema.FeedEnginesAtMillion)
+	if e == nil {
+		return []string{notMeasured(what, schema.FeedEnginesAtMillion)}
+	}
+	byEngine := holdArms(e)
 	if len(byEngine) == 0 {
 		return []string{fmt.Sprintf("%s: experiment %d has no hold-1M arm with a measured hold.", what, e.Meta.Number)}
 	}
-	engines := make([]string, 0, len(byEngine))
-	for name := range byEngine {
-		engines = append(engines, name)
-	}
-	sort.Strings(engines)
 	var out []string
-	for _, name := range engines {
-		out = append(out, millionLine(name, byEngine[name]))
+	for _, name := range slices.Sorted(maps.Keys(byEngine)) {
+		out = append(out, millionLine(e, name, byEngine[name]))
 	}
 	h := heading(e)
 	return append(out, fmt.Sprintf("From [%s](#%s): the server's own count (its /stats) from the client's start, "+
@@ -83,28 +111,17 @@ func answerMillion(exps []Experiment) []string {
 		h, anchor(h), 100*answeredInFull))
 }
 
-// millionLine says, for one engine, its fastest fill and the fastest
-// keepalive rate it answered in full, with what the next faster rate got.
-func millionLine(engine string, arms []millionArm) string {
-	sort.Slice(arms, func(i, j int) bool { return arms[i].offered < arms[j].offered })
-	fill := 0.0
-	for _, a := range arms {
-		if a.ramp > 0 && (fill == 0 || a.ramp < fill) {
-			fill = a.ramp
-		}
-	}
+// millionLine says, for one engine, its fill time (the median over every
+// run of its hold arms) and the fastest keepalive rate it answered in
+// full, with what the next faster rate got.
+func millionLine(e *Experiment, engine string, arms []millionArm) string {
 	s := fmt.Sprintf("**%s**: ", engine)
-	if fill > 0 {
-		s += fmt.Sprintf("1,000,000 connections held %s after the client started", FormatQuantity(fill, "s"))
+	if fill, ok := pooled(e, "server_ramp_s", armNames(arms)); ok {
+		s += fmt.Sprintf("1,000,000 connections held %s after the client started (median over its hold arms' runs)", formatPooled(fill, "s"))
 	} else {
 		s += "the server's fill time was not measured"
 	}
-	var best *millionArm
-	for i := range arms {
-		if arms[i].full {
-			best = &arms[i]
-		}
-	}
+	best, next := bestInFull(arms)
 	if best == nil {
 		a := arms[0]
 		return s + fmt.Sprintf("; no keepalive rate tried was answered in full: at the slowest, one every %s (%s/s), %.0f%% was answered.",
@@ -117,10 +134,16 @@ func millionLine(engine string, arms []millionArm) string {
 	if best.late > 0 {
 		s += fmt.Sprintf(", yet %s keepalives were still unanswered when the client closed", numfmt.Number(best.late))
 	}
-	for _, a := range arms {
-		if a.offered > best.offered {
-			return s + fmt.Sprintf("; at %s/s (every %s) it answered %.0f%%.", numfmt.Number(a.offered), IntervalText(a.interval), 100*a.share)
-		}
+	if next != nil {
+		return s + fmt.Sprintf("; at %s/s (every %s) it answered %.0f%%.", numfmt.Number(next.offered), IntervalText(next.interval), 100*next.share)
 	}
 	return s + " (the fastest tried)."
+}
+
+func armNames(arms []millionArm) []string {
+	names := make([]string, len(arms))
+	for i, a := range arms {
+		names[i] = a.name
+	}
+	return names
 }

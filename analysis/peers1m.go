@@ -46,20 +46,22 @@ func peersAtMillion(exps []Experiment, views []experimentView) peersView {
 	var v peersView
 	idleIv, keepIv := intervalOf(e, servers, false), intervalOf(e, servers, true)
 	both := "(" + idleIv + " / " + keepIv + ")"
-	v.Table.Header = []string{"server", "held " + both, "time to hold all", "user memory / conn: filled → end of hold", "kernel memory / conn",
+	v.Table.Header = []string{"server", "held " + both, "time to hold all", "user memory / conn: filled → end of hold", "kernel memory / conn (both ends of each loopback connection)",
 		"server CPU / keepalive", "machine CPU / keepalive", "answered " + both, "RTT p50 / p99 / p999 (" + keepIv + ")", "mismatched / timed out"}
 	for _, s := range servers {
 		v.Table.Rows = append(v.Table.Rows, peerRow(e, s))
 	}
 	h := heading(e)
-	v.Lines = append(v.Lines, fmt.Sprintf("From [%s](#%s), one repeat: memory and the time to hold every connection from the idle "+
-		"arms (a keepalive every %s), CPU and round trips from the keepalive arms (every %s). User memory is the growth of the PSS "+
+	v.Lines = append(v.Lines, fmt.Sprintf("From [%s](#%s), %s: memory from the idle "+
+		"arms (a keepalive every %s), CPU and round trips from the keepalive arms (every %s); the time to hold all is the median over "+
+		"both arms' runs [min–max] (n runs), not the faster. Kernel memory is the slab growth ÷ connections, and counts both ends of each "+
+		"loopback connection: the client's sockets are on this machine too. User memory is the growth of the PSS "+
 		"of every server process from the idle server, per connection: once all are open (the experiment's "+
 		"`server_user_bytes_per_conn`; the ramp is quiet, so no keepalive has been read yet) and at the hold's last sample "+
 		"(`server_user_bytes_per_conn_hold`), when "+
 		"every connection has read some (buffers a server keeps per connection are touched by then). Server CPU is every "+
 		"process of the server; machine CPU is everything on this machine (the client included), both per keepalive answered "+
-		"during the hold.", h, anchor(h), idleIv, keepIv))
+		"during the hold.", h, anchor(h), plural(e.Meta.Repeats, "repeat"), idleIv, keepIv))
 	for _, c := range []struct{ metric, label string }{
 		{"server_user_bytes_per_conn_hold", "user memory per idle connection at the end of the hold"},
 		{"server_cpu_us_per_msg", "server CPU per keepalive"},
@@ -155,9 +157,9 @@ func peerRow(e *Experiment, s peerArms) []string {
 		}
 		return numfmt.Number(total)
 	}
-	ramp := cell(s.idle, "server_ramp_s", "s")
-	if ramp == "–" {
-		ramp = cell(s.keep, "server_ramp_s", "s")
+	ramp := "–"
+	if sp, ok := pooled(e, "server_ramp_s", nonEmpty(s.idle, s.keep)); ok {
+		ramp = formatPooled(sp, "s") // both arms fill the same server: their median, not the faster
 	}
 	return []string{"**" + s.server + "**",
 		held(s.idle) + " / " + held(s.keep),

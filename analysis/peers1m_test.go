@@ -51,7 +51,7 @@ func TestPeersAtMillion(t *testing.T) {
 	v := peersAtMillion(loadExp14(t), nil)
 	require.Len(t, v.Table.Rows, 3)
 	assert.Equal(t, "held (60 s / 30 s)", v.Table.Header[1])
-	assert.Equal(t, []string{"**core**", "1,000,000 / 1,000,000", "18 s", "14 B → 16 B", "9,300 B", "15 µs", "27 µs",
+	assert.Equal(t, []string{"**core**", "1,000,000 / 1,000,000", "17.5 s [17–18] (n=2)", "14 B → 16 B", "9,300 B", "15 µs", "27 µs",
 		"99.8% / 99.9%", "200 µs / 145 ms / 300 ms", "0 / 0"}, v.Table.Rows[0])
 	assert.Equal(t, "0 / 2", v.Table.Rows[1][9], "gnet's timeouts, both arms summed")
 	netgo := v.Table.Rows[2]

@@ -101,13 +101,8 @@ func ratioTablesOf(e *Experiment, f Figure) []ratioView {
 // ratioRow is one metric of one workload: the baseline's median, then each
 // implementation's with its ratio to the baseline ("–": not measured).
 func ratioRow(e *Experiment, metric, workload string, impls []string) (row []string, measured bool) {
-	m := e.MetricInfo(metric)
 	unit := unitOf(e, metric)
-	label := metric
-	if unit != "" || m.Better != "" {
-		label += " (" + strings.Join(nonEmpty(unit, betterText(m.Better)), ", ") + ")"
-	}
-	row = []string{label}
+	row = []string{metricLabel(e, metric)}
 	spreads := make([]Spread, len(impls))
 	has := make([]bool, len(impls))
 	for i, impl := range impls {

@@ -15,7 +15,7 @@ import (
 
 type experimentView struct {
 	Heading, Question, Hypothesis, Factor, Setup string
-	Machine                                      string // processor, kernel and calibration
+	Provenance                                   provenanceView
 	Arms, Metrics, Clients                       table
 	Figures                                      []figureView
 	SkippedFigures, Checks, Notes                []string
@@ -23,7 +23,7 @@ type experimentView struct {
 	Curves                                       []ratioView // see curve.go
 }
 
-func newExperimentView(e *Experiment, figs []FigureFile, skipped []string, outDir string) experimentView {
+func newExperimentView(e *Experiment, figs []FigureFile, skipped []string, outDir string, stale *staleness) experimentView {
 	m := e.Meta
 	v := experimentView{
 		Heading:        heading(e),
@@ -41,7 +41,7 @@ func newExperimentView(e *Experiment, figs []FigureFile, skipped []string, outDi
 	v.Setup = fmt.Sprintf("%d arm(s), interleaved, %d repeat(s) each, scale %s; ran %s to %s at commit %s (%s, kernel %s, %s).",
 		len(m.Arms), m.Repeats, orDash(m.Scale), orDash(m.Start), orDash(m.End), orDash(m.Env.GitCommit),
 		orDash(m.Env.GoVersion), orDash(m.Env.Kernel), rootText(m.Env.Root))
-	v.Machine = "Machine: " + m.Env.Machine() + "."
+	v.Provenance = stale.describe(m.ID, &m.Env, m.Start, "make "+m.ID)
 	v.Arms.Header = []string{"arm", "server flags", "client flags", "note"}
 	for _, a := range m.Arms {
 		v.Arms.Rows = append(v.Arms.Rows, []string{"`" + a.Name + "`", flags(a.ServerFlags), flags(a.ClientFlags), a.Note})
@@ -78,12 +78,7 @@ func metricsTable(e *Experiment) table {
 	names = append(names, extra...)
 	t := table{Header: append([]string{"metric"}, quoteAll(e.ArmNames())...)}
 	for _, name := range names {
-		m := e.MetricInfo(name)
-		label := name
-		if u := unitOf(e, name); u != "" || m.Better != "" {
-			label += " (" + strings.Join(nonEmpty(u, betterText(m.Better)), ", ") + ")"
-		}
-		row := []string{label}
+		row := []string{metricLabel(e, name)}
 		for _, arm := range e.ArmNames() {
 			if sp, ok := e.Metric(name, arm); ok {
 				row = append(row, FormatSpread(sp, unitOf(e, name), e.Meta.Repeats))
@@ -94,6 +89,16 @@ func metricsTable(e *Experiment) table {
 		t.Rows = append(t.Rows, row)
 	}
 	return t
+}
+
+// metricLabel names a metric's row: its name and which way is better.
+// No unit: every cell carries its own, scaled to its size (a `_us` metric
+// of 3,100 µs reads "3.10 ms"), so a unit in the label would contradict it.
+func metricLabel(e *Experiment, name string) string {
+	if b := e.MetricInfo(name).Better; b != "" {
+		return name + " (" + betterText(b) + ")"
+	}
+	return name
 }
 
 func betterText(b string) string {

@@ -106,17 +106,11 @@ func answerLimits(exps []Experiment) []string {
 		}
 	}
 	if len(limits) > 0 {
-		out = append(out, "Kernel settings: "+strings.Join(limits, "; ")+".")
+		out = append(out, fmt.Sprintf("Kernel settings as %s ran (its meta.json; `make limits` above read its own): %s.", id, strings.Join(limits, "; ")))
 	}
-	if r, ok := env.Sysctls["net.ipv4.ip_local_port_range"]; ok {
-		if f := strings.Fields(r); len(f) == 2 {
-			lo, err1 := strconv.Atoi(f[0])
-			hi, err2 := strconv.Atoi(f[1])
-			if err1 == nil && err2 == nil {
-				out = append(out, fmt.Sprintf("Ephemeral ports: net.ipv4.ip_local_port_range = %d–%d, so one source address holds at most %s connections to one server ip:port; more source addresses or server ports multiply that.",
-					lo, hi, numfmt.Number(float64(hi-lo+1))))
-			}
-		}
+	if lo, hi, ok := portRange(env.Sysctls["net.ipv4.ip_local_port_range"]); ok {
+		out = append(out, fmt.Sprintf("Ephemeral ports: net.ipv4.ip_local_port_range = %d–%d, so one source address holds at most %s connections to one server ip:port; more source addresses or server ports multiply that.",
+			lo, hi, numfmt.Number(float64(hi-lo+1))))
 	}
 	if e := feeder(exps, schema.FeedCapacity); e != nil {
 		for _, arm := range e.ArmNames() {
@@ -130,6 +124,17 @@ func answerLimits(exps []Experiment) []string {
 	ports := feeder(exps, schema.FeedPortExhaustion)
 	out = append(out, originalFailure(ports)...)
 	return append(out, pointer(ports, schema.FeedPortExhaustion, "Where the original client stops (EADDRNOTAVAIL) and how to get past it"))
+}
+
+// portRange parses net.ipv4.ip_local_port_range ("32768 60999").
+func portRange(v string) (lo, hi int, ok bool) {
+	f := strings.Fields(v)
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	return lo, hi, err1 == nil && err2 == nil
 }
 
 // originalFailure quotes the port-exhaustion experiment e (nil: nothing),
@@ -203,9 +208,60 @@ func answerPerConn(exps []Experiment, metric, what string) []string {
 	return out
 }
 
+// slabCache is one slab cache's growth per connection.
+type slabCache struct {
+	name  string
+	bytes float64
+}
+
+// slabCaches splits an arm's kernel memory by slab cache (first repeat):
+// each cache's growth from the run's first sample to the end of the hold,
+// divided by the connections then, largest first; with the connections
+// and the repeat it read.
+func slabCaches(e *Experiment, arm string) (caches []slabCache, conns float64, rep int) {
+	s, rep := e.FirstSamples(arm)
+	if s == nil {
+		return nil, 0, 0
+	}
+	col := s.Column("conns_server")
+	if col == nil {
+		col = s.Column("conns_client")
+	}
+	rows := curveRows(col)
+	if len(rows) == 0 {
+		return nil, 0, 0
+	}
+	last := rows[len(rows)-1]
+	for _, c := range s.Columns {
+		name, ok := strings.CutPrefix(c, "slab_")
+		name, ok2 := strings.CutSuffix(name, "_bytes")
+		if !ok || !ok2 || name == "" {
+			continue
+		}
+		v := s.Column(c)
+		if per := (v[last] - v[0]) / col[last]; !math.IsNaN(per) {
+			caches = append(caches, slabCache{name, per})
+		}
+	}
+	slices.SortStableFunc(caches, func(a, b slabCache) int { return cmp.Compare(b.bytes, a.bytes) })
+	return caches, col[last], rep
+}
+
+// slabText is "TCP 5,044 B, sock_inode_cache 1,772 B" for the caches of
+// at least a byte per connection (below is noise), at most n of them
+// (n < 0: all), and how many were left out.
+func slabText(caches []slabCache, n int) (string, int) {
+	var parts []string
+	for _, c := range caches {
+		if math.Abs(c.bytes) >= 1 && (n < 0 || len(parts) < n) {
+			parts = append(parts, c.name+" "+FormatQuantity(c.bytes, "B"))
+		}
+	}
+	return strings.Join(parts, ", "), len(caches) - len(parts)
+}
+
 // slabBreakdowns splits the capacity experiment's kernel memory by slab
-// cache, per arm (first repeat): each cache's growth from the run's first
-// sample to the end of the hold, divided by the connections then.
+// cache, per arm (slabCaches).
 func slabBreakdowns(exps []Experiment) []string {
 	e := feeder(exps, schema.FeedCapacity)
 	if e == nil {
@@ -213,53 +269,21 @@ func slabBreakdowns(exps []Experiment) []string {
 	}
 	var out []string
 	for _, arm := range e.ArmNames() {
-		s, rep := e.FirstSamples(arm)
-		if s == nil {
-			continue
-		}
-		conns := s.Column("conns_server")
-		if conns == nil {
-			conns = s.Column("conns_client")
-		}
-		rows := curveRows(conns)
-		if len(rows) == 0 {
-			continue
-		}
-		last := rows[len(rows)-1]
-		type cache struct {
-			name  string
-			bytes float64
-		}
-		var caches []cache
-		total := 0.0
-		for _, c := range s.Columns {
-			name, ok := strings.CutPrefix(c, "slab_")
-			name, ok2 := strings.CutSuffix(name, "_bytes")
-			if !ok || !ok2 || name == "" {
-				continue
-			}
-			col := s.Column(c)
-			if per := (col[last] - col[0]) / conns[last]; !math.IsNaN(per) {
-				caches = append(caches, cache{name, per})
-				total += per
-			}
-		}
+		caches, conns, rep := slabCaches(e, arm)
 		if len(caches) == 0 {
 			continue
 		}
-		slices.SortStableFunc(caches, func(a, b cache) int { return cmp.Compare(b.bytes, a.bytes) })
-		var parts []string
+		total := 0.0
 		for _, c := range caches {
-			if math.Abs(c.bytes) >= 1 { // below a byte per connection is noise
-				parts = append(parts, c.name+" "+FormatQuantity(c.bytes, "B"))
-			}
+			total += c.bytes
 		}
+		text, left := slabText(caches, -1)
 		omitted := ""
-		if n := len(caches) - len(parts); n > 0 {
-			omitted = fmt.Sprintf(" (and %d cache(s) under 1 B)", n)
+		if left > 0 {
+			omitted = fmt.Sprintf(" (and %d cache(s) under 1 B)", left)
 		}
 		out = append(out, fmt.Sprintf("Slab by cache, arm `%s` (repeat %d, growth since the run's first sample ÷ %s connections): %s; these caches%s sum to %s.",
-			arm, rep, numfmt.Number(conns[last]), strings.Join(parts, ", "), omitted, FormatQuantity(total, "B")))
+			arm, rep, numfmt.Number(conns), text, omitted, FormatQuantity(total, "B")))
 	}
 	return out
 }

@@ -27,10 +27,11 @@ func run(args []string, stderr io.Writer) error {
 	out := fl.String("out", "REPORT.md", "report to write")
 	readme := fl.String("readme", "README.md", "README whose duration table (between "+analysis.DurationsBegin+" and "+
 		analysis.DurationsEnd+") to rewrite from -results, when -results is the results directory beside it; \"\" leaves it alone")
+	repo := fl.String("repo", "", "git work tree whose history marks stale results (default: the one holding -results, else the current directory's)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	if err := analysis.WriteReport(*results, *out); err != nil {
+	if err := analysis.WriteReportWith(*results, *out, analysis.Options{RepoRoot: *repo}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "c1m-report: wrote %s and the figures under %s\n", *out, *results)
