@@ -274,7 +274,7 @@ func samplesFigure(dir, file, outDir string, draw func(*Samples, string) (Figure
 		return nil, err
 	}
 	ff, err := draw(samples, dir)
-	if err != nil {
+	if err != nil || ff.Base == "" {
 		return nil, err
 	}
 	return figureViews([]FigureFile{ff}, outDir), nil
@@ -318,6 +318,9 @@ func soakFigure(s *Samples, dir string, sum schema.SoakSummary) (FigureFile, err
 	after := "the server's fds must be back to the idle count"
 	if sum.FinalConns != nil { // a soak whose rule checks the connections too
 		after = "the server's connections must be back to 0 and its fds to the idle count"
+	}
+	if len(panels) == 0 {
+		return FigureFile{}, nil // samples without a column to draw: no figure
 	}
 	caption := "Sampled every few seconds: the ramp, the hold with churn, and the close at the end, after which " + after + "."
 	if sum.EngineName() == "uring" {

@@ -804,6 +804,9 @@ func savePanels(base string, panels []*plot.Plot) error {
 // saveGrid renders the panels row by row, l.cols to a row, to base.png and
 // base.svg. The output has no timestamps: the same plots give the same bytes.
 func saveGrid(base string, panels []*plot.Plot, l layout) error {
+	if len(panels) == 0 {
+		return fmt.Errorf("figure %s: no panels to draw (the data it plots is missing)", filepath.Base(base))
+	}
 	w, h := l.size(len(panels))
 	rows := (len(panels) + l.cols - 1) / l.cols
 	for _, format := range []struct {
