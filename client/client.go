@@ -66,6 +66,7 @@ type Config struct {
 	Hold           time.Duration // how long to hold the connections once the ramp is done
 	QuietRamp      bool          // send no keepalive until every connection is open: the hold sees the steady state, not the ramp's backlog
 	Keepalives     int           // keepalives per connection, then silence (a peer the server should reap); 0: no limit
+	Silent         bool          // send nothing at all: open the connections and hold them (a bare holder's peers)
 	Loops          int           // event loops per process, 0: auto
 	RawWaitMs      int           // ms a loop may wait in epoll without the Go scheduler knowing
 	Procs          int           // processes, 0: as RLIMIT_NOFILE needs
@@ -114,6 +115,7 @@ type Job struct {
 	Hold           time.Duration
 	QuietRamp      bool
 	Keepalives     int // keepalives per connection (0: no limit)
+	Silent         bool
 	Loops          int
 	PrivateTables  bool // each loop unshares its fd table (FDTables)
 	Reconnect      bool
@@ -180,6 +182,9 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 	if cfg.Keepalives < 0 {
 		return nil, sp, fmt.Errorf("-keepalives %d: want 0 (no limit) or a count", cfg.Keepalives)
 	}
+	if cfg.Silent && cfg.Interval == 0 {
+		return nil, sp, fmt.Errorf("-silent with -interval 0: a saturating client sends at once; give an -interval (it is not used) or drop -silent")
+	}
 	depth := 1
 	if cfg.Interval == 0 {
 		depth = cfg.Depth
@@ -199,7 +204,7 @@ func Plan(cfg Config) ([]Job, Spread, error) {
 		jobs[p] = Job{Engine: cfg.Engine, Spread: sp, Msg: msg, Total: cfg.Conns, Offset: off, Count: n,
 			Rate: cfg.Rate / float64(procs), InFlight: max(cfg.InFlight/procs, loops),
 			Interval: cfg.Interval, Tick: cfg.Tick, Depth: depth, Timeout: cfg.Timeout, ConnectTimeout: cfg.ConnectTimeout,
-			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Keepalives: cfg.Keepalives, Loops: min(loops, max(n, 1)), PrivateTables: cfg.FDTables, Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
+			Hold: cfg.Hold, QuietRamp: cfg.QuietRamp, Keepalives: cfg.Keepalives, Silent: cfg.Silent, Loops: min(loops, max(n, 1)), PrivateTables: cfg.FDTables, Reconnect: cfg.Reconnect, Churn: cfg.Churn / float64(procs), RawWaitMs: cfg.RawWaitMs}
 		off += n
 	}
 	return jobs, sp, nil

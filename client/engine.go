@@ -293,7 +293,7 @@ func (e *engine) established(k int) {
 }
 
 // keepalivesOn says whether keepalives are being sent (not during a quiet ramp).
-func (e *engine) keepalivesOn() bool { return !e.job.QuietRamp || e.quietOver }
+func (e *engine) keepalivesOn() bool { return !e.job.Silent && (!e.job.QuietRamp || e.quietOver) }
 
 // queue adds n messages to connection k's output and writes what it can.
 func (e *engine) queue(k, n int, now int64) bool {
@@ -397,7 +397,7 @@ func (e *engine) keepaliveBegun() bool {
 // process sends in the same instants and the server's workers find many
 // events per wake-up instead of one. Returns how long until the next tick.
 func (e *engine) keepalive(ns int64) time.Duration {
-	if len(e.conns) == 0 {
+	if len(e.conns) == 0 || e.job.Silent {
 		return -1
 	}
 	interval := int64(e.job.Interval)

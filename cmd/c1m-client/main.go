@@ -42,6 +42,7 @@ func run() int {
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "a connect taking longer fails with ETIMEDOUT")
 	fs.DurationVar(&cfg.Hold, "hold", cfg.Hold, "hold the connections this long once all are open, then close cleanly")
 	fs.IntVar(&cfg.Keepalives, "keepalives", cfg.Keepalives, "send this many keepalives per connection, then stay silent while holding it (a peer an -idle-timeout server should reap; 0: no limit)")
+	fs.BoolVar(&cfg.Silent, "silent", cfg.Silent, "send nothing: open the connections and hold them silent (the peers of a server that never reads, such as c1m-holder)")
 	fs.BoolVar(&cfg.QuietRamp, "quiet-ramp", cfg.QuietRamp, "send no keepalive until every connection is open, then start the phases from there (the hold measures the steady state, not the ramp's backlog)")
 	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "event loops per process (0: one per CPU with one process, else 1)")
 	fs.IntVar(&cfg.Procs, "procs", cfg.Procs, "processes to split the connections over (0: as RLIMIT_NOFILE requires)")

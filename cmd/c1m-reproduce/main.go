@@ -185,7 +185,9 @@ func runStep(ctx context.Context, argv []string) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		cmd.Process.Signal(syscall.SIGINT)
+		// To the step's whole process group: `go run` leaves the signal to
+		// the program it runs, which cleans up and exits.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 		return <-done
 	}
 }

@@ -28,7 +28,7 @@ func main() {
 				{Name: "core", Server: []string{"-max-conns", n, "-ports", "20"}, ClientNice: 10,
 					Client: append(client, "-interval", "60s"), Note: "keepalives every 60 s, every echo verified"},
 				{Name: "holder", ServerBin: "c1m-holder", Server: []string{"-max-conns", n, "-ports", "20"}, ClientNice: 10,
-					Client: append(client, "-interval", "24h"), Note: "idle: the holder never reads, so no keepalive is sent"},
+					Client: append(client, "-interval", "24h", "-silent"), Note: "idle: the client sends nothing (-silent) and the holder never reads"},
 			}
 		},
 		// Three at full scale: bytes per connection are a headline number.
