@@ -215,8 +215,8 @@ type slabCache struct {
 }
 
 // slabCaches splits an arm's kernel memory by slab cache (first repeat):
-// each cache's growth from the run's first sample to the end of the hold,
-// divided by the connections then, largest first; with the connections
+// each cache's growth from the run's first sample to the peak, divided by
+// the connections then, largest first; with the connections
 // and the repeat it read.
 func slabCaches(e *Experiment, arm string) (caches []slabCache, conns float64, rep int) {
 	s, rep := e.FirstSamples(arm)
@@ -227,11 +227,18 @@ func slabCaches(e *Experiment, arm string) (caches []slabCache, conns float64, r
 	if col == nil {
 		col = s.Column("conns_client")
 	}
-	rows := curveRows(col)
-	if len(rows) == 0 {
+	// At the peak, the first sample holding the most connections, as the
+	// run's kernel_bytes_per_conn: a later one can hold what the close
+	// queued (a holder that never reads keeps every client's FIN).
+	last := -1
+	for i, v := range col {
+		if v > 0 && (last < 0 || v > col[last]) {
+			last = i
+		}
+	}
+	if last < 0 {
 		return nil, 0, 0
 	}
-	last := rows[len(rows)-1]
 	for _, c := range s.Columns {
 		name, ok := strings.CutPrefix(c, "slab_")
 		name, ok2 := strings.CutSuffix(name, "_bytes")
