@@ -4,7 +4,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +11,7 @@ import (
 	"syscall"
 
 	"c1m/client"
+	"c1m/cmd/internal/cli"
 )
 
 func main() {
@@ -21,11 +21,7 @@ func main() {
 
 func run() int {
 	cfg := client.DefaultConfig()
-	fs := flag.NewFlagSet("c1m-client", flag.ExitOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: c1m-client [flags]\n\nOpens -conns connections to an echo server, sends -msg on each every -interval,\nverifies every echo byte for byte and records connect and round-trip times.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := cli.FlagSet("c1m-client", "Opens -conns connections to an echo server, sends -msg on each every -interval,\nverifies every echo byte for byte and records connect and round-trip times.")
 	fs.StringVar(&cfg.Engine, "engine", client.EngineAuto, "epoll (ordinary fds, one process per RLIMIT_NOFILE of connections), uring (sockets in io_uring rings' registered-file tables: one process, a thread per CPU; Linux 6.11+) or auto (uring where the kernel runs it and neither -procs nor -fdtables is set, else epoll, saying why)")
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "server ip:port (the first of -ports consecutive ports)")
 	fs.IntVar(&cfg.Ports, "ports", cfg.Ports, "spread connections over this many consecutive server ports")

@@ -5,7 +5,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"c1m/calibrate"
+	"c1m/cmd/internal/cli"
 	"c1m/limits"
 	"c1m/procfs"
 	"c1m/provenance"
@@ -29,11 +29,7 @@ func main() {
 
 func run() error {
 	cfg := limits.DefaultConfig()
-	fl := flag.NewFlagSet("c1m-limits", flag.ExitOnError)
-	fl.Usage = func() {
-		fmt.Fprintf(fl.Output(), "Usage: c1m-limits [flags]\n\nPrints the limits on concurrent connections for -conns; -tune lifts the sysctls that bind (root),\n-untune restores the values -tune saved.\n\nFlags:\n")
-		fl.PrintDefaults()
-	}
+	fl := cli.FlagSet("c1m-limits", "Prints the limits on concurrent connections for -conns; -tune lifts the sysctls that bind (root),\n-untune restores the values -tune saved.")
 	fl.IntVar(&cfg.Conns, "conns", cfg.Conns, "target connections")
 	fl.StringVar(&cfg.Src, "src", cfg.Src, "client source addresses, as c1m-client -src")
 	fl.IntVar(&cfg.Ports, "ports", cfg.Ports, "server ports, as -ports of c1m-server and c1m-client")

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"c1m/cmd/internal/cli"
 	"c1m/core"
 	"c1m/server"
 	"c1m/statshttp"
@@ -24,11 +25,7 @@ func main() {
 
 func run() int {
 	cfg := core.DefaultConfig()
-	fs := flag.NewFlagSet("c1m-server", flag.ExitOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: c1m-server [flags]\n\nAn echo server: every byte a client sends comes back. Holds long-lived\nconnections in per-CPU epoll workers fed by an acceptor.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := cli.FlagSet("c1m-server", "An echo server: every byte a client sends comes back. Holds long-lived\nconnections in per-CPU epoll workers fed by an acceptor.")
 	listenFlags(fs, &cfg)
 	loopFlags(fs, &cfg)
 	reapFlags(fs, &cfg.Reap)
