@@ -28,6 +28,7 @@ import (
 	"c1m/procfs"
 	"c1m/procgroup"
 	"c1m/schema"
+	"c1m/statshttp"
 )
 
 // ReapName is the run's name for -only.
@@ -254,7 +255,7 @@ func (r *reap) startServer(arm reapArm, a *schema.ReapArm) (*procgroup.Group, in
 	if err != nil {
 		return nil, 0, err
 	}
-	if snap, err := fetchStatsWith(r.stats, statsURL(reapStatsAddr)); err == nil {
+	if snap, err := statshttp.Fetch(r.stats, statsURL(reapStatsAddr)); err == nil {
 		a.Engine = snap.Engine
 	}
 	return g, cmd.Process.Pid, nil
@@ -294,7 +295,7 @@ func (r *reap) startClient(ns, logName string, flags []string) (*procgroup.Group
 func (r *reap) waitConns(ctx context.Context, n int64) error {
 	var last int64 = -1
 	for deadline := time.Now().Add(r.sc.RampLimit); ctx.Err() == nil; sleep(ctx, reapPoll) {
-		snap, err := fetchStatsWith(r.stats, statsURL(reapStatsAddr))
+		snap, err := statshttp.Fetch(r.stats, statsURL(reapStatsAddr))
 		if err == nil {
 			last = snap.Conns
 			if snap.CloseReasons["idle"] > 0 {
@@ -314,7 +315,7 @@ func (r *reap) waitConns(ctx context.Context, n int64) error {
 
 // conns is the server's connection count, -1 if it does not answer.
 func (r *reap) conns() int64 {
-	snap, err := fetchStatsWith(r.stats, statsURL(reapStatsAddr))
+	snap, err := statshttp.Fetch(r.stats, statsURL(reapStatsAddr))
 	if err != nil {
 		return -1
 	}
@@ -332,7 +333,7 @@ func (r *reap) sample(pid int) (conns int64, rss uint64, inuse int64) {
 // vanished connection is gone (or well past the bound), then lets memory
 // settle.
 func (r *reap) cutAndWatch(ctx context.Context, arm reapArm, pid int, a *schema.ReapArm) error {
-	before, err := fetchStatsWith(r.stats, statsURL(reapStatsAddr))
+	before, err := statshttp.Fetch(r.stats, statsURL(reapStatsAddr))
 	if err != nil {
 		return fmt.Errorf("server stats before the cut: %w", err)
 	}
@@ -359,7 +360,7 @@ func (r *reap) cutAndWatch(ctx context.Context, arm reapArm, pid int, a *schema.
 	if rx1, err := r.link.ServerRxPackets(ctx); err == nil {
 		a.ServerRxAfterCut = rx1 - rx0
 	}
-	if after, err := fetchStatsWith(r.stats, statsURL(reapStatsAddr)); err == nil {
+	if after, err := statshttp.Fetch(r.stats, statsURL(reapStatsAddr)); err == nil {
 		a.CloseReasons = map[string]uint64{}
 		for k, v := range after.CloseReasons {
 			if d := v - before.CloseReasons[k]; d > 0 {

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 	"c1m/core"
 	"c1m/harness"
 	"c1m/procgroup"
+	"c1m/statshttp"
 )
 
 // statsURL is the /stats of a server whose -stats-addr is addr: its
@@ -25,19 +25,7 @@ func statsURL(addr string) string { return "http://" + addr + "/stats?workers=0"
 // would be an fd of the server's that the fd count must not see.
 var statsClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
-func fetchStats(url string) (core.Snapshot, error) { return fetchStatsWith(statsClient, url) }
-
-// fetchStatsWith fetches a server's /stats with c (one that dials inside a
-// namespace, for a server that runs in one).
-func fetchStatsWith(c *http.Client, url string) (core.Snapshot, error) {
-	var snap core.Snapshot
-	resp, err := c.Get(url)
-	if err != nil {
-		return snap, err
-	}
-	defer resp.Body.Close()
-	return snap, json.NewDecoder(resp.Body).Decode(&snap)
-}
+func fetchStats(url string) (core.Snapshot, error) { return statshttp.Fetch(statsClient, url) }
 
 // startServer starts bin/c1m-server with flags in a group of its own, its
 // output going to logPath, and waits up to limit for its /stats at url to
@@ -57,7 +45,7 @@ func startServerArgv(argv []string, logPath, url string, c *http.Client, limit t
 		return nil, nil, fmt.Errorf("server: %w (run make build first)", err)
 	}
 	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if _, err := fetchStatsWith(c, url); err == nil {
+		if _, err := statshttp.Fetch(c, url); err == nil {
 			return g, cmd, nil
 		}
 		select {

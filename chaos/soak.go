@@ -18,6 +18,7 @@ import (
 	"c1m/procfs"
 	"c1m/procgroup"
 	"c1m/schema"
+	"c1m/statshttp"
 )
 
 // Stability rule: the mean over the last quarter of the hold within
@@ -122,7 +123,7 @@ func (s *soak) startServer(ctx context.Context) error {
 		return fmt.Errorf("server: %w (run make build first)", err)
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		snap, err := fetchStatsWith(soakStats, s.statsURL)
+		snap, err := statshttp.Fetch(soakStats, s.statsURL)
 		if err == nil && snap.Engine != s.o.Engine {
 			return fmt.Errorf("asked for -engine %s, the server runs %s: %s (see %s/server.log)", s.o.Engine, snap.Engine, snap.EngineNote, s.o.Results)
 		}
@@ -149,7 +150,7 @@ func (s *soak) startClient(clientJSON string) error {
 
 // conns is the server's connection count, -1 if it does not answer.
 func (s *soak) conns() float64 {
-	snap, err := fetchStatsWith(soakStats, s.statsURL)
+	snap, err := statshttp.Fetch(soakStats, s.statsURL)
 	if err != nil {
 		return -1
 	}

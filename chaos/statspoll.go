@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"c1m/schema"
+	"c1m/statshttp"
 )
 
 // Poll beat and patience for /stats during the storm.
@@ -78,7 +79,7 @@ func (p *statsPoller) pollOnce() {
 	i, excuse := len(p.phases)-1, p.excuse
 	p.mu.Unlock()
 	t0 := time.Now()
-	_, err := fetchStatsWith(p.client, p.url)
+	_, err := statshttp.Fetch(p.client, p.url)
 	took := time.Since(t0)
 	if err != nil && excuse != nil && excuse() {
 		return // the server is gone: no poll to count

@@ -5,7 +5,6 @@ package peer
 // split over several; every echo is verified and /stats agrees.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +23,7 @@ import (
 	"c1m/client"
 	"c1m/core"
 	"c1m/procgroup"
+	"c1m/statshttp"
 )
 
 const waitTimeout = 30 * time.Second // how long a polled condition may take; bounds hangs, not a measurement
@@ -71,16 +71,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func getStats(url string) (core.Snapshot, error) {
-	var s core.Snapshot
-	resp, err := http.Get(url)
-	if err != nil {
-		return s, err
-	}
-	defer resp.Body.Close()
-	return s, json.NewDecoder(resp.Body).Decode(&s)
-}
-
 func TestPeersEcho(t *testing.T) {
 	t.Parallel()
 	for _, name := range peers {
@@ -117,7 +107,7 @@ func runPeer(t *testing.T, name string, split bool) {
 		t.Logf("%s log:\n%s", name, log.String())
 	})
 	url := "http://" + statsAddr + "/stats"
-	require.Eventually(t, func() bool { _, err := getStats(url); return err == nil }, waitTimeout, 20*time.Millisecond, "stats answer")
+	require.Eventually(t, func() bool { _, err := statshttp.Fetch(http.DefaultClient, url); return err == nil }, waitTimeout, 20*time.Millisecond, "stats answer")
 
 	cfg := client.DefaultConfig()
 	cfg.Server, cfg.Src, cfg.Conns = addr, "127.0.0.2-127.0.0.20", conns
@@ -137,7 +127,7 @@ func runPeer(t *testing.T, name string, split bool) {
 	t.Cleanup(func() { t.Logf("client log:\n%s", clientLog.String()) })
 	var snap core.Snapshot
 	require.Eventually(t, func() bool {
-		snap, err = getStats(url)
+		snap, err = statshttp.Fetch(http.DefaultClient, url)
 		return err == nil && snap.Conns == conns && snap.BytesOut > 10*conns*100
 	}, waitTimeout, 20*time.Millisecond, "the peer holds every connection and echoes")
 	assert.Equal(t, procs, snap.Procs)
@@ -159,7 +149,7 @@ func runPeer(t *testing.T, name string, split bool) {
 
 	// Every connection closed; the peer counted the bytes the client saw.
 	require.Eventually(t, func() bool {
-		snap, err = getStats(url)
+		snap, err = statshttp.Fetch(http.DefaultClient, url)
 		return err == nil && snap.Conns == 0 && snap.BytesIn == uint64(res.BytesSent)
 	}, waitTimeout, 20*time.Millisecond, "the peer saw every connection close")
 	assert.Equal(t, uint64(conns), snap.Accepted)
