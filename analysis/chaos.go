@@ -295,6 +295,19 @@ func sampleLine(s *Samples, col string, i int) (*plotter.Line, error) {
 	return line, nil
 }
 
+// addSampleLine draws column col of s on p in the i-th colour and dashes,
+// under label in p's legend; a column without points draws nothing.
+func addSampleLine(p *plot.Plot, s *Samples, col string, i int, label string) error {
+	line, err := sampleLine(s, col, i)
+	if err != nil || line == nil {
+		return err
+	}
+	line.Dashes = plotutil.Dashes(i)
+	p.Add(line)
+	p.Legend.Add(label, line)
+	return nil
+}
+
 // soakFigure draws the server's fds and RSS, the kernel's slab and the
 // connections over the soak sum, one panel each; its caption names what
 // the soak's rule checked after the close.
@@ -605,16 +618,9 @@ func stormEnginesFigure(dir string, engines []string, samples []*Samples) (Figur
 			p   *plot.Plot
 			col string
 		}{{top, "open_verified"}, {bottom, "connecting"}} {
-			line, err := sampleLine(s, panel.col, i)
-			if err != nil {
+			if err := addSampleLine(panel.p, s, panel.col, i, engines[i]); err != nil {
 				return FigureFile{}, fmt.Errorf("storm figure: %w", err)
 			}
-			if line == nil {
-				continue
-			}
-			line.Dashes = plotutil.Dashes(i)
-			panel.p.Add(line)
-			panel.p.Legend.Add(engines[i], line)
 		}
 	}
 	for _, p := range []*plot.Plot{top, bottom} {
@@ -633,16 +639,9 @@ func stormFigure(s *Samples, dir string) (FigureFile, error) {
 	for i, col := range []struct{ name, label string }{
 		{"open", "open (client)"}, {"open_verified", "open and verified again"}, {"server_conns", "held by the server"},
 	} {
-		line, err := sampleLine(s, col.name, i)
-		if err != nil {
+		if err := addSampleLine(top, s, col.name, i, col.label); err != nil {
 			return FigureFile{}, fmt.Errorf("storm figure: %w", err)
 		}
-		if line == nil {
-			continue
-		}
-		line.Dashes = plotutil.Dashes(i)
-		top.Add(line)
-		top.Legend.Add(col.label, line)
 	}
 	top.Legend.Top, top.Legend.Left = false, false
 	top.X.Min, top.Y.Min = 0, 0
