@@ -32,16 +32,12 @@ type Loopback struct {
 
 // Create makes the namespace. The host's tcp_child_ehash_entries is set only
 // for the moment of creation and put back before Create returns.
-func (n *Loopback) Create(ctx context.Context) (err error) {
-	if err := Check(); err != nil {
-		return err
-	}
-	n.Remove() // leftovers; errors mean nothing was there
-	defer func() {
-		if err != nil {
-			n.Remove()
-		}
-	}()
+func (n *Loopback) Create(ctx context.Context) error {
+	return fresh(n.Remove, func() error { return n.build(ctx) })
+}
+
+// build creates the namespace, brings its loopback up and sets its sysctls.
+func (n *Loopback) build(ctx context.Context) error {
 	if err := n.add(ctx); err != nil {
 		return err
 	}

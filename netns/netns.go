@@ -91,19 +91,32 @@ func (l *Link) validate() error {
 // Create builds the link: removes leftovers of the same name (an earlier
 // run that was killed), creates both namespaces, the veth pair, the
 // addresses and the shapers. On error it removes what it made.
-func (l *Link) Create(ctx context.Context) (err error) {
+func (l *Link) Create(ctx context.Context) error {
 	if err := l.validate(); err != nil {
 		return err
 	}
+	return fresh(l.Remove, func() error { return l.build(ctx) })
+}
+
+// fresh runs build on a clean slate: namespaces must be possible here
+// (Check), leftovers of the same names from an earlier run that was killed
+// are removed first (errors there mean nothing was there), and what build
+// made is removed again when it fails.
+func fresh(remove func() error, build func() error) error {
 	if err := Check(); err != nil {
 		return err
 	}
-	l.Remove() // leftovers; errors mean nothing was there
-	defer func() {
-		if err != nil {
-			l.Remove()
-		}
-	}()
+	remove()
+	if err := build(); err != nil {
+		remove()
+		return err
+	}
+	return nil
+}
+
+// build creates both namespaces, the veth pair, the addresses and the
+// shapers.
+func (l *Link) build(ctx context.Context) error {
 	srv, cli := l.ServerNS(), l.ClientNS()
 	steps := [][]string{
 		{"ip", "netns", "add", srv},
