@@ -61,6 +61,16 @@ func (s Scale) Pick(full, quick int) int {
 	return full
 }
 
+// Once is an Experiment's Repeats for arms that run once at every scale
+// (an arm that takes minutes; one that needs more says so in Arm.Repeats).
+func Once(Scale) int { return 1 }
+
+// FullRepeats is an Experiment's Repeats for arms that run n times at full
+// scale (the reference run's medians) and once at quick scale.
+func FullRepeats(n int) func(Scale) int {
+	return func(s Scale) int { return s.Pick(n, 1) }
+}
+
 // Arm is one setting of the factor.
 type Arm struct {
 	Name   string

@@ -50,3 +50,14 @@ func TestArmsWithoutAnEngineRunTheDesignEngine(t *testing.T) {
 		assert.Equal(t, named, WithEngine(named))
 	}
 }
+
+// Once runs an arm once at every scale; FullRepeats(n) n times at full
+// scale and once at quick.
+func TestRepeats(t *testing.T) {
+	t.Parallel()
+	full, quick := Scale{Name: "full"}, Scale{Name: "quick", Quick: true}
+	assert.Equal(t, 1, Once(full))
+	assert.Equal(t, 1, Once(quick))
+	assert.Equal(t, 3, FullRepeats(3)(full))
+	assert.Equal(t, 1, FullRepeats(3)(quick))
+}

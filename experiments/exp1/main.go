@@ -32,7 +32,7 @@ func main() {
 			}
 		},
 		// Three at full scale: bytes per connection are a headline number.
-		Repeats: func(s harness.Scale) int { return s.Pick(3, 1) },
+		Repeats: harness.FullRepeats(3),
 		Feeds:   []string{schema.FeedCapacity},
 		// A deep accept queue so a fast ramp is queued, not dropped; TCP
 		// memory (pages) past the default limit, which 1M keepalive

@@ -64,7 +64,7 @@ func main() {
 		Metrics: harness.Metrics("conns", "established", "connect_rate", "server_ramp_s", "server_bytes_per_conn", "server_user_bytes_per_conn", "kernel_bytes_per_conn",
 			"rtt_p50_us", "rtt_p99_us", "rtt_p999_us", "echo_per_sec", "server_cpu_us_per_msg", "host_busy_cores", "mismatched", "timeouts"),
 		Arms:    arms,
-		Repeats: func(harness.Scale) int { return 1 },
+		Repeats: harness.Once,
 		// As experiment 1: a deep accept queue, and TCP memory past what 1M keepalive connections need.
 		// And no TIME_WAIT, so the harness need not wait 60 s for the last run's to go before each arm:
 		// what is measured is held connections, not closed ones.

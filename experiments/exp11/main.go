@@ -134,7 +134,7 @@ func main() {
 			fs.BoolVar(&uring, "uring", false, "add the uring family: the io_uring engine sized for 1M, the client as for1m")
 		},
 		Arms:    func(s harness.Scale) []harness.Arm { return arms(s, uring) },
-		Repeats: func(harness.Scale) int { return 1 },
+		Repeats: harness.Once,
 		Derive: func(arm harness.Arm, m map[string]float64) {
 			// What the server and client trees do not account for: softirqs on
 			// idle CPUs, kernel threads, the harness, and anything else running.

@@ -61,7 +61,7 @@ func main() {
 		Metrics: harness.Metrics("conns", "established", "server_ramp_s", "accept_rate", "connect_rate", "server_cpu_us_per_conn",
 			"kernel_bytes_per_conn", "dispatch_p50_us", "dispatch_p99_us", "listen_overflows", "client_cpu_s"),
 		Arms:    arms,
-		Repeats: func(s harness.Scale) int { return s.Pick(2, 1) },
+		Repeats: harness.FullRepeats(2),
 		// As experiments 1 and 10: deep accept queues, TCP memory past what 1M sockets need, no TIME_WAIT between arms.
 		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535",
 			"net.ipv4.tcp_mem": "1500000 2000000 3000000", "net.ipv4.tcp_max_tw_buckets": "0"},

@@ -121,7 +121,7 @@ func main() {
 			harness.Metrics("server_cpu_us_per_msg", "host_cpu_us_per_msg", "syscalls_per_msg", "server_ctxt_per_msg", "host_busy_cores",
 				"rtt_p50_us", "rtt_p99_us", "rtt_p999_us", "timeouts", "unanswered_at_close", "mismatched")),
 		Arms:    arms,
-		Repeats: func(harness.Scale) int { return 1 },
+		Repeats: harness.Once,
 		Feeds:   []string{schema.FeedEnginesAtMillion},
 		Derive:  harness.DeriveEchoShare,
 		// As experiment 8: a deep accept queue, TCP memory for a million

@@ -127,7 +127,7 @@ func main() {
 			harness.Metrics("server_cpu_us_per_msg", "host_cpu_us_per_msg", "host_busy_cores", "rtt_p50_us", "rtt_p99_us", "rtt_p999_us",
 				"mismatched", "timeouts", "unanswered_at_close", "connect_failures")),
 		Arms:    arms,
-		Repeats: func(harness.Scale) int { return 1 },
+		Repeats: harness.Once,
 		Derive:  harness.DeriveEchoShare,
 		Feeds:   []string{schema.FeedPeersAtMillion},
 		Sysctls: harness.MillionSysctls(),

@@ -77,7 +77,7 @@ func main() {
 				"server_ctxt_per_msg", "client_ctxt_per_msg", "host_ctxt_per_msg", "client_threads", "server_threads",
 				"client_bytes_per_conn", "rtt_p50_us", "rtt_p99_us", "timeouts", "unanswered_at_close", "mismatched")),
 		Arms:       arms,
-		Repeats:    func(harness.Scale) int { return 1 },
+		Repeats:    harness.Once,
 		Derive:     harness.DeriveEchoShare,
 		Sysctls:    harness.MillionSysctls(),
 		ArmTimeout: 12 * time.Minute,

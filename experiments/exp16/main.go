@@ -80,7 +80,7 @@ func main() {
 			harness.Metrics("host_cpu_us_per_msg", "host_softirq_us_per_msg", "server_cpu_us_per_msg", "client_cpu_us_per_msg",
 				"host_busy_cores", "rtt_p50_us", "rtt_p99_us", "timeouts", "mismatched")),
 		Arms:       arms,
-		Repeats:    func(harness.Scale) int { return 1 },
+		Repeats:    harness.Once,
 		Derive:     harness.DeriveEchoShare,
 		Sysctls:    harness.MillionSysctls(),
 		ArmTimeout: 12 * time.Minute,

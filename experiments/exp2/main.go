@@ -28,7 +28,7 @@ func main() {
 			}
 			return arms
 		},
-		Repeats: func(s harness.Scale) int { return s.Pick(3, 1) },
+		Repeats: harness.FullRepeats(3),
 		Checks: []harness.Check{
 			{Metric: "echo_per_sec", A: "pipe", B: "chan", Expect: "a~b", Tolerance: 0.10, Claim: "pipe and chan echo at the same rate once connected"},
 			{Metric: "dispatch_p50_us", A: "direct", B: "pipe", Expect: "a<=b", Tolerance: 0.10, Claim: "direct registers a connection no later than pipe"},

@@ -28,7 +28,7 @@ func main() {
 				arm("workers-1", 1, true), arm("workers-2xcpu", 2*cpus, true),
 			}
 		},
-		Repeats: func(s harness.Scale) int { return s.Pick(3, 1) },
+		Repeats: harness.FullRepeats(3),
 		Checks: []harness.Check{
 			{Metric: "echo_per_sec", A: "pinned", B: "unpinned", Expect: "a>=b", Tolerance: 0.05, Claim: "pinned workers echo at least as fast as unpinned"},
 			{Metric: "echo_per_sec", A: "pinned", B: "workers-1", Expect: "a>=b", Tolerance: 0.05, Claim: "NumCPU workers beat one"},

@@ -30,7 +30,7 @@ func main() {
 			}
 			return arms
 		},
-		Repeats: func(s harness.Scale) int { return s.Pick(2, 1) },
+		Repeats: harness.FullRepeats(2),
 		Sysctls: map[string]string{"net.core.somaxconn": "65535", "net.ipv4.tcp_max_syn_backlog": "65535"},
 		Checks: []harness.Check{
 			{Metric: "echo_per_sec", A: "et-1000c-16B", B: "lt-1000c-16B", Expect: "a~b", Tolerance: 0.10, Claim: "ET and LT echo small messages at the same rate (1k connections)"},

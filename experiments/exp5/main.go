@@ -46,7 +46,7 @@ func main() {
 			}
 			return arms
 		},
-		Repeats: func(s harness.Scale) int { return s.Pick(2, 1) },
+		Repeats: harness.FullRepeats(2),
 		Checks: []harness.Check{
 			{Metric: "kernel_bytes_per_conn", A: "idle-sock64k", B: "idle-sock4k", Expect: "a~b", Tolerance: 0.10, Claim: "idle connections cost the same kernel memory whatever SO_RCVBUF/SO_SNDBUF say"},
 			{Metric: "kernel_bytes_per_conn", A: "loaded-sock64k", B: "loaded-sock4k", Expect: "a>=b", Tolerance: 0, Claim: "with data in flight, bigger socket buffers hold more kernel memory"},

@@ -35,7 +35,7 @@ func main() {
 					Note: "one source address, three server ports"},
 			}
 		},
-		Repeats: func(s harness.Scale) int { return s.Pick(2, 1) },
+		Repeats: harness.FullRepeats(2),
 		Feeds:   []string{schema.FeedPortExhaustion},
 		Checks: []harness.Check{
 			{Metric: "established", A: "sources", B: "one-source", Expect: "a>=b", Tolerance: 0.05, Claim: "more source addresses get past one pair's ports"},

@@ -73,7 +73,7 @@ func main() {
 			}
 			return arms
 		},
-		Repeats: func(harness.Scale) int { return 1 },
+		Repeats: harness.Once,
 		Feeds:   []string{schema.FeedLinkSweep},
 		Derive: func(_ harness.Arm, m map[string]float64) {
 			if m["established"] > 0 && m["interval_s"] > 0 {

@@ -42,7 +42,7 @@ func main() {
 			}
 			return arms
 		},
-		Repeats: func(harness.Scale) int { return 1 },
+		Repeats: harness.Once,
 		Feeds:   []string{schema.FeedKeepaliveCost},
 		Derive:  harness.DeriveEchoShare,
 		// As experiment 1: a deep accept queue, and TCP memory past the

@@ -137,7 +137,7 @@ func main() {
 			"echo_per_sec", "server_cpu_us_per_msg", "rtt_p50_us", "rtt_p99_us", "rtt_p999_us", "connect_rate",
 			"mismatched", "timeouts"),
 		Arms:    arms,
-		Repeats: func(s harness.Scale) int { return s.Pick(2, 1) },
+		Repeats: harness.FullRepeats(2),
 		// A deep accept queue for the 100k ramp. And no TIME_WAIT: the harness waits for the previous
 		// run's TIME_WAIT sockets to go (60 s) before each arm, which after each of the 24 arms
 		// would add 24 minutes a repeat; what is measured is held connections, not closed ones.
