@@ -140,6 +140,16 @@ func MillionSysctls() map[string]string {
 		"net.core.netdev_max_backlog": strconv.Itoa(limits.BacklogTarget)}
 }
 
+// KeepaliveAtMillion is e with what every experiment holding a million
+// keepalive connections sets alike (it overrides e's own): each arm once
+// (one takes minutes; a headline arm that needs more says so in
+// Arm.Repeats), the share of keepalives answered derived (DeriveEchoShare)
+// and MillionSysctls.
+func KeepaliveAtMillion(e Experiment) Experiment {
+	e.Repeats, e.Derive, e.Sysctls = Once, DeriveEchoShare, MillionSysctls()
+	return e
+}
+
 // DeriveEchoShare adds, for keepalive arms (Params interval_s), the
 // keepalives a second asked for (offered_per_sec) and the share of them
 // answered (echo_share). Use it as, or in, an Experiment's Derive.

@@ -61,3 +61,16 @@ func TestRepeats(t *testing.T) {
 	assert.Equal(t, 3, FullRepeats(3)(full))
 	assert.Equal(t, 1, FullRepeats(3)(quick))
 }
+
+// A million-keepalive experiment runs each arm once, derives the echo
+// share and raises the million sysctls, whatever it set itself.
+func TestKeepaliveAtMillion(t *testing.T) {
+	t.Parallel()
+	e := KeepaliveAtMillion(Experiment{Number: 42, Repeats: FullRepeats(3)})
+	assert.Equal(t, 42, e.Number)
+	assert.Equal(t, 1, e.Repeats(Scale{Name: "full"}))
+	assert.Equal(t, MillionSysctls(), e.Sysctls)
+	m := map[string]float64{"interval_s": 10, "established": 100, "echo_per_sec": 5}
+	e.Derive(Arm{}, m)
+	assert.InDelta(t, 0.5, m["echo_share"], 1e-9)
+}

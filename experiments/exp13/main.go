@@ -94,7 +94,7 @@ func uringAgainstEpoll(metric, expect string, tolerance float64, claim string) h
 }
 
 func main() {
-	harness.Main(harness.Experiment{
+	harness.Main(harness.KeepaliveAtMillion(harness.Experiment{
 		Number: 13,
 		Title:  "epoll or io_uring?",
 		Question: "Past the 20,000-fd cap the epoll engine needs one thread per fd table: 51 loop threads at 1M, and every keepalive " +
@@ -120,13 +120,8 @@ func main() {
 			harness.KeepaliveMetrics(),
 			harness.Metrics("server_cpu_us_per_msg", "host_cpu_us_per_msg", "syscalls_per_msg", "server_ctxt_per_msg", "host_busy_cores",
 				"rtt_p50_us", "rtt_p99_us", "rtt_p999_us", "timeouts", "unanswered_at_close", "mismatched")),
-		Arms:    arms,
-		Repeats: harness.Once,
-		Feeds:   []string{schema.FeedEnginesAtMillion},
-		Derive:  harness.DeriveEchoShare,
-		// As experiment 8: a deep accept queue, TCP memory for a million
-		// keepalive connections, and no TIME_WAIT between arms.
-		Sysctls:    harness.MillionSysctls(),
+		Arms:       arms,
+		Feeds:      []string{schema.FeedEnginesAtMillion},
 		ArmTimeout: 12 * time.Minute,
 		Checks: []harness.Check{
 			uringAgainstEpoll("server_threads", "a<=b", 0, "io_uring holds 1M with fewer threads"),
@@ -155,5 +150,5 @@ func main() {
 			{Kind: "bars", Metric: "rtt_p99_us"},
 			{Kind: "timeline", Y: []string{"conns_server"}, Title: "Connections the server holds over time"},
 		},
-	})
+	}))
 }

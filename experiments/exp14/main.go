@@ -103,7 +103,7 @@ func checks() []harness.Check {
 }
 
 func main() {
-	harness.Main(harness.Experiment{
+	harness.Main(harness.KeepaliveAtMillion(harness.Experiment{
 		Number: 14,
 		Title:  "Peers at a million",
 		Question: "At the million connections the project is named for, what does each choice cost on one machine: the core, " +
@@ -126,11 +126,8 @@ func main() {
 			harness.KeepaliveMetrics(),
 			harness.Metrics("server_cpu_us_per_msg", "host_cpu_us_per_msg", "host_busy_cores", "rtt_p50_us", "rtt_p99_us", "rtt_p999_us",
 				"mismatched", "timeouts", "unanswered_at_close", "connect_failures")),
-		Arms:    arms,
-		Repeats: harness.Once,
-		Derive:  harness.DeriveEchoShare,
-		Feeds:   []string{schema.FeedPeersAtMillion},
-		Sysctls: harness.MillionSysctls(),
+		Arms:  arms,
+		Feeds: []string{schema.FeedPeersAtMillion},
 		// Bounds a server that cannot fill 1M: the quiet before the arm,
 		// the start, a ramp of up to about 3 minutes (1M at 5,000/s or
 		// faster) and the hold. Then the client is stopped and writes what
@@ -148,5 +145,5 @@ func main() {
 			{Kind: "bars", Metric: "rtt_p99_us"},
 			{Kind: "timeline", Y: []string{"conns_server"}, Title: "Connections the server holds over time"},
 		},
-	})
+	}))
 }

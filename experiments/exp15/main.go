@@ -54,7 +54,7 @@ func arms(s harness.Scale) []harness.Arm {
 func hold(pair string) string { return pair + ".hold-1M-1m0s" }
 
 func main() {
-	harness.Main(harness.Experiment{
+	harness.Main(harness.KeepaliveAtMillion(harness.Experiment{
 		Number: 15,
 		Title:  "What does the load cost?",
 		Question: "On one machine the load client competes with the server for the same two cores. The epoll client needs a " +
@@ -77,9 +77,6 @@ func main() {
 				"server_ctxt_per_msg", "client_ctxt_per_msg", "host_ctxt_per_msg", "client_threads", "server_threads",
 				"client_bytes_per_conn", "rtt_p50_us", "rtt_p99_us", "timeouts", "unanswered_at_close", "mismatched")),
 		Arms:       arms,
-		Repeats:    harness.Once,
-		Derive:     harness.DeriveEchoShare,
-		Sysctls:    harness.MillionSysctls(),
 		ArmTimeout: 12 * time.Minute,
 		Checks: []harness.Check{
 			{Metric: "client_cpu_us_per_msg", A: hold("epoll-uring"), B: hold("epoll-epoll"), Expect: "a<=b", Tolerance: 0,
@@ -101,5 +98,5 @@ func main() {
 			{Kind: "bars", Metric: "host_ctxt_per_msg"},
 			{Kind: "timeline", Y: []string{"conns_server"}, Title: "Connections the server holds over time"},
 		},
-	})
+	}))
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func main() {
-	harness.Main(harness.Experiment{
+	harness.Main(harness.KeepaliveAtMillion(harness.Experiment{
 		Number: 8,
 		Title:  "Keepalive interval at 1,000,000 connections: CPU, packets or bandwidth?",
 		Question: "At a million connections, what runs out first as keepalives get more frequent on this machine: " +
@@ -42,14 +42,7 @@ func main() {
 			}
 			return arms
 		},
-		Repeats: harness.Once,
-		Feeds:   []string{schema.FeedKeepaliveCost},
-		Derive:  harness.DeriveEchoShare,
-		// As experiment 1: a deep accept queue, and TCP memory past the
-		// default limit that a million keepalive connections exceed here.
-		// No TIME_WAIT: the next arm need not wait a minute for the last
-		// one's closed sockets (what is measured is held connections).
-		Sysctls:    harness.MillionSysctls(),
+		Feeds:      []string{schema.FeedKeepaliveCost},
 		ArmTimeout: 15 * time.Minute,
 		Checks: []harness.Check{
 			{Metric: "echo_share", A: "1m0s", B: "1s", Expect: "a>=b", Tolerance: 0.05, Claim: "60 s keepalives are answered; 1 s keepalives are not"},
@@ -60,5 +53,5 @@ func main() {
 			{Kind: "bars", Metric: "host_busy_cores"}, {Kind: "bars", Metric: "server_cpu_us_per_msg"},
 			{Kind: "bars", Metric: "tcp_segs_per_sec"},
 		},
-	})
+	}))
 }
