@@ -171,6 +171,15 @@ type computer struct {
 
 func (c *computer) add(r Row) { c.rep.Rows = append(c.rep.Rows, r) }
 
+// addSysctl adds r, the row of the sysctl named r.Name: it binds when it
+// allows fewer connections than the target, and is lifted by raising the
+// sysctl to value.
+func (c *computer) addSysctl(r Row, value int64) {
+	r.Binds = r.Allows < c.target
+	r.liftBy(r.Name, value)
+	c.add(r)
+}
+
 // perProcess is the connections one fd table of n fds holds.
 func perProcess(n uint64) int64 { return max(int64(min(n, 1<<62))-FDReserve, 0) }
 
@@ -236,9 +245,7 @@ func (c *computer) nrOpen() error {
 	}
 	r := Row{Name: "fs.nr_open", Value: group(n), Allows: perProcess(uint64(n)), Kind: KindProcess,
 		Note: "the ceiling of any process's RLIMIT_NOFILE; matters only where the hard limit can be raised"}
-	r.Binds = r.Allows < c.target
-	r.liftBy("fs.nr_open", roundUp(c.target+FDReserve, 1024))
-	c.add(r)
+	c.addSysctl(r, roundUp(c.target+FDReserve, 1024))
 	return nil
 }
 
@@ -253,9 +260,7 @@ func (c *computer) fileMax() error {
 	}
 	r := Row{Name: "fs.file-max", Value: group(n), Allows: max(n-inUse, 0) / 2, Kind: KindCount,
 		Note: fmt.Sprintf("2 open files per connection: the server's and the client's socket both count on loopback; %s in use now", group(inUse))}
-	r.Binds = r.Allows < c.target
-	r.liftBy("fs.file-max", roundUp(2*c.target+inUse+65536, 1024))
-	c.add(r)
+	c.addSysctl(r, roundUp(2*c.target+inUse+65536, 1024))
 	return nil
 }
 
