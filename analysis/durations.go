@@ -69,11 +69,22 @@ func CommittedSteps(resultsDir string) ([]Step, error) {
 	return steps, nil
 }
 
+// runsOf says what an experiment ran: "2 arms × 3 repeats", or, where
+// some arms repeated more than the experiment's Repeats (Arm.Repeats) and
+// the run recorded each run's time, "17 arms, 29 runs".
+func runsOf(m Meta) string {
+	arms := plural(len(m.Arms), "arm")
+	if n := len(m.Runs); n > 0 && n != len(m.Arms)*m.Repeats {
+		return arms + ", " + plural(n, "run")
+	}
+	return arms + " × " + plural(m.Repeats, "repeat")
+}
+
 // experimentStep is one experiment's committed run.
 func experimentStep(e *Experiment) Step {
 	m := e.Meta
 	s := Step{Name: m.ID, Command: "make " + m.ID, Quick: m.Scale == "quick",
-		Runs: plural(len(m.Arms), "arm") + " × " + plural(m.Repeats, "repeat"), MemTotalBytes: float64(m.Env.MemBytes)}
+		Runs: runsOf(m), MemTotalBytes: float64(m.Env.MemBytes)}
 	s.addSpan(m.Start, m.End)
 	s.addProcessor(m.Env)
 	for _, smp := range e.Samples { // maxima: the order does not matter

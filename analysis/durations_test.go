@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"c1m/schema"
 )
 
 // stepsResults writes a results directory with every kind of step: two
@@ -167,4 +169,15 @@ func TestWriteREADMEDurations(t *testing.T) {
 	b3, err := os.ReadFile(unmarked)
 	require.NoError(t, err)
 	assert.Equal(t, "# no markers\n", string(b3), "left alone")
+}
+
+// An experiment whose headline arms repeat more often than the rest says
+// how many runs it made, not arms × the experiment's repeats.
+func TestRunsOfCountsPerArmRepeats(t *testing.T) {
+	t.Parallel()
+	runs := func(n int) []schema.RunTime { return make([]schema.RunTime, n) }
+	twoArms := []schema.Arm{{Name: "a"}, {Name: "b"}}
+	assert.Equal(t, "2 arms × 3 repeats", runsOf(Meta{Arms: twoArms, Repeats: 3}), "no run times recorded")
+	assert.Equal(t, "2 arms × 3 repeats", runsOf(Meta{Arms: twoArms, Repeats: 3, Runs: runs(6)}))
+	assert.Equal(t, "2 arms, 4 runs", runsOf(Meta{Arms: twoArms, Repeats: 1, Runs: runs(4)}), "arm a ran three times")
 }
