@@ -70,12 +70,15 @@ func CommittedSteps(resultsDir string) ([]Step, error) {
 }
 
 // runsOf says what an experiment ran: "2 arms × 3 repeats", or, where
-// some arms repeated more than the experiment's Repeats (Arm.Repeats) and
-// the run recorded each run's time, "17 arms, 29 runs".
+// some arms repeated more than the experiment's Repeats (Arm.Repeats, as
+// the harness runs them), "17 arms, 29 runs".
 func runsOf(m Meta) string {
-	arms := plural(len(m.Arms), "arm")
-	if n := len(m.Runs); n > 0 && n != len(m.Arms)*m.Repeats {
-		return arms + ", " + plural(n, "run")
+	arms, runs := plural(len(m.Arms), "arm"), 0
+	for _, a := range m.Arms {
+		runs += max(a.Repeats, m.Repeats)
+	}
+	if runs != len(m.Arms)*m.Repeats {
+		return arms + ", " + plural(runs, "run")
 	}
 	return arms + " × " + plural(m.Repeats, "repeat")
 }

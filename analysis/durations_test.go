@@ -175,9 +175,9 @@ func TestWriteREADMEDurations(t *testing.T) {
 // how many runs it made, not arms × the experiment's repeats.
 func TestRunsOfCountsPerArmRepeats(t *testing.T) {
 	t.Parallel()
-	runs := func(n int) []schema.RunTime { return make([]schema.RunTime, n) }
 	twoArms := []schema.Arm{{Name: "a"}, {Name: "b"}}
-	assert.Equal(t, "2 arms × 3 repeats", runsOf(Meta{Arms: twoArms, Repeats: 3}), "no run times recorded")
-	assert.Equal(t, "2 arms × 3 repeats", runsOf(Meta{Arms: twoArms, Repeats: 3, Runs: runs(6)}))
-	assert.Equal(t, "2 arms, 4 runs", runsOf(Meta{Arms: twoArms, Repeats: 1, Runs: runs(4)}), "arm a ran three times")
+	assert.Equal(t, "2 arms × 3 repeats", runsOf(Meta{Arms: twoArms, Repeats: 3}))
+	headline := []schema.Arm{{Name: "a", Repeats: 3}, {Name: "b"}}
+	assert.Equal(t, "2 arms × 3 repeats", runsOf(Meta{Arms: headline, Repeats: 3}), "arm a's repeats are no more than the experiment's")
+	assert.Equal(t, "2 arms, 4 runs", runsOf(Meta{Arms: headline, Repeats: 1}), "arm a ran three times")
 }
