@@ -47,6 +47,8 @@ type robustnessView struct {
 	ReapNotes      []string
 
 	Soaks []soakView // one per engine that ran, in schema.SoakEngines' order
+
+	Summary table // the summary's table: a row per check and engine (robustsum.go)
 }
 
 // soakView is one soak's part of the section.
@@ -114,6 +116,7 @@ func (v *robustnessView) addChaos(dir string, stale *staleness) error {
 			return err
 		}
 		v.ChaosSuites = append(v.ChaosSuites, suite)
+		v.chaosRow(rep)
 		for _, note := range notes {
 			if len(reps) > 1 {
 				note = rep.EngineName() + ": " + note
@@ -229,6 +232,7 @@ func (v *robustnessView) addSoak(resultsDir, name, outDir string, stale *stalene
 		sv.Verdict = "**Failed**: " + strings.Join(s.Failures, "; ") + ". Rule: " + s.Rule + "."
 	}
 	sv.Table = soakTable(s)
+	v.soakRow(s)
 	sv.Figures, err = samplesFigure(dir, schema.SoakSamplesFile, outDir, func(samples *Samples, dir string) (FigureFile, error) {
 		return soakFigure(samples, dir, s)
 	})
@@ -396,6 +400,7 @@ func (v *robustnessView) addStorm(dir, outDir string, stale *staleness) error {
 	v.Storm.Header = []string{"what"}
 	for _, st := range storms {
 		verdicts = append(verdicts, stormVerdict(st))
+		v.stormRow(st)
 		v.Storm.Header = append(v.Storm.Header, orValue(st.Engine))
 		for _, note := range st.Notes {
 			if len(storms) > 1 {
@@ -695,6 +700,7 @@ func (v *robustnessView) addReap(dir string, stale *staleness) error {
 		{"live echoes sent / verified (in flight at the close), late, mismatched; dropped"}, {"verdict"}}
 	for _, a := range rp.Arms {
 		v.Reap.Header = append(v.Reap.Header, a.Name)
+		v.reapRow(rp, a)
 		verdict := "pass"
 		if !a.Pass {
 			verdict = "**FAIL**: " + strings.Join(a.Failures, "; ")
