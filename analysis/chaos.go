@@ -48,7 +48,9 @@ type robustnessView struct {
 
 	Soaks []soakView // one per engine that ran, in schema.SoakEngines' order
 
-	Summary table // the summary's table: a row per check and engine (robustsum.go)
+	Summary table    // the summary's table: a row per check and engine (robustsum.go)
+	checks  int      // rows in Summary
+	failed  []string // the failed rows, "check (engine)"
 }
 
 // soakView is one soak's part of the section.

@@ -66,6 +66,7 @@ func TestReportRobustness(t *testing.T) {
 		"| hostile clients | epoll | **FAIL**: scenarios flood | 1 of 2 scenarios passed; the keepalive population: 10 echoes verified, 0 mismatched |",
 		"| soak: 8,000 connections, 100 churned a second, 60 s | epoll | pass | server fds 35 idle, 35 after; RSS drift +2.0%; 0 mismatched, 0 late |",
 		"Each check's setup and rule: [Robustness](#robustness-hostile-clients-and-a-soak).",
+		"Robustness (hostile clients, a reconnect storm, vanished peers, a churning soak, on each engine): 1 of 2 checks passed; **failed**: hostile clients (epoll) (the robustness table below says why).",
 	} {
 		assertHas(t, report, want)
 	}

@@ -82,6 +82,9 @@ func WriteReportWith(resultsDir, outPath string, opt Options) error {
 	if v.Robustness, err = newRobustnessView(resultsDir, outDir, stale); err != nil {
 		return err
 	}
+	if r := v.Robustness.sentence(); r != "" {
+		v.Answer += " " + r
+	}
 	v.Staleness = stale.summaryLine()
 	v.Env = newEnvView(exps, stale.envs)
 	v.Processors = mixedProcessors(stale.envs)

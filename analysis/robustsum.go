@@ -27,6 +27,23 @@ func (v *robustnessView) robustRow(check, engine string, pass bool, failures []s
 		}
 	}
 	v.Summary.Rows = append(v.Summary.Rows, []string{check, orDash(engine), verdict, figure})
+	v.checks++
+	if !pass {
+		v.failed = append(v.failed, check+" ("+orDash(engine)+")")
+	}
+}
+
+// sentence closes the summary's answer: how many robustness checks
+// passed, and which failed ("" when none ran).
+func (v robustnessView) sentence() string {
+	if v.checks == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("Robustness (hostile clients, a reconnect storm, vanished peers, a churning soak, on each engine): %d of %d checks passed", v.checks-len(v.failed), v.checks)
+	if len(v.failed) > 0 {
+		s += "; **failed**: " + strings.Join(v.failed, ", ") + " (the robustness table below says why)"
+	}
+	return s + "."
 }
 
 // chaosRow summarises one engine's hostile-client suite.
