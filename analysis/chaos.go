@@ -49,8 +49,7 @@ type robustnessView struct {
 	Soaks []soakView // one per engine that ran, in schema.SoakEngines' order
 
 	Summary table    // the summary's table: a row per check and engine (robustsum.go)
-	checks  int      // rows in Summary
-	failed  []string // the failed rows, "check (engine)"
+	failed  []string // its failed rows, "check (engine)"
 }
 
 // soakView is one soak's part of the section.
@@ -145,13 +144,7 @@ func chaosSuite(rep schema.ChaosReport[schema.PopulationTotals]) (v chaosSuiteVi
 	}
 	v.Setup = fmt.Sprintf("**%s engine.** Scale %s, %s to %s: a population of %d keepalive connections (one echo each every %v, every byte verified) on `c1m-server %s`, quiet at %.2f cores; each scenario alone for %v, then all at once with half the connections each.",
 		rep.EngineName(), scale, orDash(rep.Start), orDash(rep.End), rep.Scale.Population, rep.Scale.Interval, strings.Join(rep.ServerFlags, " "), rep.QuietCores, rep.Scale.Hold)
-	passed := 0
-	for _, o := range rep.Scenarios {
-		if o.Pass {
-			passed++
-		}
-	}
-	v.Verdict = fmt.Sprintf("**%d of %d scenarios passed.**", passed, len(rep.Scenarios))
+	v.Verdict = fmt.Sprintf("**%d of %d scenarios passed.**", scenariosPassed(rep.Scenarios), len(rep.Scenarios))
 	if len(rep.Failed) > 0 {
 		v.Verdict += " Failed: " + strings.Join(rep.Failed, ", ") + "."
 	}
@@ -170,6 +163,17 @@ func chaosSuite(rep schema.ChaosReport[schema.PopulationTotals]) (v chaosSuiteVi
 		}
 	}
 	return v, notes
+}
+
+// scenariosPassed counts the scenarios that passed.
+func scenariosPassed(outcomes []schema.ScenarioOutcome) int {
+	n := 0
+	for _, o := range outcomes {
+		if o.Pass {
+			n++
+		}
+	}
+	return n
 }
 
 // scenarioTable is a row per scenario; the server's connections after
@@ -707,7 +711,7 @@ func (v *robustnessView) addReap(dir string, stale *staleness) error {
 		if !a.Pass {
 			verdict = "**FAIL**: " + strings.Join(a.Failures, "; ")
 		}
-		reaped := "not within " + sec(2*a.BoundS+10)
+		reaped := "not within " + sec(reapWatchS(a))
 		if a.AllReapedS > 0 {
 			reaped = "**" + sec(a.AllReapedS) + "**"
 		}
@@ -725,6 +729,11 @@ func (v *robustnessView) addReap(dir string, stale *staleness) error {
 	v.ReapNotes = rp.Notes
 	return nil
 }
+
+// reapWatchS is how long after the cut c1m-chaos watched an arm's
+// vanished connections before giving up (chaos/reap.go: twice the bound
+// and 10 s).
+func reapWatchS(a schema.ReapArm) float64 { return 2*a.BoundS + 10 }
 
 // reapPollOf is the resolution the arms were read at.
 func reapPollOf(rp schema.ReapResult) string {

@@ -27,7 +27,6 @@ func (v *robustnessView) robustRow(check, engine string, pass bool, failures []s
 		}
 	}
 	v.Summary.Rows = append(v.Summary.Rows, []string{check, orDash(engine), verdict, figure})
-	v.checks++
 	if !pass {
 		v.failed = append(v.failed, check+" ("+orDash(engine)+")")
 	}
@@ -36,10 +35,11 @@ func (v *robustnessView) robustRow(check, engine string, pass bool, failures []s
 // sentence closes the summary's answer: how many robustness checks
 // passed, and which failed ("" when none ran).
 func (v robustnessView) sentence() string {
-	if v.checks == 0 {
+	checks := len(v.Summary.Rows)
+	if checks == 0 {
 		return ""
 	}
-	s := fmt.Sprintf("Robustness (hostile clients, a reconnect storm, vanished peers, a churning soak, on each engine): %d of %d checks passed", v.checks-len(v.failed), v.checks)
+	s := fmt.Sprintf("Robustness (hostile clients, a reconnect storm, vanished peers, a churning soak, on each engine): %d of %d checks passed", checks-len(v.failed), checks)
 	if len(v.failed) > 0 {
 		s += "; **failed**: " + strings.Join(v.failed, ", ") + " (the robustness table below says why)"
 	}
@@ -48,13 +48,7 @@ func (v robustnessView) sentence() string {
 
 // chaosRow summarises one engine's hostile-client suite.
 func (v *robustnessView) chaosRow(rep schema.ChaosReport[schema.PopulationTotals]) {
-	passed := 0
-	for _, o := range rep.Scenarios {
-		if o.Pass {
-			passed++
-		}
-	}
-	figure := fmt.Sprintf("%d of %d scenarios passed", passed, len(rep.Scenarios))
+	figure := fmt.Sprintf("%d of %d scenarios passed", scenariosPassed(rep.Scenarios), len(rep.Scenarios))
 	if p := rep.Population; p != nil {
 		figure += fmt.Sprintf("; the keepalive population: %s echoes verified, %s mismatched",
 			numfmt.Number(float64(p.Echoed)), numfmt.Number(float64(p.Mismatched)))
@@ -63,7 +57,7 @@ func (v *robustnessView) chaosRow(rep schema.ChaosReport[schema.PopulationTotals
 	if len(failures) > 0 {
 		failures = []string{"scenarios " + strings.Join(failures, ", ")}
 	}
-	v.robustRow("hostile clients", rep.EngineName(), passed == len(rep.Scenarios) && len(rep.Failed) == 0, failures, figure)
+	v.robustRow("hostile clients", rep.EngineName(), rep.Pass, failures, figure)
 }
 
 // stormRow summarises one engine's reconnect storm.
@@ -78,7 +72,7 @@ func (v *robustnessView) stormRow(st schema.StormResult) {
 
 // reapRow summarises one arm of peers vanishing at scale.
 func (v *robustnessView) reapRow(rp schema.ReapResult, a schema.ReapArm) {
-	closed := "not all closed within " + FormatQuantity(2*a.BoundS+10, "s")
+	closed := "not all closed within " + FormatQuantity(reapWatchS(a), "s")
 	if a.AllReapedS > 0 {
 		closed = "all closed " + FormatQuantity(a.AllReapedS, "s") + " after the cut"
 	}
