@@ -21,6 +21,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"c1m/measured"
 	"c1m/numfmt"
 	"c1m/schema"
 )
@@ -113,7 +114,7 @@ func (v *robustnessView) addChaos(dir string, stale *staleness) error {
 	for _, rep := range reps {
 		suite, notes := chaosSuite(rep)
 		file, _ := schema.ChaosFiles(rep.Engine)
-		if suite.Provenance, err = stale.describeFile("chaos on "+rep.EngineName(), filepath.Join(dir, file), rep.Start, "make chaos"); err != nil {
+		if suite.Provenance, err = stale.describeFile("chaos on "+rep.EngineName(), measured.Chaos, filepath.Join(dir, file), rep.Start, "make chaos"); err != nil {
 			return err
 		}
 		v.ChaosSuites = append(v.ChaosSuites, suite)
@@ -225,7 +226,7 @@ func (v *robustnessView) addSoak(resultsDir, name, outDir string, stale *stalene
 		return err
 	}
 	sv := soakView{Engine: s.EngineName(), Dir: link(outDir, dir)}
-	if sv.Provenance, err = stale.describeFile(name, filepath.Join(dir, schema.SoakSummaryFile), s.Start, "make soak"); err != nil {
+	if sv.Provenance, err = stale.describeFile(name, measured.Soak, filepath.Join(dir, schema.SoakSummaryFile), s.Start, "make soak"); err != nil {
 		return err
 	}
 	sv.Setup = fmt.Sprintf("%s to %s (%s in all): %s connections from `c1m-client -churn %s` (closing and reopening that many idle connections per second once all were open), a keepalive on each every %s; sampled every few seconds.",
@@ -372,7 +373,7 @@ func (v *robustnessView) addStorm(dir, outDir string, stale *staleness) error {
 	v.StormRan = true
 	for _, st := range storms {
 		file, _ := schema.StormFiles(st.Engine)
-		p, err := stale.describeFile(strings.TrimSpace("storm "+st.Engine), filepath.Join(dir, file), st.Start, "make chaos")
+		p, err := stale.describeFile(strings.TrimSpace("storm "+st.Engine), measured.Chaos, filepath.Join(dir, file), st.Start, "make chaos")
 		if err != nil {
 			return err
 		}
@@ -678,7 +679,7 @@ func (v *robustnessView) addReap(dir string, stale *staleness) error {
 		return err
 	}
 	v.ReapRan = true
-	if v.ReapProvenance, err = stale.describeFile("vanish-scale", filepath.Join(dir, schema.ReapFile), rp.Start, "make chaos CHAOS_FLAGS='-only vanish-scale'"); err != nil {
+	if v.ReapProvenance, err = stale.describeFile("vanish-scale", measured.Chaos, filepath.Join(dir, schema.ReapFile), rp.Start, "make chaos CHAOS_FLAGS='-only vanish-scale'"); err != nil {
 		return err
 	}
 	scale := "full"

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"c1m/measured"
 	"c1m/numfmt"
 )
 
@@ -43,7 +44,7 @@ func limitsAnswer(resultsDir string, stale *staleness) ([]string, table, provena
 	if err != nil {
 		return nil, table{}, provenanceView{}, err
 	}
-	prov, err := stale.describeFile("limits", limitsPath(resultsDir), f.Time, "make limits")
+	prov, err := stale.describeFile("limits", measured.Limits, limitsPath(resultsDir), f.Time, "make limits")
 	if err != nil {
 		return nil, table{}, provenanceView{}, err
 	}

@@ -3,7 +3,8 @@ package analysis
 // Where each section's numbers came from: the commit of the code that ran,
 // the day, the processor, the kernel and the machine's calibration, in one
 // line that opens the section; and, from git, whether the code the run
-// measured has changed since (the section is then marked stale).
+// measured (package measured: its program's packages, the binaries it may
+// run, the build files) has changed since (the section is then marked stale).
 
 import (
 	"encoding/json"
@@ -15,14 +16,14 @@ import (
 	"slices"
 	"strings"
 
-	"c1m/provenance"
+	"c1m/measured"
 	"c1m/schema"
 )
 
-// ChangedFunc lists the measured files that changed between commit and
-// today's code (provenance.ChangedSince in a repository); an error means
-// git cannot tell.
-type ChangedFunc func(commit string) ([]string, error)
+// ChangedFunc lists the files that changed between commit and today's code
+// among those program's results measure (measured.Repo.ChangedFor in a
+// repository); an error means git cannot tell.
+type ChangedFunc func(program, commit string) ([]string, error)
 
 // gitChanges asks git in the work tree that holds dir, else the one that
 // holds the current directory (results kept outside the repository): at
@@ -32,11 +33,12 @@ func gitChanges(dir string) ChangedFunc {
 	if err != nil {
 		root, err = toplevel(".")
 	}
-	return func(commit string) ([]string, error) {
+	repo := measured.New(root)
+	return func(program, commit string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		return provenance.ChangedSince(root, commit)
+		return repo.ChangedFor(program, commit)
 	}
 }
 
@@ -64,8 +66,9 @@ func (v provenanceView) labelled(label string) provenanceView {
 	return v
 }
 
-// staleness answers, once per commit, whether results made at that commit
-// are stale; it also counts the sections it marked, for the summary.
+// staleness answers, once per program and commit, whether that program's
+// results made at that commit are stale; it also counts the sections it
+// marked, for the summary.
 type staleness struct {
 	changed  ChangedFunc
 	known    map[string]changes
@@ -84,19 +87,21 @@ func newStaleness(changed ChangedFunc) *staleness {
 	return &staleness{changed: changed, known: map[string]changes{}}
 }
 
-func (s *staleness) changedSince(commit string) ([]string, error) {
-	c, ok := s.known[commit]
+func (s *staleness) changedSince(program, commit string) ([]string, error) {
+	key := program + " " + commit
+	c, ok := s.known[key]
 	if !ok {
-		c.files, c.err = s.changed(commit)
-		s.known[commit] = c
+		c.files, c.err = s.changed(program, commit)
+		s.known[key] = c
 	}
 	return c.files, c.err
 }
 
 // describe writes the provenance of one section: name is how the summary
-// names it, env what the run recorded (nil: nothing), start when it began
-// and rerun the command that makes it again.
-func (s *staleness) describe(name string, env *schema.Env, start, rerun string) provenanceView {
+// names it, program the step's own program (package measured), env what
+// the run recorded (nil: nothing), start when it began and rerun the
+// command that makes it again.
+func (s *staleness) describe(name, program string, env *schema.Env, start, rerun string) provenanceView {
 	s.sections++
 	ne := namedEnv{ID: name}
 	if env != nil {
@@ -115,14 +120,14 @@ func (s *staleness) describe(name string, env *schema.Env, start, rerun string) 
 		return provenanceView{Line: line + "."}
 	}
 	v := provenanceView{Line: provenanceLine(*env, start)}
-	files, err := s.changedSince(env.Commit())
+	files, err := s.changedSince(program, env.Commit())
 	switch {
 	case err != nil:
 		s.unknown = append(s.unknown, name)
 		v.Stale = fmt.Sprintf("**Provenance unknown:** git cannot compare commit %s with today's code (%s).", env.Commit(), firstLine(err))
 	case len(files) > 0:
 		s.stale = append(s.stale, name)
-		v.Stale = fmt.Sprintf("**Stale:** the measured code changed after this run (%s, e.g. %s); re-run with `%s`.",
+		v.Stale = fmt.Sprintf("**Stale:** the code this run measured changed after it (%s, e.g. %s); re-run with `%s`.",
 			plural(len(files), "file"), strings.Join(examples(files, 3), ", "), rerun)
 	}
 	return v
@@ -203,12 +208,12 @@ func envOfFile(path string) (*schema.Env, error) {
 }
 
 // describeFile is describe for a results file other than an experiment's.
-func (s *staleness) describeFile(name, path, start, rerun string) (provenanceView, error) {
+func (s *staleness) describeFile(name, program, path, start, rerun string) (provenanceView, error) {
 	env, err := envOfFile(path)
 	if err != nil {
 		return provenanceView{}, err
 	}
-	return s.describe(name, env, start, rerun), nil
+	return s.describe(name, program, env, start, rerun), nil
 }
 
 // repoRootOf is the work tree a results directory belongs to by default:

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"c1m/measured"
 	"c1m/spread"
 )
 
@@ -41,7 +42,7 @@ func newExperimentView(e *Experiment, figs []FigureFile, skipped []string, outDi
 	v.Setup = fmt.Sprintf("%d arm(s), interleaved, %d repeat(s) each, scale %s; ran %s to %s at commit %s (%s, kernel %s, %s).",
 		len(m.Arms), m.Repeats, orDash(m.Scale), orDash(m.Start), orDash(m.End), orDash(m.Env.GitCommit),
 		orDash(m.Env.GoVersion), orDash(m.Env.Kernel), rootText(m.Env.Root))
-	v.Provenance = stale.describe(m.ID, &m.Env, m.Start, "make "+m.ID)
+	v.Provenance = stale.describe(m.ID, measured.Experiment(m.Number), &m.Env, m.Start, "make "+m.ID)
 	v.Arms.Header = []string{"arm", "server flags", "client flags", "note"}
 	for _, a := range m.Arms {
 		v.Arms.Rows = append(v.Arms.Rows, []string{"`" + a.Name + "`", flags(a.ServerFlags), flags(a.ClientFlags), a.Note})

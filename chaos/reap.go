@@ -114,9 +114,9 @@ func reapWays(sc schema.ReapScale) []reapArm {
 func reapRule(sc schema.ReapScale) string {
 	return fmt.Sprintf("after the link of %d connections is cut, the server closes every one of them within the arm's bound from the cut "+
 		"(-idle-timeout: the timeout plus one tick; -tcp-keepalive: its idle time plus %d probes and one more probe interval; each plus two reads of /stats), "+
-		"its connection count comes back to the %d live connections and its RSS to within max(8 MiB, 10%%) of that baseline, "+
+		"its connection count comes back to the %d live connections and its RSS to within max(8 MiB, 10%%) of the most it held with the live connections alone (read each second for %.0f s), "+
 		"and every live connection is answered throughout (no echo lost, late or mismatched, none dropped)",
-		sc.Vanish, core.KeepAliveProbes, sc.Live)
+		sc.Vanish, core.KeepAliveProbes, sc.Live, baselineWindow.Seconds())
 }
 
 // reap is one run's state.
@@ -216,7 +216,7 @@ func (r *reap) runArm(ctx context.Context, arm reapArm) (a schema.ReapArm, err e
 	if err := r.waitConns(ctx, int64(r.sc.Live)); err != nil || ctx.Err() != nil {
 		return a, err
 	}
-	a.ConnsBaseline, a.RSSBaseline, a.TCPInuseBaseline = r.sample(pid)
+	r.sampleBaseline(ctx, pid, &a)
 	vanish, err := r.startClient(r.link.ClientNS(), "reap-"+arm.name+"-vanish.log", r.vanishFlags())
 	if err != nil {
 		return a, err
@@ -329,6 +329,29 @@ func (r *reap) sample(pid int) (conns int64, rss uint64, inuse int64) {
 	return r.conns(), m.Rss, int64(ss.TCPInUse)
 }
 
+// baselineWindow is how long the live connections alone are watched before
+// the vanishing ones come. The server's memory moves with its live load
+// alone: a uring server's provided-buffer pools grow on ENOBUFS and are
+// trimmed every 2 s, and swung 18.0-23.6 MB with only the 5,000 live
+// connections (AMD EPYC), so one sample may catch a trough and the
+// vanished peers would be charged for the live load's own swing.
+const baselineWindow = 10 * time.Second
+
+// sampleBaseline reads the server with the live connections alone once a
+// second over baselineWindow: the baseline RSS is the highest it held; the
+// range it moved in is noted with the run.
+func (r *reap) sampleBaseline(ctx context.Context, pid int, a *schema.ReapArm) {
+	a.ConnsBaseline, a.RSSBaseline, a.TCPInuseBaseline = r.sample(pid)
+	low := a.RSSBaseline
+	for end := time.Now().Add(baselineWindow); time.Now().Before(end) && ctx.Err() == nil; {
+		sleep(ctx, time.Second)
+		_, rss, _ := r.sample(pid)
+		a.RSSBaseline, low = max(a.RSSBaseline, rss), min(low, rss)
+	}
+	r.res.Notes = append(r.res.Notes, fmt.Sprintf("%s: with the %d live connections alone the server's RSS moved between %.1f and %.1f MiB over %.0f s; the baseline is the highest",
+		a.Name, r.sc.Live, mib(low), mib(a.RSSBaseline), baselineWindow.Seconds()))
+}
+
 // cutAndWatch cuts the link and reads the server's count until every
 // vanished connection is gone (or well past the bound), then lets memory
 // settle.
@@ -411,7 +434,7 @@ func (r *reap) judge(a *schema.ReapArm) {
 		fail("the server ended with %d connections, %d before the vanishing ones came", a.ConnsEnd, a.ConnsBaseline)
 	}
 	if !rssWithin(a.RSSEnd, a.RSSBaseline) {
-		fail("server RSS %.1f MiB after settling, %.1f MiB before the vanishing connections", mib(a.RSSEnd), mib(a.RSSBaseline))
+		fail("server RSS %.1f MiB after settling, at most %.1f MiB with the live connections alone", mib(a.RSSEnd), mib(a.RSSBaseline))
 	}
 	live := int64(r.sc.Live)
 	if a.LiveOpenAtEnd != live || a.LiveDropped > 0 || a.LiveTimeouts > 0 || a.LiveMismatched > 0 ||

@@ -3,8 +3,8 @@
 // suite, the reconnect storm and the vanishing peers, and the soak on each
 // engine. It prints the plan with the time each step took when it was last
 // committed and an overall ETA, skips steps whose committed results are
-// already reference runs of the code checked out on this processor (-all
-// redoes them), and commits nothing: read `git status` and commit the
+// already reference runs, on this processor, of the code they measure as
+// it is checked out (package measured; -all redoes them), and commits nothing: read `git status` and commit the
 // results yourself.
 package main
 
@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"c1m/measured"
 	"c1m/procfs"
 	"c1m/provenance"
 )
@@ -50,7 +51,8 @@ func run(results, bin string, all bool, only string, list, allowDirty bool) erro
 		return fmt.Errorf("the measured code has uncommitted changes (git status): commit or stash them so the results name the code that ran, or pass -allow-dirty")
 	}
 	cpu, _ := procfs.New("/").CPUModel()
-	plan, err := choose(steps(results, bin, experimentNumbers()), results, code.Commit, cpu, all, only)
+	here := checkout{commit: code.Commit, cpu: cpu, changedFor: measured.New(".").ChangedFor}
+	plan, err := choose(steps(results, bin, experimentNumbers()), results, here, all, only)
 	if err != nil {
 		return err
 	}
@@ -81,7 +83,15 @@ func (p planned) expected() string {
 	return "~" + minutes(p.took)
 }
 
-func choose(all []step, results, commit, cpu string, every bool, only string) ([]planned, error) {
+// checkout is the code and machine a plan is for: the measured code's
+// commit, the processor, and which files a step's program measures that
+// changed since an older commit (measured.Repo.ChangedFor).
+type checkout struct {
+	commit, cpu string
+	changedFor  func(program, commit string) ([]string, error)
+}
+
+func choose(all []step, results string, here checkout, every bool, only string) ([]planned, error) {
 	var names []string
 	if only != "" {
 		names = strings.Split(only, ",")
@@ -93,12 +103,12 @@ func choose(all []step, results, commit, cpu string, every bool, only string) ([
 	}
 	var plan []planned
 	for _, s := range all {
-		p := planned{step: s, committed: s.committed(results, commit, cpu)}
+		p := planned{step: s, committed: s.committed(results, here)}
 		switch {
 		case names != nil && !slices.Contains(names, s.name):
 			p.reason = "skipped: not in -only"
 		case p.fresh && !every:
-			p.reason = "skipped: already a reference run of this code on this processor"
+			p.reason = "skipped: already a reference run, on this processor, of the code it measures"
 		default:
 			p.run, p.reason = true, "runs: "+p.why
 			if p.fresh {
@@ -123,15 +133,19 @@ func countRuns(plan []planned) (n int) {
 // last committed: "~3h40m (2 steps never timed)".
 func expectedText(plan []planned, from int) string {
 	var total time.Duration
-	unknown := 0
+	unknown, runs := 0, 0
 	for _, p := range plan[from:] {
 		if !p.run {
 			continue
 		}
+		runs++
 		if p.took == 0 {
 			unknown++
 		}
 		total += p.took
+	}
+	if runs == 0 {
+		return "nothing: every step's committed results are a reference run of this code"
 	}
 	s := "~" + minutes(total)
 	if unknown > 0 {
