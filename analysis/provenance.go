@@ -153,7 +153,7 @@ func (s *staleness) summaryLine() string {
 		if s.sections == 0 {
 			return ""
 		}
-		return fmt.Sprintf("Every section below (%d) ran on today's measured code; each opens with its commit, processor and calibration.", s.sections)
+		return fmt.Sprintf("Every section below (%d) ran on the code it measures as it is today%s; each opens with its commit, processor and calibration.", s.sections, s.commitsText())
 	}
 	var parts []string
 	if len(s.stale) > 0 {
@@ -163,6 +163,33 @@ func (s *staleness) summaryLine() string {
 		parts = append(parts, fmt.Sprintf("%d of unknown provenance (%s)", len(s.unknown), strings.Join(s.unknown, ", ")))
 	}
 	return strings.Join(parts, "; ") + ". Each section opens with the commit, processor and calibration it ran on."
+}
+
+// commitsText names the commits the sections ran at when there are
+// several (" (commit abc for 17 sections, def for 7: what changed between
+// them is code those 17 do not measure)"), else "".
+func (s *staleness) commitsText() string {
+	count := map[string]int{}
+	var order []string
+	for _, e := range s.envs {
+		c := e.Env.Commit()
+		if c == "" {
+			continue
+		}
+		if count[c] == 0 {
+			order = append(order, c)
+		}
+		count[c]++
+	}
+	if len(order) < 2 {
+		return ""
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return count[b] - count[a] })
+	parts := make([]string, len(order))
+	for i, c := range order {
+		parts[i] = fmt.Sprintf("`%s` for %s", c, plural(count[c], "section"))
+	}
+	return " (commit " + strings.Join(parts, ", ") + ": what changed between them is code the older sections do not measure)"
 }
 
 // examples picks n of the changed files to name, Go code before tests and

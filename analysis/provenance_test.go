@@ -34,7 +34,12 @@ func TestProvenanceLine(t *testing.T) {
 	v = s.describe("exp-2", measured.Experiment(2), &dirty, "", "make exp-2")
 	assert.Contains(t, v.Line, "commit `abcdef123456`, not a reference run (code not committed), on AMD EPYC")
 	assert.True(t, strings.HasPrefix(v.labelled("uring").Line, "**Provenance (uring):** commit `abcdef123456`"))
-	assert.Equal(t, "Every section below (2) ran on today's measured code; each opens with its commit, processor and calibration.", s.summaryLine())
+	assert.Equal(t, "Every section below (2) ran on the code it measures as it is today; each opens with its commit, processor and calibration.", s.summaryLine())
+	later := epyc
+	later.GitCommit = "0123456789ab"
+	s.describe("chaos on epoll", measured.Chaos, &later, "", "make chaos")
+	assert.Equal(t, "Every section below (3) ran on the code it measures as it is today (commit `abcdef123456` for 2 sections, `0123456789ab` for 1 section: "+
+		"what changed between them is code the older sections do not measure); each opens with its commit, processor and calibration.", s.summaryLine())
 }
 
 func TestProvenanceStale(t *testing.T) {
