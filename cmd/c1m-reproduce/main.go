@@ -145,7 +145,7 @@ func expectedText(plan []planned, from int) string {
 		total += p.took
 	}
 	if runs == 0 {
-		return "nothing: every step's committed results are a reference run of this code"
+		return "nothing: every step's committed results are a reference run of the code it measures"
 	}
 	s := "~" + minutes(total)
 	if unknown > 0 {
