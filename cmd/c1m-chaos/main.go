@@ -40,8 +40,10 @@ func main() {
 	}
 	cfg.Log = os.Stderr
 	var rep chaos.Report
-	lab.Run("c1m-chaos", func(ctx context.Context) (err error) {
-		rep, err = chaos.Run(ctx, cfg)
+	lab.Run("c1m-chaos", cfg.Results, func(ctx context.Context, dir string) (err error) {
+		staged := cfg
+		staged.Results = dir
+		rep, err = chaos.Run(ctx, staged)
 		return err
 	})
 	fmt.Fprintf(os.Stderr, "c1m-chaos: results in %s\n", cfg.Results)

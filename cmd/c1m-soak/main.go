@@ -41,8 +41,10 @@ func main() {
 		o.Results = filepath.Join("results", schema.SoakDir(o.Engine))
 	}
 	var sum schema.SoakSummary
-	lab.Run("c1m-soak", func(ctx context.Context) (err error) {
-		sum, err = chaos.RunSoak(ctx, o)
+	lab.Run("c1m-soak", o.Results, func(ctx context.Context, dir string) (err error) {
+		staged := o
+		staged.Results = dir
+		sum, err = chaos.RunSoak(ctx, staged)
 		return err
 	})
 	if !sum.Pass {
