@@ -165,9 +165,10 @@ func (s *staleness) summaryLine() string {
 	return strings.Join(parts, "; ") + ". Each section opens with the commit, processor and calibration it ran on."
 }
 
-// commitsText names the commits the sections ran at when there are
-// several (" (commit abc for 17 sections, def for 7: what changed between
-// them is code those 17 do not measure)"), else "".
+// commitsText names the commits the sections ran at, most sections first,
+// when there are several (" (commit `abc` for 17 sections, `def` for 7
+// sections: what changed between them is code the older sections do not
+// measure)"), else "". Only called when no section is stale.
 func (s *staleness) commitsText() string {
 	count := map[string]int{}
 	var order []string

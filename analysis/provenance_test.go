@@ -133,6 +133,7 @@ func TestGitChangesFromTheTopOfTheTree(t *testing.T) {
 	git("init", "-q")
 	writeFile(t, filepath.Join(dir, "go.mod"), "module c1m\n\ngo 1.26.0\n")
 	writeFile(t, filepath.Join(dir, "core/core.go"), "package core\n")
+	writeFile(t, filepath.Join(dir, "core/more.go"), "package core\n\nconst More = 1\n")
 	for _, bin := range measured.Binaries {
 		writeFile(t, filepath.Join(dir, bin, "main.go"), "package main\n\nimport _ \"c1m/core\"\n\nfunc main() {}\n")
 	}
@@ -153,9 +154,11 @@ func TestGitChangesFromTheTopOfTheTree(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"experiments/exp17/main.go"}, files)
 
-	writeFile(t, filepath.Join(dir, "core/core.go"), "package core // changed\n")
-	git("commit", "-qam", "change")
+	git("rm", "-q", "core/more.go")
+	writeFile(t, filepath.Join(dir, "tools/more.go"), "package tools\n\nconst More = 1\n")
+	git("add", ".")
+	git("commit", "-qm", "move a file out of core") // git diff would see a rename to tools/
 	files, err = gitChanges(dir)(measured.Experiment(3), first)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"core/core.go"}, files, "every step runs the binaries, which import core")
+	assert.Equal(t, []string{"core/more.go"}, files, "a file moved out of core changed core, which every binary imports")
 }

@@ -41,7 +41,7 @@ const (
 type Repo struct {
 	root string
 	// ChangedSince lists the measured files changed between a commit and
-	// HEAD (provenance.ChangedSince; replaced in tests).
+	// HEAD (gitChanged; replaced in tests).
 	ChangedSince func(root, commit string) ([]string, error)
 	// Packages lists the module's packages (go list; replaced in tests).
 	Packages func(root string) ([]Package, error)
@@ -61,7 +61,7 @@ type Package struct {
 
 // New answers for the work tree at root.
 func New(root string) *Repo {
-	return &Repo{root: root, ChangedSince: provenance.ChangedSince, Packages: goList}
+	return &Repo{root: root, ChangedSince: gitChanged, Packages: goList}
 }
 
 // ChangedFor lists the files changed since commit that program's results
@@ -127,6 +127,33 @@ func (r *Repo) dirsOf(programs []string) (map[string]bool, error) {
 	return dirs, nil
 }
 
+// gitChanged lists the measured files (provenance.NotMeasured aside) that
+// differ between commit and HEAD. Renames are listed as a deletion and an
+// addition: a file moved out of a package changed that package, and git's
+// rename detection would name only where it went.
+func gitChanged(root, commit string) ([]string, error) {
+	commit = strings.TrimSuffix(commit, "-dirty")
+	if commit == "" {
+		return nil, fmt.Errorf("no commit recorded")
+	}
+	args := []string{"diff", "--name-only", "--no-renames", commit, "HEAD", "--", "."}
+	for _, p := range provenance.NotMeasured {
+		args = append(args, ":(exclude)"+p)
+	}
+	for _, g := range provenance.NotMeasuredGlobs {
+		args = append(args, ":(exclude,glob)"+g)
+	}
+	cmd := exec.Command("git", args...)
+	cmd.Dir = root
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git diff %s HEAD in %s: %w: %s", commit, root, err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.Fields(string(out)), nil
+}
+
 // goList lists the module's packages with `go list` in root.
 func goList(root string) ([]Package, error) {
 	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{join .Deps \" \"}}", "./...")
@@ -145,8 +172,11 @@ func goList(root string) ([]Package, error) {
 		abs = real
 	}
 	var pkgs []Package
-	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
-		f := strings.SplitN(line, "\t", 3)
+	for line := range strings.SplitSeq(string(out), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.SplitN(line, "\t", 3) // a package that imports nothing ends in a tab
 		if len(f) != 3 {
 			return nil, fmt.Errorf("go list: unexpected line %q", line)
 		}

@@ -4,8 +4,8 @@
 // engine. It prints the plan with the time each step took when it was last
 // committed and an overall ETA, skips steps whose committed results are
 // already reference runs, on this processor, of the code they measure as
-// it is checked out (package measured; -all redoes them), and commits nothing: read `git status` and commit the
-// results yourself.
+// it is checked out (package measured; -all redoes them), and commits
+// nothing: read `git status` and commit the results yourself.
 package main
 
 import (
