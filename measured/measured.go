@@ -9,6 +9,8 @@
 package measured
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path"
@@ -143,26 +145,30 @@ func gitChanged(root, commit string) ([]string, error) {
 	for _, g := range provenance.NotMeasuredGlobs {
 		args = append(args, ":(exclude,glob)"+g)
 	}
-	cmd := exec.Command("git", args...)
-	cmd.Dir = root
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	out, err := command(root, "git", args...)
+	return strings.Fields(out), err
+}
+
+// command runs name in dir and returns its output; a failure says what
+// the command printed to stderr.
+func command(dir, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
 	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("git diff %s HEAD in %s: %w: %s", commit, root, err, strings.TrimSpace(stderr.String()))
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
+		return "", fmt.Errorf("%s %s in %s: %w: %s", name, args[0], dir, err, bytes.TrimSpace(ee.Stderr))
 	}
-	return strings.Fields(string(out)), nil
+	if err != nil {
+		return "", fmt.Errorf("%s %s in %s: %w", name, args[0], dir, err)
+	}
+	return string(out), nil
 }
 
 // goList lists the module's packages with `go list` in root.
 func goList(root string) ([]Package, error) {
-	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{join .Deps \" \"}}", "./...")
-	cmd.Dir = root
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := command(root, "go", "list", "-f", "{{.ImportPath}}\t{{.Dir}}\t{{join .Deps \" \"}}", "./...")
 	if err != nil {
-		return nil, fmt.Errorf("go list in %s: %w: %s", root, err, strings.TrimSpace(stderr.String()))
+		return nil, err
 	}
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -172,7 +178,7 @@ func goList(root string) ([]Package, error) {
 		abs = real
 	}
 	var pkgs []Package
-	for line := range strings.SplitSeq(string(out), "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		if line == "" {
 			continue
 		}
