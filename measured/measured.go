@@ -51,6 +51,14 @@ type Repo struct {
 	once sync.Once
 	pkgs map[string]Package // by import path
 	err  error
+
+	mu      sync.Mutex
+	changed map[string]changes // by commit: every program asks about the same few
+}
+
+type changes struct {
+	files []string
+	err   error
 }
 
 // Package is one package of the module: where it is and, transitively,
@@ -72,7 +80,7 @@ func New(root string) *Repo {
 // change every build). Empty: a result of program made at commit measures
 // today's code.
 func (r *Repo) ChangedFor(program, commit string) ([]string, error) {
-	files, err := r.ChangedSince(r.root, commit)
+	files, err := r.changedSince(commit)
 	if err != nil || len(files) == 0 {
 		return nil, err
 	}
@@ -87,6 +95,21 @@ func (r *Repo) ChangedFor(program, commit string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// changedSince is ChangedSince, asked once per commit.
+func (r *Repo) changedSince(commit string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.changed[commit]
+	if !ok {
+		c.files, c.err = r.ChangedSince(r.root, commit)
+		if r.changed == nil {
+			r.changed = map[string]changes{}
+		}
+		r.changed[commit] = c
+	}
+	return c.files, c.err
 }
 
 // dirsOf is the set of directories of the module's packages the programs

@@ -13,9 +13,13 @@ import (
 
 // A module of four packages: a shared core, the server binary on it, two
 // experiments (one with a subpackage) and a tool nothing runs.
-func fakeRepo(changed ...string) *Repo {
+// asked counts the calls of its ChangedSince.
+func fakeRepo(asked *int, changed ...string) *Repo {
 	r := New("/repo")
-	r.ChangedSince = func(root, commit string) ([]string, error) { return changed, nil }
+	r.ChangedSince = func(root, commit string) ([]string, error) {
+		*asked++
+		return changed, nil
+	}
 	r.Packages = func(string) ([]Package, error) {
 		pkgs := []Package{
 			{ImportPath: "c1m/core", Dir: "core"},
@@ -40,7 +44,8 @@ func fakeRepo(changed ...string) *Repo {
 
 func TestChangedForCountsOnlyTheProgramsCode(t *testing.T) {
 	t.Parallel()
-	r := fakeRepo("experiments/exp17/main.go", "cmd/c1m-report/main.go", "harness/run.go", "core/core.go", "experiments/exp9/peer/peer.go", "go.sum")
+	asked := 0
+	r := fakeRepo(&asked, "experiments/exp17/main.go", "cmd/c1m-report/main.go", "harness/run.go", "core/core.go", "experiments/exp9/peer/peer.go", "go.sum")
 	files, err := r.ChangedFor(Experiment(3), "abc")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"harness/run.go", "core/core.go", "experiments/exp9/peer/peer.go", "go.sum"}, files,
@@ -53,7 +58,9 @@ func TestChangedForCountsOnlyTheProgramsCode(t *testing.T) {
 	_, err = r.ChangedFor(Experiment(99), "abc")
 	assert.ErrorContains(t, err, "no package at ./experiments/exp99/...")
 
-	none, err := fakeRepo().ChangedFor(Experiment(99), "abc")
+	assert.Equal(t, 1, asked, "git is asked once per commit, whatever the program")
+
+	none, err := fakeRepo(&asked).ChangedFor(Experiment(99), "abc")
 	require.NoError(t, err, "with nothing changed the program is not looked up")
 	assert.Empty(t, none)
 }
