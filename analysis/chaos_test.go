@@ -267,7 +267,7 @@ func TestReportReap(t *testing.T) {
 		"| server connections: live only → peak → end | 5,000 → 105,000 → 5,000 | 5,000 → 105,000 → 5,000 |",
 		"| live echoes sent / verified (in flight at the close), late, mismatched; dropped | 900,000 / 899,990 (10), 0, 0; 0 |",
 		"| verdict | pass | **FAIL**: the server still held vanished connections 146 s after the cut |",
-		"| 100,000 peers vanish, closed by idle-timeout | uring | pass | all closed 61.5 s after the cut (bound 68 s); server RSS 20 MiB before, 24 MiB after |",
+		"| 100,000 peers vanish, closed by idle-timeout | uring | pass | all closed 61.5 s after the cut (bound 68 s); server RSS 20 MiB with the live connections alone, 24 MiB after |",
 		"| 100,000 peers vanish, closed by tcp-keepalive | – | **FAIL**: the server still held vanished connections 146 s after the cut | not all closed within 146 s (bound 68 s);",
 	} {
 		assertHas(t, report, want)

@@ -77,7 +77,7 @@ func (v *robustnessView) reapRow(rp schema.ReapResult, a schema.ReapArm) {
 		closed = "all closed " + FormatQuantity(a.AllReapedS, "s") + " after the cut"
 	}
 	b := func(x uint64) string { return FormatQuantity(float64(x), "B") }
-	figure := fmt.Sprintf("%s (bound %s); server RSS %s before, %s after", closed, FormatQuantity(a.BoundS, "s"), b(a.RSSBaseline), b(a.RSSEnd))
+	figure := fmt.Sprintf("%s (bound %s); server RSS %s with the live connections alone, %s after", closed, FormatQuantity(a.BoundS, "s"), b(a.RSSBaseline), b(a.RSSEnd))
 	check := fmt.Sprintf("%s peers vanish, closed by %s", numfmt.Number(float64(rp.Scale.Vanish)), strings.TrimPrefix(a.Name, a.Engine+"-"))
 	v.robustRow(check, a.Engine, a.Pass, a.Failures, figure)
 }
